@@ -1,0 +1,3 @@
+from dataplan.cli.app import main
+
+main()

@@ -1,0 +1,195 @@
+"""The engine-neutral backend seam.
+
+Engine-neutral code hands sqlglot expressions to a backend; ``render`` is the
+one place SQL text is made (engine dialect, identifiers quoted, unsupported
+constructs raising). Engine behaviour differences are class-level capability
+flags that callers branch on, never the dialect name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+from dataplan.project.nodes import SourceTable
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # engine type text, e.g. DECIMAL(18,2)
+
+
+@dataclass(frozen=True)
+class Relation:
+    schema: str
+    name: str
+    kind: str  # "table" | "view"
+
+
+def table(schema: str, name: str) -> exp.Table:
+    return exp.table_(name, db=schema, quoted=True)
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def column(name: str, table_alias: str | None = None) -> exp.Column:
+    return exp.column(name, table=table_alias, quoted=True)
+
+
+def select_star(relation: exp.Expr) -> exp.Select:
+    return exp.select("*").from_(relation)
+
+
+class Backend(ABC):
+    """One engine connection. Not thread-safe; one per thread."""
+
+    dialect: ClassVar[str]
+    transactional_ddl: ClassVar[bool] = False  # DDL can be rolled back
+    atomic_swap: ClassVar[bool] = False  # many views re-pointed in one transaction
+    supports_clone: ClassVar[bool] = False  # zero-copy table clone
+    reads_files: ClassVar[bool] = False  # can query Parquet/CSV files directly
+    late_binding_views: ClassVar[bool] = False  # views resolve names at query time
+    max_identifier_length: ClassVar[int] = 255
+
+    def __init__(self) -> None:
+        self.round_trips = 0  # statements sent: what benchmarks count
+        self._in_transaction = False
+
+    # -- SQL text --------------------------------------------------------
+    def render(self, expression: exp.Expr) -> str:
+        return expression.sql(dialect=self.dialect, identify=True, unsupported_level=ErrorLevel.RAISE)
+
+    def transpile(self, query: exp.Query, read: str) -> exp.Query:
+        """Bring a query parsed in the project dialect to this engine's dialect."""
+        if read == self.dialect:
+            return query
+        import sqlglot
+
+        text = query.sql(dialect=read)
+        out = sqlglot.parse_one(text, read=read).sql(dialect=self.dialect)
+        return sqlglot.parse_one(out, read=self.dialect)  # type: ignore[return-value]
+
+    # -- running ---------------------------------------------------------
+    @abstractmethod
+    def _run(self, sql: str, params: tuple[Any, ...] | None = None) -> Any: ...
+
+    @abstractmethod
+    def _fetch_arrow(self, sql: str) -> pa.Table: ...
+
+    def execute(self, expression: exp.Expr) -> None:
+        self.round_trips += 1
+        self._run(self.render(expression))
+
+    def fetch(self, expression: exp.Expr) -> pa.Table:
+        self.round_trips += 1
+        return self._fetch_arrow(self.render(expression))
+
+    def fetch_rows(self, expression: exp.Expr) -> list[tuple[Any, ...]]:
+        self.round_trips += 1
+        return list(self._run(self.render(expression)).fetchall())
+
+    def fetch_value(self, expression: exp.Expr) -> Any:
+        rows = self.fetch_rows(expression)
+        return rows[0][0] if rows else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction; nested use joins the outer one."""
+        if self._in_transaction:
+            yield
+            return
+        self._begin()
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._in_transaction = False
+            self._rollback()
+            raise
+        self._in_transaction = False
+        self._commit()
+
+    def _begin(self) -> None:
+        self.round_trips += 1
+        self._run(self.render(exp.Transaction()))
+
+    def _commit(self) -> None:
+        self.round_trips += 1
+        self._run(self.render(exp.Commit()))
+
+    def _rollback(self) -> None:
+        self.round_trips += 1
+        self._run(self.render(exp.Rollback()))
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- catalog ---------------------------------------------------------
+    @abstractmethod
+    def relations(self) -> list[Relation]:
+        """Every table and view outside system schemas, in one query."""
+
+    @abstractmethod
+    def describe(self, query: exp.Query) -> list[Column]:
+        """Output columns and engine types of a query, without running it."""
+
+    @abstractmethod
+    def view_definitions(self) -> dict[tuple[str, str], str]:
+        """(schema, view) -> definition text, for catalog comparisons."""
+
+    def schemas(self) -> set[str]:
+        return {r.schema for r in self.relations()}
+
+    # -- DDL / DML from expressions ---------------------------------------
+    def create_schema(self, name: str) -> None:
+        self.execute(exp.Create(this=exp.Table(this=ident(name)), kind="SCHEMA", exists=True))
+
+    def drop_schema(self, name: str) -> None:
+        self.execute(exp.Drop(this=exp.Table(this=ident(name)), kind="SCHEMA", exists=True))
+
+    def create_table_as(self, target: exp.Table, query: exp.Query) -> None:
+        self.execute(exp.Create(this=target, kind="TABLE", expression=query))
+
+    def create_table(self, target: exp.Table, columns: list[tuple[str, str]]) -> None:
+        defs = [exp.ColumnDef(this=ident(n), kind=exp.DataType.build(t)) for n, t in columns]
+        self.execute(exp.Create(this=exp.Schema(this=target, expressions=defs), kind="TABLE", exists=True))
+
+    def create_view(self, target: exp.Table, query: exp.Query) -> None:
+        self.execute(exp.Create(this=target, kind="VIEW", expression=query))
+
+    def replace_view(self, target: exp.Table, query: exp.Query) -> None:
+        self.execute(exp.Create(this=target, kind="VIEW", replace=True, expression=query))
+
+    def drop(self, target: exp.Table, kind: str) -> None:
+        self.execute(exp.Drop(tables=[target], kind=kind, exists=True))
+
+    def insert(self, target: exp.Table, query: exp.Query) -> None:
+        self.execute(exp.insert(query, target))
+
+    def delete(self, target: exp.Table, where: exp.Expr | None = None) -> None:
+        self.execute(exp.delete(target, where=where))
+
+    @abstractmethod
+    def load_arrow(self, target: exp.Table, data: pa.Table) -> None:
+        """Create ``target`` from an Arrow table (seeds, small loads)."""
+
+    def source_relation(self, source: SourceTable) -> exp.Expr:
+        """What a model's reference to a source table becomes."""
+        if source.is_files:
+            from dataplan.errors import InputError
+
+            raise InputError(
+                f"source {source.name} is a set of files; {type(self).__name__} cannot read files",
+                hint="load the files into a warehouse table and declare `schema:` for the source",
+            )
+        return table(source.source.schema_ or source.source.name, source.spec.name)

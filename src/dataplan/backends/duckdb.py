@@ -1,0 +1,109 @@
+"""DuckDB: the embedded default engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from dataplan.backends.base import Backend, Column, Relation
+from dataplan.errors import EngineError
+from dataplan.project.nodes import SourceTable
+from dataplan.secrets import redact
+
+_TRANSIENT = (duckdb.IOException, duckdb.ConnectionException)
+
+
+class DuckDBBackend(Backend):
+    dialect = "duckdb"
+    transactional_ddl = True
+    atomic_swap = True
+    reads_files = True
+    late_binding_views = True
+    max_identifier_length = 255
+
+    def __init__(self, path: str, threads: int | None = None) -> None:
+        super().__init__()
+        self.path = path
+        try:
+            self.conn = duckdb.connect(path)
+        except duckdb.Error as exc:
+            raise EngineError(
+                f"cannot open DuckDB database {path}: {exc}", transient=isinstance(exc, _TRANSIENT)
+            ) from exc
+        if threads:
+            self.conn.execute("SET threads TO ?", [threads])
+
+    def _run(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
+        try:
+            return self.conn.execute(sql, params) if params else self.conn.execute(sql)
+        except duckdb.Error as exc:
+            raise EngineError(redact(f"DuckDB: {exc}"), transient=isinstance(exc, _TRANSIENT)) from exc
+
+    def _fetch_arrow(self, sql: str) -> pa.Table:
+        result = self._run(sql)
+        arrow = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()
+        return arrow if isinstance(arrow, pa.Table) else arrow.read_all()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def relations(self) -> list[Relation]:
+        q = (
+            exp.select("table_schema", "table_name", "table_type")
+            .from_("information_schema.tables")
+            .where(exp.column("table_catalog").eq(exp.func("current_database")))
+        )
+        return [Relation(s, n, "view" if t == "VIEW" else "table") for s, n, t in self.fetch_rows(q)]
+
+    def view_definitions(self) -> dict[tuple[str, str], str]:
+        q = (
+            exp.select("schema_name", "view_name", "sql")
+            .from_(exp.Table(this=exp.Anonymous(this="duckdb_views")))
+            .where(exp.not_(exp.column("internal")))
+        )
+        return {(s, n): d for s, n, d in self.fetch_rows(q)}
+
+    def describe(self, query: exp.Query) -> list[Column]:
+        self.round_trips += 1
+        try:
+            rel = self.conn.sql(self.render(query))
+        except duckdb.Error as exc:
+            raise EngineError(redact(f"DuckDB: {exc}")) from exc
+        return [Column(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
+
+    def load_arrow(self, target: exp.Table, data: pa.Table) -> None:
+        # The Arrow table is bound to a private name for one statement only.
+        self.conn.register("__dataplan_arrow", data)
+        try:
+            self.create_table_as(target, exp.select("*").from_(exp.to_identifier("__dataplan_arrow")))
+        finally:
+            self.conn.unregister("__dataplan_arrow")
+
+    def source_relation(self, source: SourceTable) -> exp.Expr:
+        if not source.is_files:
+            return super().source_relation(source)
+        root = source.files_root
+        fmt = source.source.format
+        has_dt = root.is_dir() and any(p.name.startswith("dt=") for p in root.iterdir())
+        pattern = str(root / ("dt=*/*." if has_dt else "*.")) + (fmt or "parquet")
+        reader = "read_parquet" if fmt == "parquet" else "read_csv"
+        args: list[exp.Expr] = [exp.Literal.string(pattern)]
+        args.append(exp.EQ(this=exp.var("union_by_name"), expression=exp.true()))
+        if has_dt:
+            args.append(exp.EQ(this=exp.var("hive_partitioning"), expression=exp.true()))
+            args.append(
+                exp.EQ(
+                    this=exp.var("hive_types"),
+                    expression=exp.Struct(
+                        expressions=[
+                            exp.PropertyEQ(
+                                this=exp.Literal.string("dt"), expression=exp.Literal.string("DATE")
+                            )
+                        ]
+                    ),
+                )
+            )
+        return exp.Table(this=exp.Anonymous(this=reader, expressions=args))

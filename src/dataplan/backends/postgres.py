@@ -1,0 +1,129 @@
+"""PostgreSQL: transactional DDL, so a whole environment swaps in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+from sqlglot import exp
+
+from dataplan.backends.base import Backend, Column, Relation, ident
+from dataplan.errors import EngineError
+from dataplan.secrets import redact
+
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+# Arrow -> Postgres column types for loading seeds.
+_ARROW_TYPES: list[tuple[Any, str]] = [
+    (pa.types.is_boolean, "BOOLEAN"),
+    (pa.types.is_integer, "BIGINT"),
+    (pa.types.is_floating, "DOUBLE PRECISION"),
+    (pa.types.is_decimal, "NUMERIC"),
+    (pa.types.is_date, "DATE"),
+    (pa.types.is_timestamp, "TIMESTAMP"),
+]
+
+
+def _pg_type(t: pa.DataType) -> str:
+    for test, name in _ARROW_TYPES:
+        if test(t):
+            return name
+    return "TEXT"
+
+
+class PostgresBackend(Backend):
+    dialect = "postgres"
+    transactional_ddl = True
+    atomic_swap = True
+    max_identifier_length = 63
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__()
+        try:
+            self.conn = psycopg.connect(dsn, autocommit=True)
+        except psycopg.Error as exc:
+            raise EngineError(
+                redact(f"cannot connect to Postgres: {exc}"),
+                transient=isinstance(exc, psycopg.OperationalError),
+                hint="check connection.dsn in dataplan.yml and that the server is running",
+            ) from exc
+
+    def _run(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
+        try:
+            return self.conn.execute(sql.encode(), params)  # bytes: no %-placeholder parsing
+        except psycopg.Error as exc:
+            transient = isinstance(exc, psycopg.OperationalError | psycopg.errors.LockNotAvailable)
+            raise EngineError(redact(f"Postgres: {exc}".strip()), transient=transient) from exc
+
+    def _fetch_arrow(self, sql: str) -> pa.Table:
+        cur = self._run(sql)
+        names = [d.name for d in cur.description or []]
+        rows = cur.fetchall()
+        return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+
+    def _begin(self) -> None:
+        self.round_trips += 1
+        self._tx = self.conn.transaction()
+        self._tx.__enter__()
+
+    def _commit(self) -> None:
+        self.round_trips += 1
+        self._tx.__exit__(None, None, None)
+
+    def _rollback(self) -> None:
+        self.round_trips += 1
+        try:
+            self._tx.__exit__(psycopg.Rollback, psycopg.Rollback(), None)
+        except psycopg.Rollback:
+            pass
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def relations(self) -> list[Relation]:
+        q = (
+            exp.select("table_schema", "table_name", "table_type")
+            .from_("information_schema.tables")
+            .where(exp.not_(exp.column("table_schema").isin(*_SYSTEM_SCHEMAS)))
+        )
+        return [Relation(s, n, "view" if t == "VIEW" else "table") for s, n, t in self.fetch_rows(q)]
+
+    def view_definitions(self) -> dict[tuple[str, str], str]:
+        q = (
+            exp.select("schemaname", "viewname", "definition")
+            .from_("pg_catalog.pg_views")
+            .where(exp.not_(exp.column("schemaname").isin(*_SYSTEM_SCHEMAS)))
+        )
+        return {(s, n): d for s, n, d in self.fetch_rows(q)}
+
+    def describe(self, query: exp.Query) -> list[Column]:
+        limited = exp.select("*").from_(query.subquery("q")).limit(0)
+        cur = self._run(self.render(limited))
+        self.round_trips += 1
+        out = []
+        for d in cur.description or []:
+            info = self.conn.adapters.types.get(d.type_code)
+            name = info.name if info else "text"
+            if name == "numeric" and d.precision is not None:
+                name = f"numeric({d.precision},{d.scale or 0})"
+            out.append(Column(d.name, name))
+        return out
+
+    def replace_view(self, target: exp.Table, query: exp.Query) -> None:
+        # CREATE OR REPLACE VIEW cannot change a view's columns in Postgres.
+        with self.transaction():
+            self.drop(target, "VIEW")
+            self.create_view(target, query)
+
+    def load_arrow(self, target: exp.Table, data: pa.Table) -> None:
+        self.create_table(target, [(f.name, _pg_type(f.type)) for f in data.schema])
+        copy = exp.Copy(
+            this=exp.Schema(this=target, expressions=[ident(n) for n in data.column_names]),
+            kind=True,
+            files=[exp.var("STDIN")],
+        )
+        self.round_trips += 1
+        with self.conn.cursor() as cur, cur.copy(self.render(copy).encode()) as writer:
+            for row in zip(*(c.to_pylist() for c in data.columns), strict=True):
+                writer.write_row(row)

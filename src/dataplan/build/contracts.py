@@ -1,0 +1,63 @@
+"""Enforced contracts: the engine's output columns against the declared ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from dataplan.backends.base import Column
+from dataplan.project.nodes import Model
+
+T = exp.DataType.Type
+# Types an engine reports under another name for the same thing.
+_SAME = [
+    {T.TEXT, T.VARCHAR, T.CHAR, T.NVARCHAR, T.NCHAR, T.BPCHAR, T.NAME},
+    {T.TIMESTAMP, T.TIMESTAMPNTZ, T.DATETIME},
+    {T.TIMESTAMPTZ, T.TIMESTAMPLTZ},
+]
+
+
+def _canon(t: Any) -> Any:
+    for group in _SAME:
+        if t in group:
+            return min(group, key=lambda x: x.value)
+    return t
+
+
+def _parse(text: str, dialect: str) -> exp.DataType | None:
+    try:
+        return exp.DataType.build(text, dialect=dialect)
+    except (ParseError, ValueError):
+        return None
+
+
+def types_match(declared: str, actual: str, project_dialect: str, engine_dialect: str) -> bool:
+    want, got = _parse(declared, project_dialect), _parse(actual, engine_dialect)
+    if want is None or got is None:
+        return declared.strip().lower() == actual.strip().lower()
+    if _canon(want.this) != _canon(got.this):
+        return False
+    if want.this == T.DECIMAL and want.expressions:
+        return [e.sql() for e in want.expressions] == [e.sql() for e in got.expressions]
+    return True
+
+
+def contract_mismatches(
+    model: Model, actual: list[Column], project_dialect: str, engine_dialect: str
+) -> list[str]:
+    declared = model.columns_declared
+    got = {c.name: c.type for c in actual}
+    out = []
+    for name, want in declared.items():
+        if name not in got:
+            out.append(f"column {name} is declared but the query does not return it")
+        elif want is not None and not types_match(want, got[name], project_dialect, engine_dialect):
+            out.append(f"column {name}: declared {want}, query returns {got[name]}")
+        elif want is None:
+            out.append(f"column {name} has no type; an enforced contract needs one")
+    for name in got:
+        if name not in declared:
+            out.append(f"column {name} ({got[name]}) is returned but not declared")
+    return out

@@ -1,0 +1,63 @@
+"""Environments: views that point at versions, swapped as one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dataplan.backends.base import Backend, select_star, table
+from dataplan.build.naming import PROD, environment_schema
+from dataplan.state.store import EnvironmentModel, StateStore
+
+
+@dataclass(frozen=True)
+class Pointer:
+    model: str
+    schema: str  # the layer's prod schema
+    version_id: str
+
+
+def view_of(schema: str, environment: str, model: str) -> tuple[str, str]:
+    return environment_schema(schema, environment), model
+
+
+def point(
+    backend: Backend,
+    store: StateStore,
+    environment: str,
+    pointers: list[Pointer],
+    removed: list[EnvironmentModel],
+) -> None:
+    """Re-point ``environment``'s views; all of it in one transaction where the engine can."""
+    schemas = {environment_schema(p.schema, environment) for p in pointers}
+    for schema in sorted(schemas):  # schemas first: Postgres cannot mix them into the swap
+        backend.create_schema(schema)
+    with backend.transaction():
+        for p in pointers:
+            view_schema = environment_schema(p.schema, environment)
+            backend.replace_view(table(view_schema, p.model), select_star(table(store.schema, p.version_id)))
+        for old in removed:
+            backend.drop(table(old.view_schema, old.model), "VIEW")
+        store.set_environment_models(
+            environment,
+            [
+                EnvironmentModel(
+                    environment, p.model, environment_schema(p.schema, environment), p.version_id
+                )
+                for p in pointers
+            ],
+            [r.model for r in removed],
+        )
+
+
+def drop(backend: Backend, store: StateStore, environment: str) -> list[str]:
+    """Drop an environment's views (never its versions: the janitor owns those)."""
+    current = store.environment_models(environment)
+    with backend.transaction():
+        for entry in current.values():
+            backend.drop(table(entry.view_schema, entry.model), "VIEW")
+        store.drop_environment(environment)
+    if environment != PROD:
+        remaining = {r.schema for r in backend.relations()}
+        for schema in sorted({e.view_schema for e in current.values()} - remaining):
+            backend.drop_schema(schema)
+    return sorted(f"{e.view_schema}.{e.model}" for e in current.values())

@@ -1,0 +1,175 @@
+"""Creating and refreshing physical versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow.csv as pacsv
+import sqlglot
+from sqlglot import exp
+
+from dataplan.backends.base import Backend, column, select_star, table
+from dataplan.build.contracts import contract_mismatches
+from dataplan.build.intervals import Interval, as_datetime, batches, missing_intervals
+from dataplan.build.naming import version_table_name
+from dataplan.errors import ContractError
+from dataplan.project import Project
+from dataplan.project.nodes import Model
+from dataplan.project.sql import Resolved
+from dataplan.state.store import StateStore, Version, literal
+
+BatchHook = Callable[[str, int, int], None]  # model, batch done, batches total
+
+
+@dataclass
+class VersionBuild:
+    version: Version
+    rows: int | None
+    batches: int = 0
+
+
+class VersionWriter:
+    """Knows how a model becomes a physical version in one engine."""
+
+    def __init__(self, project: Project, backend: Backend, store: StateStore) -> None:
+        self.project = project
+        self.backend = backend
+        self.store = store
+
+    def version_id(self, model: Model, fingerprint: str) -> str:
+        return version_table_name(model.layer, model.name, fingerprint, self.backend.max_identifier_length)
+
+    def physical(self, version_id: str) -> exp.Table:
+        return table(self.store.schema, version_id)
+
+    def query(self, model: Model) -> exp.Query:
+        """The model's SELECT reading its parents' versions (never environment views)."""
+        assert model.query is not None
+        fps = self.project.fingerprints
+
+        def target(ref: Resolved) -> exp.Expr:
+            if ref.kind == "model":
+                parent = self.project.models[ref.name]
+                return self.physical(self.version_id(parent, fps[parent.name]))
+            return self.backend.source_relation(self.project.sources[ref.name])
+
+        return self.project.rewrite(model.query, model.path, target)
+
+    def check_contract(self, model: Model, query: exp.Query) -> list[tuple[str, str]]:
+        columns = self.backend.describe(query)
+        if model.spec.contract.enforced:
+            mismatches = contract_mismatches(model, columns, self.project.dialect, self.backend.dialect)
+            if mismatches:
+                raise ContractError(
+                    model.fqn,
+                    mismatches,
+                    path=model.yaml_path or model.path,
+                    hint="change the query or the declared columns",
+                )
+        return [(c.name, c.type) for c in columns]
+
+    def create(
+        self, model: Model, fingerprint: str, end: dt.date, on_batch: BatchHook | None = None
+    ) -> VersionBuild:
+        vid = self.version_id(model, fingerprint)
+        target = self.physical(vid)
+        config: dict[str, object] = {}
+        if model.kind == "seed":
+            data = pacsv.read_csv(model.path)
+            config = {"seed": True}  # its data comes from the file: `run` must not recompute it
+            with self.backend.transaction():
+                self.backend.drop(target, "TABLE")
+                self.backend.load_arrow(target, data)
+                version = self._record(model, fingerprint, vid, exp.select("*").from_(target), [], config)
+            return VersionBuild(version, data.num_rows)
+        query = self.query(model)
+        columns = self.check_contract(model, query)
+        if model.materialized == "incremental_by_time":
+            spec = model.spec
+            config = {
+                "time_column": spec.time_column,
+                "start": str(spec.start),
+                "batch_days": spec.batch_days or self.project.config.defaults.batch_days,
+                "lookback_days": spec.lookback_days,
+            }
+        with self.backend.transaction():
+            # A table without a version row is an orphan of a crashed build: nothing references it.
+            self.backend.drop(target, "VIEW" if model.materialized == "view" else "TABLE")
+            if model.materialized == "view":
+                self.backend.create_view(target, query)
+            elif model.materialized == "table":
+                self.backend.create_table_as(target, query)
+            else:
+                self.backend.create_table_as(target, select_star(query.subquery("q")).limit(0))
+            version = self._record(model, fingerprint, vid, query, columns, config)
+        n_batches = 0
+        if model.materialized == "incremental_by_time":
+            n_batches = self.fill_intervals(version, end, on_batch)
+        return VersionBuild(version, None, n_batches)
+
+    def _record(
+        self,
+        model: Model,
+        fp: str,
+        vid: str,
+        query: exp.Query,
+        columns: list[tuple[str, str]],
+        config: dict[str, object],
+    ) -> Version:
+        version = Version(
+            vid, model.name, model.layer, fp, model.materialized, self.backend.render(query), config, columns
+        )
+        self.store.add_version(version)
+        return version
+
+    def parsed_query(self, version: Version) -> exp.Query:
+        return sqlglot.parse_one(version.query_sql, read=self.backend.dialect)  # type: ignore[return-value]
+
+    # -- refreshing --------------------------------------------------------
+    def refresh_table(self, version: Version) -> None:
+        """Recompute a table version; readers see the old or the new rows, never a mix."""
+        target = self.physical(version.version_id)
+        with self.backend.transaction():
+            self.backend.delete(target)
+            self.backend.insert(target, self.parsed_query(version))
+
+    def pending_batches(
+        self, version: Version, end: dt.date, done: list[Interval], lookback: bool
+    ) -> list[Interval]:
+        cfg = version.config
+        start = as_datetime(dt.date.fromisoformat(str(cfg["start"])))
+        stop = as_datetime(end)
+        if lookback and done and int(cfg.get("lookback_days") or 0):
+            last = max(e for _, e in done)
+            cut = last - dt.timedelta(days=int(cfg["lookback_days"]))
+            done = [(s, min(e, cut)) for s, e in done if s < cut]
+        return batches(missing_intervals(start, stop, done), int(cfg["batch_days"]))
+
+    def fill_intervals(
+        self, version: Version, end: dt.date, on_batch: BatchHook | None = None, *, lookback: bool = False
+    ) -> int:
+        done = self.store.intervals([version.version_id])[version.version_id]
+        todo = self.pending_batches(version, end, done, lookback)
+        target = self.physical(version.version_id)
+        query = self.parsed_query(version)
+        time_col = column(str(version.config["time_column"]), "q")
+        for i, (s, e) in enumerate(todo):
+            in_batch = exp.and_(time_col >= literal(s), time_col < literal(e))
+            with self.backend.transaction():
+                # Deleting first makes a re-processed batch (lookback, late rows) idempotent.
+                self.backend.delete(
+                    target,
+                    exp.and_(
+                        column(str(version.config["time_column"])) >= literal(s),
+                        column(str(version.config["time_column"])) < literal(e),
+                    ),
+                )
+                if lookback and i == 0:
+                    self.store.remove_intervals(version.version_id, s)
+                self.backend.insert(target, select_star(query.subquery("q")).where(in_batch))
+                self.store.add_interval(version.version_id, s, e, 0)
+            if on_batch:
+                on_batch(version.model, i + 1, len(todo))
+        return len(todo)

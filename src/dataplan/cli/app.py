@@ -1,0 +1,197 @@
+"""The `dataplan` command line: parsing and rendering only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from dataplan.cli import render
+from dataplan.errors import DataplanError, InputError
+from dataplan.secrets import redact
+from dataplan.warehouse import Warehouse
+
+app = typer.Typer(
+    help="Executable, verifiable change plans for data warehouses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+env_app = typer.Typer(help="List and drop environments.", no_args_is_help=True)
+app.add_typer(env_app, name="env")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project directory.", show_default=True)]
+EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment name (prod, dev, ...).")]
+SelectOpt = Annotated[
+    str | None, typer.Option("--select", "-s", help="Models: name, +name, name+, layer:marts, comma list.")
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+EndOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--end",
+        help="Incremental models: process up to this date (exclusive, YYYY-MM-DD; default tomorrow UTC).",
+    ),
+]
+
+
+def fail(exc: DataplanError) -> None:
+    err.print(f"[bold red]error[/]: {redact(str(exc))}", highlight=False)
+    raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    try:
+        yield
+    except DataplanError as exc:
+        fail(exc)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        yield update
+
+
+def parse_end(end: str | None) -> dt.date | None:
+    if end is None:
+        return None
+    try:
+        return dt.date.fromisoformat(end)
+    except ValueError as exc:
+        raise InputError(f"--end {end!r} is not a date", hint="use YYYY-MM-DD") from exc
+
+
+def emit(fmt: Format, payload: Any, text: Callable[[], None]) -> None:
+    if fmt is Format.json:
+        sys.stdout.write(render.to_json(payload) + "\n")
+    else:
+        text()
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path(".")) -> None:
+    """Scaffold a small working project: one model per layer, a source, tests and an exposure."""
+    with errors():
+        if (directory / "dataplan.yml").exists():
+            raise InputError(f"{directory / 'dataplan.yml'} already exists", hint="choose an empty directory")
+        src = resources.files("dataplan") / "scaffold"
+        with resources.as_file(src) as path:
+            shutil.copytree(path, directory, dirs_exist_ok=True)
+        out.print(
+            f"Created a dataplan project in [bold]{directory}[/].\n"
+            f"Next: [cyan]cd {directory} && dataplan build && dataplan test[/]"
+        )
+
+
+@app.command()
+def build(
+    project: ProjectOpt = Path("."),
+    env: EnvOpt = "prod",
+    select: SelectOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be built; run no DDL.")] = False,
+    end: EndOpt = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Build versions that do not exist yet and point the environment's views at them."""
+    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+        result = wh.build(env, select, dry_run=dry_run, end=parse_end(end), progress=bar)
+    emit(fmt, result, lambda: render.build_result(out, result))
+
+
+@app.command()
+def run(
+    project: ProjectOpt = Path("."),
+    env: EnvOpt = "prod",
+    select: SelectOpt = None,
+    end: EndOpt = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Refresh the data of the environment's versions (what a scheduler calls daily)."""
+    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+        result = wh.run(env, select, end=parse_end(end), progress=bar)
+    emit(fmt, result, lambda: render.run_result(out, result))
+
+
+@app.command("test")
+def test_cmd(
+    project: ProjectOpt = Path("."),
+    env: EnvOpt = "prod",
+    select: SelectOpt = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Run column, model and singular tests; exit 1 when an error-severity test fails."""
+    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+        result = wh.test(env, select, progress=bar)
+    emit(fmt, result, lambda: render.test_run(out, result))
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(project: ProjectOpt = Path("."), env: EnvOpt = "prod", fmt: FormatOpt = Format.text) -> None:
+    """Show which models of an environment are up to date with the project."""
+    with errors(), Warehouse.open(project) as wh:
+        result = wh.status(env)
+    emit(fmt, result, lambda: render.status(out, result))
+
+
+@env_app.command("list")
+def env_list(project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> None:
+    """List environments with their model counts."""
+    with errors(), Warehouse.open(project) as wh:
+        envs = wh.environments()
+    emit(fmt, envs, lambda: render.environments(out, envs))
+
+
+@env_app.command("drop")
+def env_drop(
+    name: Annotated[str, typer.Argument(help="Environment to drop.")],
+    project: ProjectOpt = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", help="Required to drop prod.")] = False,
+) -> None:
+    """Drop an environment's views. Versions stay (the janitor removes unreferenced ones)."""
+    with errors(), Warehouse.open(project) as wh:
+        if name == "prod" and not yes:
+            raise InputError("refusing to drop prod without --yes")
+        dropped = wh.drop_environment(name)
+    out.print(f"dropped environment [bold]{name}[/] ({len(dropped)} views); its versions are kept.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,130 @@
+"""Rendering library results for the terminal and as JSON. No logic lives here."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dataplan.build.builder import BuildResult, RunResult
+from dataplan.secrets import redact
+from dataplan.verify.testing import TestRun
+from dataplan.warehouse import EnvironmentStatus
+
+OUTCOME_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def to_json(payload: Any) -> str:
+    return redact(json.dumps(_plain(payload), indent=2, default=str))
+
+
+def build_result(console: Console, result: BuildResult) -> None:
+    verb = "would build" if result.dry_run else "built"
+    if result.nothing_to_do:
+        console.print(
+            f"[green]Nothing to do[/]: environment [bold]{result.environment}[/] "
+            f"is up to date ({len(result.actions)} models checked)."
+        )
+        return
+    t = Table(title=f"{'Dry run: ' if result.dry_run else ''}build of {result.environment}")
+    for col in ("model", "materialized", "version", "view", "reason", "seconds"):
+        t.add_column(col, justify="right" if col == "seconds" else "left")
+    for a in result.actions:
+        if a.version == "reuse" and a.view == "unchanged":
+            continue
+        style = "green" if a.version == "create" else ""
+        t.add_row(
+            a.fqn,
+            a.materialized,
+            f"[{style}]{a.version}[/]" if style else a.version,
+            a.view,
+            a.reason,
+            f"{a.seconds:.2f}" if a.seconds else "",
+        )
+    for name in result.removed:
+        t.add_row(name, "", "", "drop view", "removed from project", "")
+    console.print(t)
+    unchanged = sum(1 for a in result.actions if a.version == "reuse" and a.view == "unchanged")
+    console.print(
+        f"{verb} {len(result.created)} version(s), {'would re-point' if result.dry_run else 're-pointed'} "
+        f"{len(result.repointed)} view(s), {unchanged} unchanged, "
+        f"{len(result.removed)} removed in {result.seconds:.2f}s."
+    )
+
+
+def run_result(console: Console, result: RunResult) -> None:
+    t = Table(title=f"run of {result.environment}")
+    for col in ("model", "version", "action", "seconds"):
+        t.add_column(col)
+    for a in result.refreshed:
+        t.add_row(f"{a.layer}.{a.model}", a.version_id, a.action, f"{a.seconds:.2f}")
+    console.print(t)
+    console.print(f"refreshed {len(result.refreshed)} model(s) in {result.seconds:.2f}s.")
+
+
+def test_run(console: Console, run: TestRun) -> None:
+    t = Table(title=f"tests on {run.environment}")
+    for col in ("node", "test", "severity", "outcome", "failing rows", "sample"):
+        t.add_column(col)
+    for r in sorted(run.results, key=lambda r: ("pass", "warn", "fail").index(r.outcome), reverse=True):
+        sample = r.error or (json.dumps(_plain(r.sample[:2]), default=str) if r.sample else "")
+        t.add_row(
+            r.node,
+            r.test,
+            r.severity,
+            f"[{OUTCOME_STYLE[r.outcome]}]{r.outcome}[/]",
+            str(r.failing_rows),
+            redact(sample[:120]),
+        )
+    console.print(t)
+    console.print(
+        f"[green]{len(run.passed)} passed[/], [yellow]{len(run.warned)} warned[/], "
+        f"[red]{len(run.failed)} failed[/]"
+    )
+
+
+def status(console: Console, st: EnvironmentStatus) -> None:
+    if not st.exists:
+        console.print(
+            f"environment [bold]{st.environment}[/] does not exist yet "
+            f"(`dataplan build --env {st.environment}` creates it)."
+        )
+    t = Table(title=f"status of {st.environment}")
+    for col in ("model", "materialized", "state", "version"):
+        t.add_column(col)
+    style = {"up to date": "green", "changed": "yellow", "not built": "red"}
+    for m in st.models:
+        t.add_row(m.fqn, m.materialized, f"[{style.get(m.state, 'magenta')}]{m.state}[/]", m.version_id or "")
+    console.print(t)
+    console.print(f"{len(st.models) - len(st.pending)} up to date, {len(st.pending)} pending.")
+
+
+def environments(console: Console, envs: list[dict[str, object]]) -> None:
+    t = Table(title="environments")
+    for col in ("name", "models", "created", "updated"):
+        t.add_column(col)
+    for e in envs:
+        t.add_row(str(e["name"]), str(e["models"]), str(e["created_at"]), str(e["updated_at"]))
+    console.print(t)

@@ -1,0 +1,116 @@
+"""pydantic models for ``dataplan.yml`` and backend connections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from dataplan.errors import ConfigError, InputError
+from dataplan.project.yamlfile import LineIndex, load_yaml, substitute_env
+from dataplan.secrets import register_secret
+
+CONFIG_FILE = "dataplan.yml"
+Materialization = Literal["view", "table", "incremental_by_time"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DuckDBConnection(_Strict):
+    type: Literal["duckdb"]
+    path: str = "warehouse.duckdb"
+    threads: int | None = None
+
+    def describe(self) -> str:
+        return f"duckdb:{self.path}"
+
+
+class PostgresConnection(_Strict):
+    type: Literal["postgres"]
+    dsn: SecretStr
+
+    def describe(self) -> str:
+        from dataplan.secrets import redact
+
+        return "postgres:" + redact(self.dsn.get_secret_value())
+
+
+Connection = Annotated[DuckDBConnection | PostgresConnection, Field(discriminator="type")]
+
+
+class RollbackTriggers(_Strict):
+    """Declared now so projects can carry them; the rollout executor reads them."""
+
+    row_count_drop_pct: float | None = None
+    test_failures: int | None = None
+    metric_drift: dict[str, float | str] | None = None
+
+
+class Defaults(_Strict):
+    materialized: Materialization = "view"
+    batch_days: int = Field(default=30, gt=0)
+    rollback_when: RollbackTriggers | None = None
+
+
+class ProjectConfig(_Strict):
+    name: str
+    dialect: str = "duckdb"
+    connection: Connection
+    layers: dict[str, str] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=lambda: Defaults())
+    state_schema: str = "_dataplan"
+
+    def schema_for(self, layer: str) -> str:
+        return self.layers.get(layer, layer)
+
+
+def validation_error(exc: ValidationError, index: LineIndex, cls: type[InputError]) -> InputError:
+    """The first pydantic error, as a dataplan error naming file and line."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"duckdb", "postgres"}))
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "missing":
+        msg = f"missing setting {where}"
+    elif err["type"] == "extra_forbidden":
+        msg = f"unknown setting {where}"
+    else:
+        msg = f"{where}: {msg}"
+    return cls(msg, path=index.path, line=index.line(loc), hint="see docs/project-format.md")
+
+
+def load_config(project_dir: Path) -> ProjectConfig:
+    path = project_dir / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {project_dir}",
+            hint="run `dataplan init` to create a project, or pass --project DIR",
+        )
+    raw, index = load_yaml(path, error=ConfigError)
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping of settings", path=path, line=1)
+    raw = substitute_env(raw, index)
+    if isinstance(raw.get("connection"), dict) and "type" not in raw["connection"]:
+        raise ConfigError(
+            "missing setting connection.type",
+            path=path,
+            line=index.line(("connection",)),
+            hint="set connection.type to duckdb or postgres",
+        )
+    try:
+        config = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(exc, index, ConfigError) from exc
+    if isinstance(config.connection, PostgresConnection):
+        dsn = config.connection.dsn.get_secret_value()
+        register_secret(dsn)
+        from urllib.parse import urlparse
+
+        try:
+            register_secret(urlparse(dsn).password)
+        except ValueError:
+            pass
+    return config

@@ -1,0 +1,96 @@
+"""Errors dataplan raises, and the exit code each maps to.
+
+Hierarchy::
+
+    DataplanError                 exit 1  (root; never raised directly)
+    ├── InputError                exit 2  bad input: the user must change something
+    │   ├── ConfigError                   dataplan.yml / connection settings
+    │   ├── ProjectError                  models, YAML, references, cycles, names
+    │   ├── ContractError                 output columns differ from an enforced contract
+    │   └── SelectionError                a --select that matches nothing / is malformed
+    ├── StateError                exit 2  the warehouse state forbids the operation
+    ├── EngineError               exit 3  the engine or connection failed
+    │   └── MissingDriverError            the engine's extra is not installed
+    └── CheckFailed               exit 1  data tests or checks failed (not an error in dataplan)
+
+Every error carries an optional ``path`` and ``line`` so the CLI can say where
+to look, and a ``hint`` saying what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DataplanError(Exception):
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.hint = hint
+
+    @property
+    def location(self) -> str | None:
+        if self.path is None:
+            return None
+        return f"{self.path}:{self.line}" if self.line else str(self.path)
+
+    def __str__(self) -> str:
+        parts = [f"{self.location}: {self.message}" if self.location else self.message]
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
+
+
+class InputError(DataplanError):
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    pass
+
+
+class ProjectError(InputError):
+    pass
+
+
+class ContractError(InputError):
+    def __init__(self, model: str, mismatches: list[str], **kwargs: object) -> None:
+        text = f"model {model} breaks its enforced contract:\n" + "\n".join(f"  - {m}" for m in mismatches)
+        super().__init__(text, **kwargs)  # type: ignore[arg-type]
+        self.model = model
+        self.mismatches = mismatches
+
+
+class SelectionError(InputError):
+    pass
+
+
+class StateError(DataplanError):
+    exit_code = 2
+
+
+class EngineError(DataplanError):
+    exit_code = 3
+
+    def __init__(self, message: str, *, transient: bool = False, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.transient = transient  # a retry may succeed (connection dropped, lock timeout)
+
+
+class MissingDriverError(EngineError):
+    pass
+
+
+class CheckFailed(DataplanError):
+    exit_code = 1

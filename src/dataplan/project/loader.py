@@ -1,0 +1,270 @@
+"""Loading a project directory into a ``Project``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from dataplan.config import ProjectConfig, load_config, validation_error
+from dataplan.errors import ProjectError
+from dataplan.project.nodes import Exposure, Model, SingularTest, SourceTable
+from dataplan.project.specs import (
+    ExposuresFile,
+    ModelsFile,
+    ModelSpec,
+    SourcesFile,
+    TestSpec,
+)
+from dataplan.project.sql import Resolved, Resolver, parse_query, resolve_references
+from dataplan.project.yamlfile import LineIndex, load_yaml
+
+SEED_LAYER = "seeds"
+
+
+def _load_file(path: Path, schema: type[Any]) -> tuple[Any, LineIndex]:
+    raw, index = load_yaml(path)
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ProjectError("expected a mapping at the top level", path=path, line=1)
+    try:
+        return schema.model_validate(raw), index
+    except ValidationError as exc:
+        raise validation_error(exc, index, ProjectError) from exc
+
+
+def _parse_tests(
+    raw_model: list[Any], columns: list[Any], index: LineIndex, key: tuple[str | int, ...]
+) -> list[TestSpec]:
+    tests: list[TestSpec] = []
+    items = [(t, None, key + ("tests", i)) for i, t in enumerate(raw_model)]
+    for ci, col in enumerate(columns):
+        items += [(t, col.name, key + ("columns", ci, "tests", i)) for i, t in enumerate(col.tests)]
+    for raw, column, where in items:
+        try:
+            tests.append(TestSpec.parse(raw, column))
+        except ValueError as exc:
+            raise ProjectError(str(exc), path=index.path, line=index.line(where)) from exc
+    return tests
+
+
+def _check_types(columns: list[Any], dialect: str, index: LineIndex, key: tuple[str | int, ...]) -> None:
+    for ci, col in enumerate(columns):
+        if col.type is None:
+            continue
+        try:
+            exp.DataType.build(col.type, dialect=dialect)
+        except (ParseError, ValueError) as exc:
+            raise ProjectError(
+                f"unsupported column type {col.type!r} for column {col.name}",
+                path=index.path,
+                line=index.line(key + ("columns", ci, "type")),
+                hint=f"use a {dialect} SQL type such as varchar, bigint, double, decimal(18,2), date",
+            ) from exc
+
+
+def make_resolver(
+    config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]
+) -> Resolver:
+    """Map a table reference to the model or source it names (None: unknown)."""
+    by_layer = {(m.layer.lower(), m.name.lower()): m.name for m in models.values()}
+    by_layer.update({(config.schema_for(m.layer).lower(), m.name.lower()): m.name for m in models.values()})
+    by_name = {m.name.lower(): m.name for m in models.values()}
+    by_source = {k.lower(): k for k in sources}
+
+    def resolve(table: exp.Table) -> Resolved | None:
+        if table.args.get("catalog"):
+            return None
+        db, name = table.db.lower(), table.name.lower()
+        if db:
+            if f"{db}.{name}" in by_source:
+                return Resolved("source", by_source[f"{db}.{name}"])
+            if (db, name) in by_layer:
+                return Resolved("model", by_layer[(db, name)])
+            return None
+        return Resolved("model", by_name[name]) if name in by_name else None
+
+    return resolve
+
+
+class ProjectLoader:
+    def __init__(self, project_dir: Path) -> None:
+        self.dir = project_dir.resolve()
+        self.config: ProjectConfig = load_config(self.dir)
+        self.dialect = self.config.dialect
+
+    def load(
+        self,
+    ) -> tuple[ProjectConfig, dict[str, Model], dict[str, SourceTable], list[Exposure], list[SingularTest]]:
+        sources = self._sources()
+        models = self._models()
+        self._apply_specs(models)
+        self._resolve(models, sources)
+        exposures = self._exposures(models)
+        tests = self._singular_tests(models, sources)
+        return self.config, models, sources, exposures, tests
+
+    # -- sources ---------------------------------------------------------
+    def _sources(self) -> dict[str, SourceTable]:
+        path = self.dir / "sources.yml"
+        if not path.exists():
+            return {}
+        parsed, index = _load_file(path, SourcesFile)
+        out: dict[str, SourceTable] = {}
+        for si, src in enumerate(parsed.sources):
+            if src.format is not None and not src.path:
+                raise ProjectError(
+                    f"source {src.name} has format {src.format} but no path",
+                    path=path,
+                    line=index.line(("sources", si)),
+                )
+            for ti, table in enumerate(src.tables):
+                key = ("sources", si, "tables", ti)
+                node = SourceTable(src, table, self.dir)
+                node.tests = _parse_tests(table.tests, table.columns, index, key)
+                if node.name in out:
+                    raise ProjectError(
+                        f"source table {node.name} is declared twice", path=path, line=index.line(key)
+                    )
+                out[node.name] = node
+        return out
+
+    # -- models ----------------------------------------------------------
+    def _models(self) -> dict[str, Model]:
+        models: dict[str, Model] = {}
+        default = self.config.defaults.materialized
+        for path in sorted((self.dir / "models").rglob("*.sql")):
+            rel = path.relative_to(self.dir / "models")
+            if len(rel.parts) < 2:
+                raise ProjectError(
+                    "a model file must live in a layer folder",
+                    path=path,
+                    hint="move it to models/<layer>/, e.g. models/staging/",
+                )
+            self._add(
+                models,
+                Model(
+                    name=path.stem,
+                    layer=rel.parts[0],
+                    path=path,
+                    kind="sql",
+                    spec=ModelSpec(name=path.stem),
+                    materialized=default,
+                    query=parse_query(path.read_text(encoding="utf-8"), self.dialect, path),
+                ),
+            )
+        for path in sorted((self.dir / "seeds").glob("*.csv")):
+            self._add(
+                models,
+                Model(
+                    name=path.stem,
+                    layer=SEED_LAYER,
+                    path=path,
+                    kind="seed",
+                    spec=ModelSpec(name=path.stem),
+                    materialized="table",
+                ),
+            )
+        return models
+
+    @staticmethod
+    def _add(models: dict[str, Model], model: Model) -> None:
+        if model.name in models:
+            other = models[model.name]
+            raise ProjectError(
+                f"two models are named {model.name}: {other.path} and {model.path}",
+                path=model.path,
+                hint="model names are unique across layers; rename one file",
+            )
+        models[model.name] = model
+
+    def _apply_specs(self, models: dict[str, Model]) -> None:
+        files = [
+            p for ext in ("*.yml", "*.yaml") for d in ("models", "seeds") for p in (self.dir / d).rglob(ext)
+        ]
+        seen: dict[str, Path] = {}
+        for path in sorted(files):
+            parsed, index = _load_file(path, ModelsFile)
+            for mi, spec in enumerate(parsed.models):
+                key = ("models", mi)
+                if spec.name not in models:
+                    raise ProjectError(
+                        f"configuration for unknown model {spec.name}",
+                        path=path,
+                        line=index.line(key),
+                        hint=f"create models/<layer>/{spec.name}.sql or fix the name",
+                    )
+                if spec.name in seen:
+                    raise ProjectError(
+                        f"model {spec.name} is configured twice (also in {seen[spec.name]})",
+                        path=path,
+                        line=index.line(key),
+                    )
+                seen[spec.name] = path
+                model = models[spec.name]
+                model.spec, model.yaml_path = spec, path
+                if model.kind == "sql" and spec.materialized:
+                    model.materialized = spec.materialized
+                if model.materialized == "incremental_by_time" and not (spec.time_column and spec.start):
+                    raise ProjectError(
+                        f"incremental_by_time model {spec.name} needs time_column and start",
+                        path=path,
+                        line=index.line(key),
+                    )
+                _check_types(spec.columns, self.dialect, index, key)
+                model.tests = _parse_tests(spec.tests, spec.columns, index, key)
+
+    def _resolve(self, models: dict[str, Model], sources: dict[str, SourceTable]) -> None:
+        resolve = make_resolver(self.config, models, sources)
+        for model in models.values():
+            if model.query is None:
+                continue
+            refs = resolve_references(model.query, resolve, model.path)
+            model.parents = sorted({r.name for _, r in refs if r.kind == "model"})
+            model.sources = sorted({r.name for _, r in refs if r.kind == "source"})
+            if model.name in model.parents:
+                raise ProjectError(f"model {model.name} reads itself", path=model.path)
+
+    # -- exposures and singular tests --------------------------------------
+    def _exposures(self, models: dict[str, Model]) -> list[Exposure]:
+        path = self.dir / "exposures.yml"
+        if not path.exists():
+            return []
+        parsed, index = _load_file(path, ExposuresFile)
+        fqns = {m.fqn: m.name for m in models.values()} | {m.name: m.name for m in models.values()}
+        out = []
+        for ei, spec in enumerate(parsed.exposures):
+            for di, dep in enumerate(spec.depends_on):
+                if dep.model not in fqns:
+                    raise ProjectError(
+                        f"exposure {spec.name} depends on unknown model {dep.model}",
+                        path=path,
+                        line=index.line(("exposures", ei, "depends_on", di)),
+                    )
+            out.append(Exposure(spec, path))
+        return out
+
+    def _singular_tests(
+        self, models: dict[str, Model], sources: dict[str, SourceTable]
+    ) -> list[SingularTest]:
+        resolve = make_resolver(self.config, models, sources)
+        out = []
+        for path in sorted((self.dir / "tests").glob("*.sql")):
+            text = path.read_text(encoding="utf-8")
+            query = parse_query(text, self.dialect, path)
+            refs = resolve_references(query, resolve, path)
+            severity: Literal["warn", "error"] = "warn" if "-- severity: warn" in text.lower() else "error"
+            out.append(
+                SingularTest(
+                    name=path.stem,
+                    path=path,
+                    query=query,
+                    parents=sorted({r.name for _, r in refs if r.kind == "model"}),
+                    sources=sorted({r.name for _, r in refs if r.kind == "source"}),
+                    severity=severity,
+                )
+            )
+        return out

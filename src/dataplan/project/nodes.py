@@ -1,0 +1,85 @@
+"""The loaded project's nodes: models, source tables, exposures, singular tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sqlglot import exp
+
+from dataplan.config import Materialization
+from dataplan.project.specs import ExposureSpec, ModelSpec, SourceSpec, SourceTableSpec, TestSpec
+
+
+@dataclass
+class SourceTable:
+    """One table of a source: a warehouse table or a set of files."""
+
+    source: SourceSpec
+    spec: SourceTableSpec
+    project_dir: Path
+    tests: list[TestSpec] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.source.name}.{self.spec.name}"
+
+    @property
+    def is_files(self) -> bool:
+        return self.source.format is not None
+
+    @property
+    def files_root(self) -> Path:
+        assert self.source.path is not None
+        root = Path(self.source.path)
+        return (root if root.is_absolute() else self.project_dir / root) / self.spec.name
+
+    def identity(self) -> str:
+        """What about the source changes the data a model reads from it."""
+        if self.is_files:
+            return f"files:{self.source.format}:{self.files_root}"
+        return f"table:{self.source.schema_ or self.source.name}.{self.spec.name}"
+
+
+@dataclass
+class Model:
+    name: str
+    layer: str
+    path: Path
+    kind: Literal["sql", "seed"]
+    spec: ModelSpec
+    materialized: Materialization
+    query: exp.Query | None = None  # None for seeds
+    parents: list[str] = field(default_factory=list)  # model names
+    sources: list[str] = field(default_factory=list)  # "<source>.<table>"
+    tests: list[TestSpec] = field(default_factory=list)
+    yaml_path: Path | None = None
+
+    @property
+    def fqn(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def columns_declared(self) -> dict[str, str | None]:
+        return {c.name: c.type for c in self.spec.columns}
+
+
+@dataclass
+class SingularTest:
+    name: str
+    path: Path
+    query: exp.Query
+    parents: list[str]
+    sources: list[str]
+    severity: Literal["warn", "error"] = "error"
+
+
+@dataclass
+class Exposure:
+    spec: ExposureSpec
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.spec.name

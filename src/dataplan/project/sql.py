@@ -1,0 +1,116 @@
+"""Parsing model SQL and resolving the table references inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from dataplan.errors import ProjectError
+
+
+def parse_query(text: str, dialect: str, path: Path) -> exp.Query:
+    """Parse one SELECT; anything else is a ProjectError naming file and line."""
+    try:
+        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        desc = str(first.get("description", exc)).split("<Token")[0].strip()
+        raise ProjectError(
+            f"SQL syntax error: {desc} near {first.get('highlight', '')!r}",
+            path=path,
+            line=first.get("line"),
+            hint=f"the SQL must be one SELECT in the {dialect} dialect",
+        ) from exc
+    except TokenError as exc:
+        raise ProjectError(f"SQL syntax error: {exc}", path=path) from exc
+    if len(statements) != 1:
+        raise ProjectError(
+            f"expected one SELECT statement, found {len(statements)}",
+            path=path,
+            hint="put each model in its own file",
+        )
+    query = statements[0]
+    if not isinstance(query, exp.Query):
+        raise ProjectError(
+            f"expected a SELECT, found {query.key.upper()}",
+            path=path,
+            hint="a model is a query; dataplan creates the tables and views itself",
+        )
+    return query
+
+
+def table_references(query: exp.Expr) -> list[exp.Table]:
+    """Tables the query reads that are not its own CTEs."""
+    ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+    refs = []
+    for table in query.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue  # table functions such as read_parquet(...)
+        if not table.args.get("db") and table.name.lower() in ctes:
+            continue
+        refs.append(table)
+    return refs
+
+
+@dataclass(frozen=True)
+class Resolved:
+    kind: str  # "model" | "source"
+    name: str  # model name, or "<source>.<table>"
+
+
+Resolver = Callable[[exp.Table], Resolved | None]
+
+
+def resolve_references(query: exp.Query, resolve: Resolver, path: Path) -> list[tuple[exp.Table, Resolved]]:
+    out = []
+    for table in table_references(query):
+        target = resolve(table)
+        if target is None:
+            meta = table.this.meta
+            where = f" (column {meta['col']})" if "col" in meta else ""
+            raise ProjectError(
+                f"unknown reference {table.sql()!r}{where}: no model, seed or source has that name",
+                path=path,
+                line=meta.get("line"),
+                hint="reference a model as <layer>.<name> or its bare name, "
+                "a source as <source>.<table> declared in sources.yml",
+            )
+        out.append((table, target))
+    return out
+
+
+def normalized_sql(query: exp.Expr, dialect: str) -> str:
+    """Text that ignores formatting and comments: the fingerprint's input."""
+    return query.sql(dialect=dialect, normalize=True, comments=False)
+
+
+def rewrite_references(
+    query: exp.Query,
+    resolve: Resolver,
+    target: Callable[[Resolved], exp.Expr],
+    path: Path,
+) -> exp.Query:
+    """A copy of ``query`` whose model/source references point at ``target``.
+
+    The replacement keeps the reference's alias, or takes the original table
+    name as alias, so qualified columns such as ``stg_orders.id`` still bind.
+    """
+    query = query.copy()
+    for table, resolved in resolve_references(query, resolve, path):
+        alias = table.alias or table.name
+        new = target(resolved)
+        if isinstance(new, exp.Table):
+            new = new.copy()
+            new.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+        else:
+            new = exp.alias_(new, alias, quoted=True)
+        for key in ("joins", "laterals", "pivots", "hints", "version", "when"):
+            if table.args.get(key):
+                new.set(key, table.args[key])
+        table.replace(new)
+    return query

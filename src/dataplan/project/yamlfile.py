@@ -1,0 +1,95 @@
+"""YAML reading that remembers where each value came from.
+
+Errors about a YAML value must name the file and line, so every load returns
+the data together with a ``LineIndex`` (key path -> line number).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dataplan.errors import ConfigError, ProjectError
+
+KeyPath = tuple[str | int, ...]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class LineIndex:
+    path: Path
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+
+    def line(self, key: KeyPath) -> int | None:
+        """Line of ``key``, or of its nearest ancestor that has one."""
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return self.lines.get((), None)
+
+
+def _index(node: yaml.Node, prefix: KeyPath, out: dict[KeyPath, int]) -> None:
+    out.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = prefix + (str(key_node.value),)
+            out[key] = key_node.start_mark.line + 1
+            _index(value_node, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index(item, prefix + (i,), out)
+
+
+def load_yaml(
+    path: Path, *, error: type[ProjectError] | type[ConfigError] = ProjectError
+) -> tuple[Any, LineIndex]:
+    """Parse ``path``; malformed YAML raises ``error`` naming the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read file: {exc.strerror}", path=path) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(
+            f"malformed YAML: {problem}",
+            path=path,
+            line=mark.line + 1 if mark is not None else None,
+            hint="fix the YAML syntax at that line (indentation, quotes, colons)",
+        ) from exc
+    index = LineIndex(path)
+    if node is not None:
+        _index(node, (), index.lines)
+    return data, index
+
+
+def substitute_env(data: Any, index: LineIndex, key: KeyPath = ()) -> Any:
+    """Replace ``${VAR}`` in every string; a missing variable is a ConfigError."""
+    if isinstance(data, dict):
+        return {k: substitute_env(v, index, key + (str(k),)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [substitute_env(v, index, key + (i,)) for i, v in enumerate(data)]
+    if isinstance(data, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(
+                    f"environment variable {name} is not set (used by {'.'.join(map(str, key))})",
+                    path=index.path,
+                    line=index.line(key),
+                    hint=f"export {name}=... before running dataplan",
+                )
+            return os.environ[name]
+
+        return _ENV_REF.sub(repl, data)
+    return data

@@ -1,0 +1,133 @@
+"""Running a project's tests against an environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from dataplan.backends.base import Backend, table
+from dataplan.project import Project
+from dataplan.project.specs import TestSpec
+from dataplan.project.sql import Resolved
+from dataplan.state.store import EnvironmentModel
+from dataplan.verify.model_tests import (
+    TestResult,
+    failing_rows_query,
+    run_failing_query,
+    run_row_count,
+    unique_grain_query,
+)
+
+
+@dataclass
+class TestRun:
+    environment: str
+    results: list[TestResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[TestResult]:
+        return [r for r in self.results if r.outcome == "fail"]
+
+    @property
+    def warned(self) -> list[TestResult]:
+        return [r for r in self.results if r.outcome == "warn"]
+
+    @property
+    def passed(self) -> list[TestResult]:
+        return [r for r in self.results if r.outcome == "pass"]
+
+
+class TestRunner:
+    def __init__(self, project: Project, backend: Backend, env_models: dict[str, EnvironmentModel]) -> None:
+        self.project = project
+        self.backend = backend
+        self.env = env_models
+
+    def relation(self, ref: Resolved) -> exp.Expr:
+        if ref.kind == "source":
+            return self.backend.source_relation(self.project.sources[ref.name])
+        entry = self.env[ref.name]
+        return table(entry.view_schema, entry.model)
+
+    def _model_relation(self, name: str) -> exp.Table:
+        model = self.project.model(name)
+        rel = self.relation(Resolved("model", model.name))
+        assert isinstance(rel, exp.Table)
+        return rel
+
+    def _spec_tests(self, node: str, relation: exp.Table, specs: list[TestSpec]) -> list[TestResult]:
+        out = []
+        for spec in specs:
+            if spec.kind == "row_count":
+                out.append(run_row_count(self.backend, node, spec, relation))
+                continue
+            query = failing_rows_query(spec, relation, self.project.dialect, self._model_relation)
+            assert query is not None
+            out.append(run_failing_query(self.backend, node, spec.name, spec.severity, query))
+        return out
+
+    def run(
+        self,
+        environment: str,
+        names: list[str],
+        everything: bool,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> TestRun:
+        run = TestRun(environment)
+        models = [self.project.models[n] for n in names if n in self.env]
+        sources = sorted(
+            {s for m in models for s in m.sources} | (set(self.project.sources) if everything else set())
+        )
+        singular = [
+            t
+            for t in self.project.singular_tests
+            if everything or (t.parents and set(t.parents) <= set(names))
+        ]
+        total = len(models) + len(sources) + len(singular)
+        done = 0
+
+        def tick(label: str) -> None:
+            nonlocal done
+            if progress:
+                progress(label, done, total)
+            done += 1
+
+        for source_name in sources:
+            tick(f"testing {source_name}")
+            src = self.project.sources[source_name]
+            if src.tests:
+                rel = self.relation(Resolved("source", source_name))
+                run.results += self._spec_tests(source_name, rel, src.tests)  # type: ignore[arg-type]
+        for model in models:
+            tick(f"testing {model.fqn}")
+            rel = self._model_relation(model.name)
+            if model.spec.grain:
+                q = unique_grain_query(model.spec.grain, rel)
+                run.results.append(
+                    run_failing_query(
+                        self.backend, model.fqn, f"unique_grain({', '.join(model.spec.grain)})", "error", q
+                    )
+                )
+            run.results += self._spec_tests(model.fqn, rel, model.tests)
+        for test in singular:
+            tick(f"testing {test.name}")
+            missing = [p for p in test.parents if p not in self.env]
+            if missing:
+                run.results.append(
+                    TestResult(
+                        test.name,
+                        test.name,
+                        test.severity,
+                        "fail",
+                        0,
+                        [],
+                        0.0,
+                        f"models not in {environment}: {', '.join(missing)}",
+                    )
+                )
+                continue
+            query = self.project.rewrite(test.query, test.path, self.relation)
+            run.results.append(run_failing_query(self.backend, test.name, test.name, test.severity, query))
+        return run

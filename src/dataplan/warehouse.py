@@ -1,0 +1,157 @@
+"""The library entry point: a project connected to its warehouse.
+
+Everything the CLI does goes through these methods, which return objects
+(results) and print nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from dataplan.backends import Backend, connect
+from dataplan.build import environments
+from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
+from dataplan.build.naming import PROD, check_environment_name
+from dataplan.errors import StateError
+from dataplan.project import Project
+from dataplan.state.store import StateStore
+from dataplan.verify.testing import TestRun, TestRunner
+
+
+@dataclass
+class ModelStatus:
+    model: str
+    fqn: str
+    materialized: str
+    version_id: str | None
+    view: str | None
+    state: str  # up to date | changed | not built | removed from project
+
+
+@dataclass
+class EnvironmentStatus:
+    environment: str
+    exists: bool
+    models: list[ModelStatus]
+
+    @property
+    def pending(self) -> list[ModelStatus]:
+        return [m for m in self.models if m.state != "up to date"]
+
+
+class Warehouse:
+    """A loaded project and an open connection to its warehouse.
+
+    >>> with Warehouse.open("path/to/project") as wh:          # doctest: +SKIP
+    ...     result = wh.build("prod")
+    ...     tests = wh.test("prod")
+    """
+
+    def __init__(self, project: Project, backend: Backend) -> None:
+        self.project = project
+        self.backend = backend
+        self.store = StateStore(backend, project.config.state_schema)
+        self.builder = Builder(project, backend, self.store)
+
+    @classmethod
+    def open(cls, project: Project | str | Path = ".") -> Warehouse:
+        if not isinstance(project, Project):
+            project = Project.load(project)
+        return cls(project, connect(project.config.connection, project.dir))
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def build(
+        self,
+        environment: str = PROD,
+        select: str | None = None,
+        *,
+        dry_run: bool = False,
+        end: dt.date | None = None,
+        progress: Progress | None = None,
+    ) -> BuildResult:
+        return self.builder.build(environment, select, dry_run=dry_run, end=end, progress=progress)
+
+    def run(
+        self,
+        environment: str = PROD,
+        select: str | None = None,
+        *,
+        end: dt.date | None = None,
+        progress: Progress | None = None,
+    ) -> RunResult:
+        return self.builder.run(environment, select, end=end, progress=progress)
+
+    def test(
+        self, environment: str = PROD, select: str | None = None, progress: Progress | None = None
+    ) -> TestRun:
+        check_environment_name(environment)
+        names = self.project.graph.select(select)
+        self.store.require_initialized()
+        env = self.store.environment_models(environment)
+        if not env:
+            raise StateError(
+                f"environment {environment} does not exist",
+                hint=f"run `dataplan build --env {environment}` first",
+            )
+        return TestRunner(self.project, self.backend, env).run(environment, names, select is None, progress)
+
+    def status(self, environment: str = PROD) -> EnvironmentStatus:
+        check_environment_name(environment)
+        env = self.store.environment_models(environment) if self.store.is_initialized() else {}
+        fps, writer = self.project.fingerprints, self.builder.writer
+        out = []
+        for name in self.project.graph.order:
+            model = self.project.models[name]
+            want = writer.version_id(model, fps[name])
+            entry = env.get(name)
+            state = (
+                "not built" if entry is None else ("up to date" if entry.version_id == want else "changed")
+            )
+            out.append(
+                ModelStatus(
+                    name,
+                    model.fqn,
+                    model.materialized,
+                    entry.version_id if entry else None,
+                    f"{entry.view_schema}.{entry.model}" if entry else None,
+                    state,
+                )
+            )
+        for name, entry in sorted(env.items()):
+            if name not in self.project.models:
+                out.append(
+                    ModelStatus(
+                        name,
+                        name,
+                        "?",
+                        entry.version_id,
+                        f"{entry.view_schema}.{name}",
+                        "removed from project",
+                    )
+                )
+        return EnvironmentStatus(environment, bool(env), out)
+
+    def environments(self) -> list[dict[str, object]]:
+        return self.store.environments() if self.store.is_initialized() else []
+
+    def drop_environment(self, environment: str) -> list[str]:
+        check_environment_name(environment)
+        names = {e["name"] for e in self.environments()}
+        if environment not in names:
+            raise StateError(
+                f"environment {environment} does not exist", hint="`dataplan env list` shows the environments"
+            )
+        return environments.drop(self.backend, self.store, environment)
