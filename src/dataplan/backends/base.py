@@ -155,7 +155,7 @@ class Backend(ABC):
         self.execute(exp.Create(this=exp.Table(this=ident(name)), kind="SCHEMA", exists=True))
 
     def drop_schema(self, name: str) -> None:
-        self.execute(exp.Drop(this=exp.Table(this=ident(name)), kind="SCHEMA", exists=True))
+        self.execute(exp.Drop(tables=[exp.Table(this=ident(name))], kind="SCHEMA", exists=True))
 
     def create_table_as(self, target: exp.Table, query: exp.Query) -> None:
         self.execute(exp.Create(this=target, kind="TABLE", expression=query))
