@@ -11,6 +11,7 @@ from dataplan.errors import (
     EngineError,
     InputError,
     ProjectError,
+    SelectionError,
     StateError,
 )
 from dataplan.project import Project
@@ -31,6 +32,7 @@ __all__ = [
     "Project",
     "ProjectError",
     "RunResult",
+    "SelectionError",
     "StateError",
     "TestRun",
     "Warehouse",

@@ -69,7 +69,8 @@ class ProjectConfig(_Strict):
 
 def validation_error(exc: ValidationError, index: LineIndex, cls: type[InputError]) -> InputError:
     """The first pydantic error, as a dataplan error naming file and line."""
-    err = exc.errors()[0]
+    # An unknown key explains a "missing" one (a typo), so report it first.
+    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"duckdb", "postgres"}))
     where = ".".join(str(p) for p in loc) or "(top level)"
     msg = err["msg"]

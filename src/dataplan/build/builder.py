@@ -77,17 +77,19 @@ class Builder:
         ordered = graph.sorted(needed)
         initialized = self.store.is_initialized()
         vids = {n: self.writer.version_id(graph.models[n], fps[n]) for n in ordered}
-        existing = (
-            {v.version_id for v in self.store.versions(version_ids=list(vids.values()))}
-            if initialized
-            else set()
-        )
+        existing: dict[str, Version] = {}
+        if initialized:
+            existing = {v.version_id: v for v in self.store.versions(version_ids=list(vids.values()))}
         current = self.store.environment_models(environment) if initialized else {}
         result = BuildResult(environment)
         chosen = set(selected)
         for name in ordered:
             model, vid = graph.models[name], vids[name]
             create = vid not in existing
+            if not create and name in chosen:
+                # Contracts do not change data, so a reused version is checked against
+                # the columns recorded when it was built.
+                self.writer.check_recorded_contract(model, existing[vid])
             had = current.get(name)
             if name in chosen:
                 view = "unchanged" if had and had.version_id == vid else "point"
@@ -102,7 +104,11 @@ class Builder:
                 reason = "reuses an existing version"
             result.actions.append(
                 ModelAction(
-                    name, model.fqn, model.materialized, vid, "create" if create else "reuse",
+                    name,
+                    model.fqn,
+                    model.materialized,
+                    vid,
+                    "create" if create else "reuse",
                     view,  # type: ignore[arg-type]
                     reason,
                 )
@@ -132,10 +138,14 @@ class Builder:
         return result
 
     @staticmethod
-    def _batch_hook(progress: Progress | None, done: int, total: int) -> Callable[[str, int, int], None] | None:
+    def _batch_hook(
+        progress: Progress | None, done: int, total: int
+    ) -> Callable[[str, int, int], None] | None:
         if progress is None:
             return None
-        return lambda model, batch, batches: progress(f"building {model} batch {batch}/{batches}", done, total)
+        return lambda model, batch, batches: progress(
+            f"building {model} batch {batch}/{batches}", done, total
+        )
 
     def _execute(self, result: BuildResult, end: dt.date, progress: Progress | None) -> None:
         models, fps = self.project.models, self.project.fingerprints

@@ -10,7 +10,7 @@ import pyarrow.csv as pacsv
 import sqlglot
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, column, select_star, table
+from dataplan.backends.base import Backend, Column, column, select_star, table
 from dataplan.build.contracts import contract_mismatches
 from dataplan.build.intervals import Interval, as_datetime, batches, missing_intervals
 from dataplan.build.naming import version_table_name
@@ -57,8 +57,16 @@ class VersionWriter:
 
         return self.project.rewrite(model.query, model.path, target)
 
+    def check_recorded_contract(self, model: Model, version: Version) -> None:
+        if model.spec.contract.enforced and version.columns:
+            self._enforce(model, [Column(n, t) for n, t in version.columns])
+
     def check_contract(self, model: Model, query: exp.Query) -> list[tuple[str, str]]:
         columns = self.backend.describe(query)
+        self._enforce(model, columns)
+        return [(c.name, c.type) for c in columns]
+
+    def _enforce(self, model: Model, columns: list[Column]) -> None:
         if model.spec.contract.enforced:
             mismatches = contract_mismatches(model, columns, self.project.dialect, self.backend.dialect)
             if mismatches:
@@ -68,7 +76,6 @@ class VersionWriter:
                     path=model.yaml_path or model.path,
                     hint="change the query or the declared columns",
                 )
-        return [(c.name, c.type) for c in columns]
 
     def create(
         self, model: Model, fingerprint: str, end: dt.date, on_batch: BatchHook | None = None

@@ -31,7 +31,7 @@ env_app = typer.Typer(help="List and drop environments.", no_args_is_help=True)
 app.add_typer(env_app, name="env")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never break paths and messages mid-word
 
 
 class Format(StrEnum):

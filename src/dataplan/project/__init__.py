@@ -12,6 +12,7 @@ from sqlglot import exp
 from dataplan.config import ProjectConfig
 from dataplan.project.fingerprint import fingerprint_models
 from dataplan.project.graph import ModelGraph
+from dataplan.project.lineage import ColumnRef, model_lineage
 from dataplan.project.loader import ProjectLoader, make_resolver
 from dataplan.project.nodes import Exposure, Model, SingularTest, SourceTable
 from dataplan.project.sql import Resolved, Resolver, rewrite_references
@@ -29,6 +30,7 @@ class Project:
     sources: dict[str, SourceTable]
     exposures: list[Exposure] = field(default_factory=list)
     singular_tests: list[SingularTest] = field(default_factory=list)
+    _lineage: dict[str, dict[str, set[ColumnRef]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, project_dir: str | Path = ".") -> Project:
@@ -56,6 +58,12 @@ class Project:
     @cached_property
     def resolver(self) -> Resolver:
         return make_resolver(self.config, self.models, self.sources)
+
+    def column_lineage(self, name: str) -> dict[str, set[ColumnRef]]:
+        """Output column -> (parent, column) pairs it reads; cached per model."""
+        if name not in self._lineage:
+            self._lineage[name] = model_lineage(self.model(name), self.resolver, self.dialect)
+        return self._lineage[name]
 
     def model(self, name: str) -> Model:
         if name in self.models:

@@ -71,8 +71,9 @@ def resolve_references(query: exp.Query, resolve: Resolver, path: Path) -> list[
     for table in table_references(query):
         target = resolve(table)
         if target is None:
-            meta = table.this.meta
-            where = f" (column {meta['col']})" if "col" in meta else ""
+            first = table.args.get("db") or table.this
+            meta = first.meta  # sqlglot records where a token ends; report where it starts
+            where = f" (column {meta['col'] - len(first.name) + 1})" if "col" in meta else ""
             raise ProjectError(
                 f"unknown reference {table.sql()!r}{where}: no model, seed or source has that name",
                 path=path,

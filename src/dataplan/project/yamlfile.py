@@ -58,7 +58,9 @@ def load_yaml(
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # The context mark (where the unclosed construct opened) beats the problem
+        # mark, which for unclosed brackets points at the end of the file.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise error(
             f"malformed YAML: {problem}",

@@ -1,0 +1,176 @@
+"""Bad input: one clear message naming file and line, exit code 2, warehouse unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dataplan import Warehouse
+from dataplan.cli.app import app
+from tests.conftest import ProjectFactory, catalog, write_files
+
+runner = CliRunner()
+
+
+def build_cli(root: Path) -> tuple[int, str]:
+    result = runner.invoke(app, ["build", "--project", str(root)])
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def built(duck_project: ProjectFactory) -> Path:
+    root = duck_project()
+    with duck_project.open() as wh:
+        wh.build("prod")
+    return root
+
+
+def snapshot(root: Path) -> object:
+    # Open the DuckDB file directly: loading the (now broken) project is what fails.
+    from dataplan.backends.duckdb import DuckDBBackend
+
+    backend = DuckDBBackend(str(root / "warehouse.duckdb"))
+    try:
+        return sorted((r.schema, r.name, r.kind) for r in backend.relations()), backend.view_definitions()
+    finally:
+        backend.close()
+
+
+CASES = {
+    "malformed yaml": (
+        {"models/marts/customer_totals.yml": "models:\n  - name: customer_totals\n    grain: [a\n"},
+        "customer_totals.yml:3", "malformed YAML",
+    ),
+    "sql syntax error": (
+        {"models/marts/region_totals.sql": "select region,\n  sum(total as total\nfrom marts.customer_totals"},
+        "region_totals.sql:2", "SQL syntax error: Expecting ) near 'as'",
+    ),
+    "unknown reference": (
+        {"models/marts/region_totals.sql": "select region\nfrom marts.no_such_model"},
+        "region_totals.sql:2", "unknown reference 'marts.no_such_model' (column 6)",
+    ),
+    "dependency cycle": (
+        {"models/staging/stg_customers.sql": "select customer_id, name, region from marts.region_totals"},
+        "", "dependency cycle:",
+    ),
+    "duplicate model name": (
+        {"models/marts/stg_orders.sql": "select 1 as x"},
+        "stg_orders.sql", "two models are named stg_orders",
+    ),
+    "unsupported column type": (
+        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    columns:\n"
+         "      - name: total\n        type: moneybags\n"},
+        "region_totals.yml:5", "unsupported column type 'moneybags'",
+    ),
+    "unknown test": (
+        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    tests:\n      - unique_ish\n"},
+        "region_totals.yml:4", "unknown test 'unique_ish'",
+    ),
+    "config for unknown model": (
+        {"models/marts/extra.yml": "models:\n  - name: nope\n"},
+        "extra.yml:2", "configuration for unknown model nope",
+    ),
+    "not a select": (
+        {"models/marts/region_totals.sql": "delete from raw.orders"},
+        "region_totals.sql", "expected a SELECT, found DELETE",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_project_input(built: Path, case: str) -> None:
+    files, where, message = CASES[case]
+    before = snapshot(built)
+    write_files(built, files)
+    code, output = build_cli(built)
+    assert code == 2, output
+    assert message in output
+    assert where in output
+    assert "error" in output
+    assert snapshot(built) == before
+
+
+def test_missing_connection_setting(tmp_path: Path) -> None:
+    (tmp_path / "dataplan.yml").write_text("name: x\nconnection:\n  path: w.duckdb\n")
+    code, output = build_cli(tmp_path)
+    assert code == 2
+    assert "dataplan.yml:2" in output and "missing setting connection.type" in output
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_missing_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_DSN", raising=False)
+    (tmp_path / "dataplan.yml").write_text("name: x\nconnection:\n  type: postgres\n  dsn: ${NO_SUCH_DSN}\n")
+    code, output = build_cli(tmp_path)
+    assert code == 2
+    assert "dataplan.yml:4" in output and "environment variable NO_SUCH_DSN is not set" in output
+
+
+def test_unknown_setting(tmp_path: Path) -> None:
+    (tmp_path / "dataplan.yml").write_text("name: x\nconection:\n  type: duckdb\n")
+    code, output = build_cli(tmp_path)
+    assert code == 2 and "dataplan.yml:2" in output and "unknown setting conection" in output
+
+
+def test_no_project(tmp_path: Path) -> None:
+    code, output = build_cli(tmp_path)
+    assert code == 2 and "no dataplan.yml" in output and "dataplan init" in output
+
+
+def test_bad_selection_changes_nothing(built: Path) -> None:
+    before = snapshot(built)
+    result = runner.invoke(app, ["build", "--project", str(built), "--select", "nope+"])
+    assert result.exit_code == 2 and "--select 'nope' matches no model" in result.output
+    assert snapshot(built) == before
+
+
+def test_bad_environment_name(built: Path) -> None:
+    result = runner.invoke(app, ["build", "--project", str(built), "--env", "Bad-Name"])
+    assert result.exit_code == 2 and "invalid environment name 'Bad-Name'" in result.output
+    assert not any(r[0].endswith("Bad-Name") for r in snapshot(built)[0])  # type: ignore[index]
+
+
+def test_engine_failure_exits_3(duck_project: ProjectFactory) -> None:
+    root = duck_project(raw=False)  # the raw tables the models read do not exist
+    result = runner.invoke(app, ["build", "--project", str(root)])
+    assert result.exit_code == 3
+    assert "DuckDB:" in result.output and "raw" in result.output
+
+
+def test_postgres_unreachable_exits_3(tmp_path: Path) -> None:
+    (tmp_path / "dataplan.yml").write_text(
+        "name: x\nconnection:\n  type: postgres\n  dsn: postgresql://u:hunter2secret@127.0.0.1:1/db\n"
+    )
+    write_files(tmp_path, {"models/staging/a.sql": "select 1 as x"})
+    result = runner.invoke(app, ["build", "--project", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "cannot connect to Postgres" in result.output
+    assert "hunter2secret" not in result.output
+
+
+def test_contract_error_via_cli_exits_2(built: Path) -> None:
+    write_files(built, {"models/marts/region_totals.yml": """
+        models:
+          - name: region_totals
+            contract: {enforced: true}
+            columns:
+              - {name: region, type: bigint}
+              - {name: total, type: double}
+    """})
+    before = snapshot(built)
+    code, output = build_cli(built)
+    assert code == 2
+    assert "breaks its enforced contract" in output and "column region: declared bigint" in output
+    assert "region_totals.yml" in output
+    assert snapshot(built) == before
+
+
+def test_catalog_helper_sees_changes(duck_project: ProjectFactory) -> None:
+    # Guards the guard: the snapshot used above must notice a new view.
+    duck_project()
+    with Warehouse.open(duck_project.root) as wh:
+        before = catalog(wh)
+        wh.build("prod")
+        assert catalog(wh) != before

@@ -1,0 +1,106 @@
+"""Loading, the graph, selection, fingerprints and lineage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dataplan import Project, SelectionError
+from tests.conftest import SHOP_FILES, write_files
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    (tmp_path / "dataplan.yml").write_text("name: shop\nconnection: {type: duckdb}\n")
+    write_files(tmp_path, SHOP_FILES)
+    return tmp_path
+
+
+def test_load_resolves_models_and_sources(shop: Path) -> None:
+    project = Project.load(shop)
+    totals = project.models["customer_totals"]
+    assert totals.layer == "marts" and totals.fqn == "marts.customer_totals"
+    assert totals.parents == ["stg_customers", "stg_orders"]  # one qualified, one bare reference
+    assert project.models["stg_orders"].sources == ["raw.orders"]
+    assert project.graph.order.index("stg_orders") < project.graph.order.index("customer_totals")
+
+
+def test_cte_names_shadow_models(shop: Path) -> None:
+    write_files(shop, {"models/marts/region_totals.sql": """
+        with stg_orders as (select 1 as region, 2 as total)
+        select region, total from stg_orders
+    """})
+    assert Project.load(shop).models["region_totals"].parents == []
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("customer_totals", ["customer_totals"]),
+        ("+customer_totals", ["stg_customers", "stg_orders", "customer_totals"]),
+        ("stg_orders+", ["stg_orders", "customer_totals", "region_totals"]),
+        ("layer:staging", ["stg_customers", "stg_orders"]),
+        ("marts.region_totals, stg_orders", ["stg_orders", "region_totals"]),
+    ],
+)
+def test_selection(shop: Path, selector: str, expected: list[str]) -> None:
+    graph = Project.load(shop).graph
+    got = graph.select(selector)
+    assert sorted(got) == sorted(expected)
+    assert got == graph.sorted(got)  # build order
+
+
+def test_selection_errors(shop: Path) -> None:
+    graph = Project.load(shop).graph
+    with pytest.raises(SelectionError, match="no model in layer 'gold'"):
+        graph.select("layer:gold")
+
+
+def test_fingerprint_ignores_formatting_and_comments(shop: Path) -> None:
+    before = Project.load(shop).fingerprints
+    write_files(shop, {"models/staging/stg_customers.sql": """
+        -- customers, reformatted
+        SELECT customer_id,
+               name,
+               region
+          FROM raw.customers   /* same query */
+    """})
+    assert Project.load(shop).fingerprints == before
+
+
+def test_fingerprint_ignores_descriptions_and_tests(shop: Path) -> None:
+    before = Project.load(shop).fingerprints
+    write_files(shop, {"models/staging/stg_customers.yml": """
+        models:
+          - name: stg_customers
+            description: now documented
+            columns: [{name: customer_id, tests: [unique]}]
+    """})
+    assert Project.load(shop).fingerprints == before
+
+
+def test_fingerprint_changes_propagate_downstream(shop: Path) -> None:
+    before = Project.load(shop).fingerprints
+    write_files(shop, {"models/staging/stg_customers.sql": "select customer_id, name, upper(region) as region "
+                                                           "from raw.customers"})
+    after = Project.load(shop).fingerprints
+    changed = {n for n in before if before[n] != after[n]}
+    assert changed == {"stg_customers", "customer_totals", "region_totals"}
+
+
+def test_materialization_change_changes_fingerprint(shop: Path) -> None:
+    before = Project.load(shop).fingerprints
+    write_files(shop, {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    materialized: table\n"})
+    after = Project.load(shop).fingerprints
+    assert before["region_totals"] != after["region_totals"]
+    assert before["customer_totals"] == after["customer_totals"]
+
+
+def test_column_lineage(shop: Path) -> None:
+    project = Project.load(shop)
+    lineage = project.column_lineage("customer_totals")
+    assert lineage["region"] == {("stg_customers", "region")}
+    assert lineage["total"] == {("stg_orders", "amount")}
+    assert lineage["orders"] == {("stg_orders", "order_id")}
+    assert project.column_lineage("region_totals")["total"] == {("customer_totals", "total")}
