@@ -20,6 +20,7 @@ BACKENDS = ["duckdb", "postgres"]
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One Postgres server for the session, started from the pgserver wheel."""
     import pgserver  # a dev dependency: Postgres tests run everywhere, never skipped
+
     server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     yield server
     server.cleanup()

@@ -22,11 +22,23 @@ def test_build_creates_versions_and_prod_views(make_project: ProjectFactory) -> 
     with make_project.open() as wh:
         result = wh.build("prod")
         assert [a.model for a in result.created] == [
-            "stg_customers", "stg_orders", "customer_totals", "region_totals"
-        ] or {a.model for a in result.created} == {"stg_customers", "stg_orders", "customer_totals", "region_totals"}
+            "stg_customers",
+            "stg_orders",
+            "customer_totals",
+            "region_totals",
+        ] or {a.model for a in result.created} == {
+            "stg_customers",
+            "stg_orders",
+            "customer_totals",
+            "region_totals",
+        }
         assert len(result.repointed) == 4
         totals = rows(wh, "marts", "customer_totals", "customer_id")
-        assert [(r[0], r[2], float(r[3])) for r in totals] == [("c1", 2, 15.5), ("c2", 1, 7.0), ("c3", 1, 2.5)]
+        assert [(r[0], r[2], float(r[3])) for r in totals] == [
+            ("c1", 2, 15.5),
+            ("c2", 1, 7.0),
+            ("c3", 1, 2.5),
+        ]
         assert rows(wh, "marts", "region_totals", "region") == [("eu", 18.0), ("us", 7.0)]
         physical = {r.name for r in wh.backend.relations() if r.schema == "_dataplan"}
         assert {a.version_id for a in result.actions} <= physical
@@ -59,10 +71,15 @@ def test_change_builds_new_version_and_dev_does_not_touch_prod(make_project: Pro
     root = make_project()
     with make_project.open() as wh:
         wh.build("prod")
-    write_files(root, {"models/staging/stg_orders.sql": """
+    write_files(
+        root,
+        {
+            "models/staging/stg_orders.sql": """
         select order_id, customer_id, amount * 2 as amount, status, ordered_at
         from raw.orders where status <> 'test'
-    """})
+    """
+        },
+    )
     with make_project.open() as wh:
         dev = wh.build("dev")
         created = {a.model for a in dev.created}
@@ -110,8 +127,10 @@ def test_enforced_contract_failure_leaves_environment_untouched(make_project: Pr
     root = make_project()
     with make_project.open() as wh:
         wh.build("prod")
-    write_files(root, {
-        "models/marts/customer_totals.yml": """
+    write_files(
+        root,
+        {
+            "models/marts/customer_totals.yml": """
             models:
               - name: customer_totals
                 contract: {enforced: true}
@@ -121,13 +140,14 @@ def test_enforced_contract_failure_leaves_environment_untouched(make_project: Pr
                   - {name: orders, type: varchar}
                   - {name: lifetime, type: double}
         """,
-        "models/marts/customer_totals.sql": """
+            "models/marts/customer_totals.sql": """
             select c.customer_id, c.region, count(o.order_id) as orders, sum(o.amount) as total
             from staging.stg_customers c left join stg_orders o on o.customer_id = c.customer_id
             where c.region is not null
             group by c.customer_id, c.region
         """,
-    })
+        },
+    )
     with make_project.open() as wh:
         before = catalog(wh)
         with pytest.raises(ContractError) as info:
@@ -141,21 +161,29 @@ def test_enforced_contract_failure_leaves_environment_untouched(make_project: Pr
 
 def test_contract_types_accepted_when_equal(make_project: ProjectFactory) -> None:
     root = make_project()
-    write_files(root, {"models/marts/region_totals.yml": """
+    write_files(
+        root,
+        {
+            "models/marts/region_totals.yml": """
         models:
           - name: region_totals
             contract: {enforced: true}
             columns:
               - {name: region, type: varchar}
               - {name: total, type: double}
-    """})
+    """
+        },
+    )
     with make_project.open() as wh:
         assert len(wh.build("prod").created) == 4
 
 
 def test_table_run_recomputes_atomically(make_project: ProjectFactory) -> None:
     root = make_project()
-    write_files(root, {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    materialized: table\n"})
+    write_files(
+        root,
+        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    materialized: table\n"},
+    )
     with make_project.open() as wh:
         wh.build("prod")
         run_sql(wh, ["insert into raw.orders values (6,'c2',3.0,'paid','2025-01-06')"])
@@ -167,12 +195,14 @@ def test_table_run_recomputes_atomically(make_project: ProjectFactory) -> None:
 
 def test_incremental_builds_in_batches_and_run_processes_new_intervals(make_project: ProjectFactory) -> None:
     root = make_project()
-    write_files(root, {
-        "models/staging/daily_orders.sql": """
+    write_files(
+        root,
+        {
+            "models/staging/daily_orders.sql": """
             select ordered_at, count(*) as orders, sum(amount) as amount
             from raw.orders group by ordered_at
         """,
-        "models/staging/daily_orders.yml": """
+            "models/staging/daily_orders.yml": """
             models:
               - name: daily_orders
                 materialized: incremental_by_time
@@ -180,7 +210,8 @@ def test_incremental_builds_in_batches_and_run_processes_new_intervals(make_proj
                 start: 2025-01-01
                 batch_days: 2
         """,
-    })
+        },
+    )
     with make_project.open() as wh:
         result = wh.build("prod", select="daily_orders", end=dt.date(2025, 1, 5))
         assert result.created[0].batches == 2  # [1,3) and [3,5)
@@ -193,7 +224,13 @@ def test_incremental_builds_in_batches_and_run_processes_new_intervals(make_proj
         ran = wh.run("prod", select="daily_orders", end=dt.date(2025, 1, 7))
         assert ran.refreshed[0].action == "1 new batch(es)"
         got = rows(wh, "staging", "daily_orders", "ordered_at")
-        assert [str(r[0]) for r in got] == ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-05", "2025-01-06"]
+        assert [str(r[0]) for r in got] == [
+            "2025-01-01",
+            "2025-01-02",
+            "2025-01-03",
+            "2025-01-05",
+            "2025-01-06",
+        ]
         again = wh.run("prod", select="daily_orders", end=dt.date(2025, 1, 7))
         assert again.refreshed[0].action == "no new intervals"
 
@@ -241,8 +278,10 @@ def test_env_drop_keeps_versions_and_prod(make_project: ProjectFactory) -> None:
 
 def test_tests_report_outcomes(make_project: ProjectFactory) -> None:
     root = make_project()
-    write_files(root, {
-        "models/marts/customer_totals.yml": """
+    write_files(
+        root,
+        {
+            "models/marts/customer_totals.yml": """
             models:
               - name: customer_totals
                 grain: [customer_id]
@@ -259,8 +298,9 @@ def test_tests_report_outcomes(make_project: ProjectFactory) -> None:
                   - expression: "total < 10"
                   - row_count: {min: 1, max: 2}
         """,
-        "tests/no_negative.sql": "select * from marts.region_totals where total < 0\n",
-    })
+            "tests/no_negative.sql": "select * from marts.region_totals where total < 0\n",
+        },
+    )
     with make_project.open() as wh:
         wh.build("prod")
         run = wh.test("prod")

@@ -41,40 +41,55 @@ def snapshot(root: Path) -> object:
 CASES = {
     "malformed yaml": (
         {"models/marts/customer_totals.yml": "models:\n  - name: customer_totals\n    grain: [a\n"},
-        "customer_totals.yml:3", "malformed YAML",
+        "customer_totals.yml:3",
+        "malformed YAML",
     ),
     "sql syntax error": (
-        {"models/marts/region_totals.sql": "select region,\n  sum(total as total\nfrom marts.customer_totals"},
-        "region_totals.sql:2", "SQL syntax error: Expecting ) near 'as'",
+        {
+            "models/marts/region_totals.sql": "select region,\n  sum(total as total\nfrom marts.customer_totals"
+        },
+        "region_totals.sql:2",
+        "SQL syntax error: Expecting ) near 'as'",
     ),
     "unknown reference": (
         {"models/marts/region_totals.sql": "select region\nfrom marts.no_such_model"},
-        "region_totals.sql:2", "unknown reference 'marts.no_such_model' (column 6)",
+        "region_totals.sql:2",
+        "unknown reference 'marts.no_such_model' (column 6)",
     ),
     "dependency cycle": (
         {"models/staging/stg_customers.sql": "select customer_id, name, region from marts.region_totals"},
-        "", "dependency cycle:",
+        "",
+        "dependency cycle:",
     ),
     "duplicate model name": (
         {"models/marts/stg_orders.sql": "select 1 as x"},
-        "stg_orders.sql", "two models are named stg_orders",
+        "stg_orders.sql",
+        "two models are named stg_orders",
     ),
     "unsupported column type": (
-        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    columns:\n"
-         "      - name: total\n        type: moneybags\n"},
-        "region_totals.yml:5", "unsupported column type 'moneybags'",
+        {
+            "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    columns:\n"
+            "      - name: total\n        type: moneybags\n"
+        },
+        "region_totals.yml:5",
+        "unsupported column type 'moneybags'",
     ),
     "unknown test": (
-        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    tests:\n      - unique_ish\n"},
-        "region_totals.yml:4", "unknown test 'unique_ish'",
+        {
+            "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    tests:\n      - unique_ish\n"
+        },
+        "region_totals.yml:4",
+        "unknown test 'unique_ish'",
     ),
     "config for unknown model": (
         {"models/marts/extra.yml": "models:\n  - name: nope\n"},
-        "extra.yml:2", "configuration for unknown model nope",
+        "extra.yml:2",
+        "configuration for unknown model nope",
     ),
     "not a select": (
         {"models/marts/region_totals.sql": "delete from raw.orders"},
-        "region_totals.sql", "expected a SELECT, found DELETE",
+        "region_totals.sql",
+        "expected a SELECT, found DELETE",
     ),
 }
 
@@ -151,14 +166,19 @@ def test_postgres_unreachable_exits_3(tmp_path: Path) -> None:
 
 
 def test_contract_error_via_cli_exits_2(built: Path) -> None:
-    write_files(built, {"models/marts/region_totals.yml": """
+    write_files(
+        built,
+        {
+            "models/marts/region_totals.yml": """
         models:
           - name: region_totals
             contract: {enforced: true}
             columns:
               - {name: region, type: bigint}
               - {name: total, type: double}
-    """})
+    """
+        },
+    )
     before = snapshot(built)
     code, output = build_cli(built)
     assert code == 2

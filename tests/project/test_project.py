@@ -27,10 +27,15 @@ def test_load_resolves_models_and_sources(shop: Path) -> None:
 
 
 def test_cte_names_shadow_models(shop: Path) -> None:
-    write_files(shop, {"models/marts/region_totals.sql": """
+    write_files(
+        shop,
+        {
+            "models/marts/region_totals.sql": """
         with stg_orders as (select 1 as region, 2 as total)
         select region, total from stg_orders
-    """})
+    """
+        },
+    )
     assert Project.load(shop).models["region_totals"].parents == []
 
 
@@ -59,31 +64,46 @@ def test_selection_errors(shop: Path) -> None:
 
 def test_fingerprint_ignores_formatting_and_comments(shop: Path) -> None:
     before = Project.load(shop).fingerprints
-    write_files(shop, {"models/staging/stg_customers.sql": """
+    write_files(
+        shop,
+        {
+            "models/staging/stg_customers.sql": """
         -- customers, reformatted
         SELECT customer_id,
                name,
                region
           FROM raw.customers   /* same query */
-    """})
+    """
+        },
+    )
     assert Project.load(shop).fingerprints == before
 
 
 def test_fingerprint_ignores_descriptions_and_tests(shop: Path) -> None:
     before = Project.load(shop).fingerprints
-    write_files(shop, {"models/staging/stg_customers.yml": """
+    write_files(
+        shop,
+        {
+            "models/staging/stg_customers.yml": """
         models:
           - name: stg_customers
             description: now documented
             columns: [{name: customer_id, tests: [unique]}]
-    """})
+    """
+        },
+    )
     assert Project.load(shop).fingerprints == before
 
 
 def test_fingerprint_changes_propagate_downstream(shop: Path) -> None:
     before = Project.load(shop).fingerprints
-    write_files(shop, {"models/staging/stg_customers.sql": "select customer_id, name, upper(region) as region "
-                                                           "from raw.customers"})
+    write_files(
+        shop,
+        {
+            "models/staging/stg_customers.sql": "select customer_id, name, upper(region) as region "
+            "from raw.customers"
+        },
+    )
     after = Project.load(shop).fingerprints
     changed = {n for n in before if before[n] != after[n]}
     assert changed == {"stg_customers", "customer_totals", "region_totals"}
@@ -91,7 +111,10 @@ def test_fingerprint_changes_propagate_downstream(shop: Path) -> None:
 
 def test_materialization_change_changes_fingerprint(shop: Path) -> None:
     before = Project.load(shop).fingerprints
-    write_files(shop, {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    materialized: table\n"})
+    write_files(
+        shop,
+        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    materialized: table\n"},
+    )
     after = Project.load(shop).fingerprints
     assert before["region_totals"] != after["region_totals"]
     assert before["customer_totals"] == after["customer_totals"]

@@ -1,0 +1,141 @@
+"""The command line: help everywhere, exit codes, JSON, init, secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import dataplan
+from dataplan.cli.app import app
+from tests.conftest import ProjectFactory, write_files
+
+runner = CliRunner()
+
+
+def all_commands() -> list[list[str]]:
+    root = typer.main.get_command(app)
+    out: list[list[str]] = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        out.append(path)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return out
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p) or "dataplan")
+def test_every_command_has_help(path: list[str]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    # every command documents itself
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) > 3
+
+
+def test_readme_documents_every_command() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for path in all_commands():
+        if path:
+            assert f"dataplan {' '.join(path)}" in readme, (
+                f"README does not document `dataplan {' '.join(path)}`"
+            )
+
+
+def test_init_build_test_roundtrip(tmp_path: Path) -> None:
+    target = tmp_path / "shop"
+    assert runner.invoke(app, ["init", str(target)]).exit_code == 0
+    built = runner.invoke(app, ["build", "-p", str(target), "--format", "json"])
+    assert built.exit_code == 0, built.output
+    payload = json.loads(built.output)
+    assert payload["environment"] == "prod" and len(payload["actions"]) == 3
+    assert {a["version"] for a in payload["actions"]} == {"create"}
+    again = runner.invoke(app, ["build", "-p", str(target)])
+    assert "Nothing to do" in again.output
+    tested = runner.invoke(app, ["test", "-p", str(target), "--format", "json"])
+    assert tested.exit_code == 0, tested.output
+    results = json.loads(tested.output)["results"]
+    assert results and all(r["outcome"] == "pass" for r in results)
+    again_init = runner.invoke(app, ["init", str(target)])
+    assert again_init.exit_code == 2 and "already exists" in again_init.output
+
+
+def test_test_exit_code_1_on_failure(duck_project: ProjectFactory) -> None:
+    root = duck_project()
+    write_files(root, {"tests/always_fails.sql": "select * from raw.orders\n"})
+    assert runner.invoke(app, ["build", "-p", str(root)]).exit_code == 0
+    result = runner.invoke(app, ["test", "-p", str(root)])
+    assert result.exit_code == 1
+    assert "1 failed" in result.output
+
+
+def test_dry_run_and_status_and_env_commands(duck_project: ProjectFactory) -> None:
+    root = duck_project()
+    dry = runner.invoke(app, ["build", "-p", str(root), "--dry-run"])
+    assert dry.exit_code == 0 and "Dry run" in dry.output and "would build 4 version(s)" in dry.output
+    status = json.loads(runner.invoke(app, ["status", "-p", str(root), "--format", "json"]).output)
+    assert {m["state"] for m in status["models"]} == {"not built"}
+    assert runner.invoke(app, ["build", "-p", str(root), "--env", "dev"]).exit_code == 0
+    envs = json.loads(runner.invoke(app, ["env", "list", "-p", str(root), "--format", "json"]).output)
+    assert [e["name"] for e in envs] == ["dev"]
+    refused = runner.invoke(app, ["env", "drop", "prod", "-p", str(root)])
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    dropped = runner.invoke(app, ["env", "drop", "dev", "-p", str(root)])
+    assert dropped.exit_code == 0 and "4 views" in dropped.output
+    ran = runner.invoke(app, ["run", "-p", str(root), "--env", "dev"])
+    assert ran.exit_code == 2 and "environment dev does not exist" in ran.output
+    bad_end = runner.invoke(app, ["run", "-p", str(root), "--end", "tomorrow"])
+    assert bad_end.exit_code == 2 and "--end 'tomorrow' is not a date" in bad_end.output
+
+
+def test_python_module_entry_point(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "dataplan", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "build" in out.stdout and "plan" not in out.stderr
+
+
+def test_public_api_is_curated() -> None:
+    for name in dataplan.__all__:
+        assert hasattr(dataplan, name), name
+    assert {"Project", "Warehouse", "DataplanError"} <= set(dataplan.__all__)
+
+
+def test_postgres_password_never_shown(tmp_path: Path, pg_dsn: str, pg_server: object) -> None:
+    import psycopg
+
+    make_project = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    uri: str = pg_server.get_uri()  # type: ignore[attr-defined]
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute(
+            b"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'planner') THEN "
+            b"CREATE ROLE planner LOGIN SUPERUSER PASSWORD 'S3cr3t-Pa55'; END IF; END $$"
+        )
+    host_dsn = make_project.connection()["dsn"]
+    dsn = host_dsn.replace("postgresql://postgres:@", "postgresql://planner:S3cr3t-Pa55@")
+    root = make_project()
+    (root / "dataplan.yml").write_text(f"name: shop\nconnection:\n  type: postgres\n  dsn: {dsn}\n")
+    outputs = [
+        runner.invoke(app, [*cmd, "-p", str(root)]).output
+        for cmd in (
+            ["build"],
+            ["build", "--format", "json"],
+            ["status"],
+            ["test", "--format", "json"],
+            ["env", "list"],
+        )
+    ]
+    (root / "models/marts/broken.sql").write_text("select nope from raw.orders")
+    outputs.append(runner.invoke(app, ["build", "-p", str(root)]).output)
+    assert "Binder" in outputs[-1] or "nope" in outputs[-1]
+    for text in outputs:
+        assert "S3cr3t-Pa55" not in text
