@@ -46,7 +46,8 @@ CASES = {
     ),
     "sql syntax error": (
         {
-            "models/marts/region_totals.sql": "select region,\n  sum(total as total\nfrom marts.customer_totals"
+            "models/marts/region_totals.sql": "select region,\n  sum(total as total\n"
+            "from marts.customer_totals"
         },
         "region_totals.sql:2",
         "SQL syntax error: Expecting ) near 'as'",
@@ -76,7 +77,8 @@ CASES = {
     ),
     "unknown test": (
         {
-            "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    tests:\n      - unique_ish\n"
+            "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    tests:\n"
+            "      - unique_ish\n"
         },
         "region_totals.yml:4",
         "unknown test 'unique_ish'",

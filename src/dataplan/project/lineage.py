@@ -26,7 +26,7 @@ def model_lineage(model: Model, resolve: Resolver, dialect: str) -> dict[str, se
     if any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star) for s in query.selects):
         return {STAR: {(p, STAR) for p in model.parents + model.sources}}
     try:
-        nodes = lineage(None, query, None, dialect=dialect)
+        nodes = lineage(None, query, {}, dialect=dialect)
     except SqlglotError:
         return {STAR: {(p, STAR) for p in model.parents + model.sources}}
     assert isinstance(nodes, dict)
