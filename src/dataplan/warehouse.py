@@ -111,11 +111,11 @@ class Warehouse:
     def status(self, environment: str = PROD) -> EnvironmentStatus:
         check_environment_name(environment)
         env = self.store.environment_models(environment) if self.store.is_initialized() else {}
-        fps, writer = self.project.fingerprints, self.builder.writer
+        found = self.builder.writer.resolve(self.project.graph.order)
         out = []
         for name in self.project.graph.order:
             model = self.project.models[name]
-            want = writer.version_id(model, fps[name])
+            want = found[name].version_id if name in found else None
             entry = env.get(name)
             state = (
                 "not built" if entry is None else ("up to date" if entry.version_id == want else "changed")

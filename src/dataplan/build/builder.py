@@ -76,20 +76,21 @@ class Builder:
             needed |= graph.upstream(name)
         ordered = graph.sorted(needed)
         initialized = self.store.is_initialized()
-        vids = {n: self.writer.version_id(graph.models[n], fps[n]) for n in ordered}
-        existing: dict[str, Version] = {}
-        if initialized:
-            existing = {v.version_id: v for v in self.store.versions(version_ids=list(vids.values()))}
+        found = self.writer.resolve(ordered)
+        vids = {
+            n: found[n].version_id if n in found else self.writer.version_id(graph.models[n], fps[n])
+            for n in ordered
+        }
         current = self.store.environment_models(environment) if initialized else {}
         result = BuildResult(environment)
         chosen = set(selected)
         for name in ordered:
             model, vid = graph.models[name], vids[name]
-            create = vid not in existing
+            create = name not in found
             if not create and name in chosen:
                 # Contracts do not change data, so a reused version is checked against
                 # the columns recorded when it was built.
-                self.writer.check_recorded_contract(model, existing[vid])
+                self.writer.check_recorded_contract(model, found[name])
             had = current.get(name)
             if name in chosen:
                 view = "unchanged" if had and had.version_id == vid else "point"

@@ -17,7 +17,7 @@ from dataplan.build.naming import version_table_name
 from dataplan.errors import ContractError
 from dataplan.project import Project
 from dataplan.project.nodes import Model
-from dataplan.project.sql import Resolved
+from dataplan.project.sql import Resolved, normalized_sql
 from dataplan.state.store import StateStore, Version, literal
 
 BatchHook = Callable[[str, int, int], None]  # model, batch done, batches total
@@ -37,9 +37,30 @@ class VersionWriter:
         self.project = project
         self.backend = backend
         self.store = store
+        # model -> the physical version its children read. Usually the one named by its
+        # fingerprint; a plan may bind an older physical version whose data is the same.
+        self.bound: dict[str, str] = {}
 
     def version_id(self, model: Model, fingerprint: str) -> str:
         return version_table_name(model.layer, model.name, fingerprint, self.backend.max_identifier_length)
+
+    def resolve(self, names: list[str]) -> dict[str, Version]:
+        """The recorded versions of the project's current fingerprints, in one query.
+
+        Binds each found model to its physical version so children read it.
+        """
+        fps = self.project.fingerprints
+        if not self.store.is_initialized():
+            return {}
+        by_fp = {v.fingerprint: v for v in self.store.versions(fingerprints=[fps[n] for n in names])}
+        found = {n: by_fp[fps[n]] for n in names if fps[n] in by_fp}
+        self.bound.update({n: v.version_id for n, v in found.items()})
+        return found
+
+    def physical_id(self, name: str) -> str:
+        if name in self.bound:
+            return self.bound[name]
+        return self.version_id(self.project.models[name], self.project.fingerprints[name])
 
     def physical(self, version_id: str) -> exp.Table:
         return table(self.store.schema, version_id)
@@ -47,12 +68,10 @@ class VersionWriter:
     def query(self, model: Model) -> exp.Query:
         """The model's SELECT reading its parents' versions (never environment views)."""
         assert model.query is not None
-        fps = self.project.fingerprints
 
         def target(ref: Resolved) -> exp.Expr:
             if ref.kind == "model":
-                parent = self.project.models[ref.name]
-                return self.physical(self.version_id(parent, fps[parent.name]))
+                return self.physical(self.physical_id(ref.name))
             return self.backend.source_relation(self.project.sources[ref.name])
 
         return self.project.rewrite(model.query, model.path, target)
@@ -126,8 +145,19 @@ class VersionWriter:
         config: dict[str, object],
     ) -> Version:
         version = Version(
-            vid, model.name, model.layer, fp, model.materialized, self.backend.render(query), config, columns
+            vid,
+            model.name,
+            model.layer,
+            fp,
+            model.materialized,
+            self.backend.render(query),
+            config,
+            columns,
+            model_sql=normalized_sql(model.query, self.project.dialect) if model.query is not None else "",
+            spec=model.spec.model_dump(mode="json", exclude_defaults=True),
+            parents={p: self.project.fingerprints[p] for p in model.parents},
         )
+        self.bound[model.name] = vid
         self.store.add_version(version)
         return version
 

@@ -33,6 +33,9 @@ MIGRATIONS: list[Migration] = [
                 ("query_sql", "TEXT"),  # the SELECT in the engine's dialect
                 ("config", "TEXT"),  # JSON: time_column, batch_days, lookback_days, ...
                 ("columns", "TEXT"),  # JSON [[name, type], ...]
+                ("model_sql", "TEXT"),  # normalized SELECT in the project dialect: what plans diff
+                ("spec", "TEXT"),  # JSON of the model's YAML spec when built: contract diffs
+                ("parents", "TEXT"),  # JSON {parent: fingerprint}
                 ("created_at", "TIMESTAMP"),
             ],
             "environments": [

@@ -40,6 +40,9 @@ class Version:
     query_sql: str
     config: dict[str, Any] = field(default_factory=dict)
     columns: list[tuple[str, str]] = field(default_factory=list)
+    model_sql: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)
     created_at: dt.datetime | None = None
 
 
@@ -58,6 +61,7 @@ class StateStore:
     def __init__(self, backend: Backend, schema: str = "_dataplan") -> None:
         self.backend = backend
         self.schema = schema
+        self._initialized = False
 
     def t(self, name: str) -> exp.Table:
         return table(self.schema, name)
@@ -86,8 +90,11 @@ class StateStore:
 
     def ensure(self) -> list[Migration]:
         """Apply pending migrations; returns what was applied."""
+        if self._initialized:
+            return []
         pending = self.pending_migrations()
         if not pending:
+            self._initialized = True
             return []
         with self.backend.transaction():
             self.backend.create_schema(self.schema)
@@ -98,10 +105,14 @@ class StateStore:
                 for name, columns in migration.tables.items():
                     self.backend.create_table(self.t(name), columns)
                 self._insert(MIGRATIONS_TABLE, [[migration.id, migration.name, now()]])
+        self._initialized = True
         return pending
 
     def is_initialized(self) -> bool:
-        return not self.pending_migrations()
+        # Once up to date, stays so for this connection: saves two queries per operation.
+        if not self._initialized:
+            self._initialized = not self.pending_migrations()
+        return self._initialized
 
     # -- generic helpers -----------------------------------------------------
     def _insert(self, name: str, rows: list[list[Any]]) -> None:
@@ -130,6 +141,8 @@ class StateStore:
             rec = dict(zip(_VERSION_COLUMNS, row, strict=True))
             rec["config"] = json.loads(rec["config"] or "{}")
             rec["columns"] = [tuple(c) for c in json.loads(rec["columns"] or "[]")]
+            rec["spec"] = json.loads(rec["spec"] or "{}")
+            rec["parents"] = json.loads(rec["parents"] or "{}")
             out.append(Version(**rec))
         return out
 
@@ -146,6 +159,9 @@ class StateStore:
                     version.query_sql,
                     json.dumps(version.config),
                     json.dumps(version.columns),
+                    version.model_sql,
+                    json.dumps(version.spec, default=str),
+                    json.dumps(version.parents),
                     version.created_at or now(),
                 ]
             ],
