@@ -16,7 +16,12 @@ from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
 from dataplan.build.naming import PROD, check_environment_name
 from dataplan.errors import StateError
+from dataplan.plan.builder import PlanBuilder, slugify
+from dataplan.plan.document import render_markdown
+from dataplan.plan.model import Plan
 from dataplan.project import Project
+from dataplan.secrets import redact
+from dataplan.state.plans import PlanRecords
 from dataplan.state.store import StateStore
 from dataplan.verify.testing import TestRun, TestRunner
 
@@ -68,9 +73,7 @@ class Warehouse:
     def __enter__(self) -> Warehouse:
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def build(
@@ -94,9 +97,7 @@ class Warehouse:
     ) -> RunResult:
         return self.builder.run(environment, select, end=end, progress=progress)
 
-    def test(
-        self, environment: str = PROD, select: str | None = None, progress: Progress | None = None
-    ) -> TestRun:
+    def test(self, environment: str = PROD, select: str | None = None, progress: Progress | None = None) -> TestRun:
         check_environment_name(environment)
         names = self.project.graph.select(select)
         self.store.require_initialized()
@@ -117,9 +118,7 @@ class Warehouse:
             model = self.project.models[name]
             want = found[name].version_id if name in found else None
             entry = env.get(name)
-            state = (
-                "not built" if entry is None else ("up to date" if entry.version_id == want else "changed")
-            )
+            state = "not built" if entry is None else ("up to date" if entry.version_id == want else "changed")
             out.append(
                 ModelStatus(
                     name,
@@ -155,3 +154,55 @@ class Warehouse:
                 f"environment {environment} does not exist", hint="`dataplan env list` shows the environments"
             )
         return environments.drop(self.backend, self.store, environment)
+
+    # -- plans -------------------------------------------------------------------
+    @property
+    def plan_records(self) -> PlanRecords:
+        return PlanRecords(self.store)
+
+    def plan(
+        self,
+        environment: str = PROD,
+        *,
+        objective: str | None = None,
+        title: str | None = None,
+        select: str | None = None,
+        allow_breaking: bool = False,
+        end: dt.date | None = None,
+        save: bool = True,
+    ) -> Plan:
+        """Build a plan against ``environment``; with ``save``, record it and write its document.
+
+        Building runs no DDL: the only write is the plan's row in the state store.
+        """
+        plan = PlanBuilder(self.project, self.backend, self.store).build(
+            environment, objective=objective, title=title, select=select, allow_breaking=allow_breaking, end=end
+        )
+        if save and not plan.is_empty:
+            plan.document = str(self.document_path(plan).relative_to(self.project.dir))
+            self.plan_records.save(plan)
+            self.write_document(plan)
+        return plan
+
+    def document_path(self, plan: Plan) -> Path:
+        return self.project.dir / "plans" / f"{plan.created_at:%Y-%m-%d}-{slugify(plan.title)}-{plan.plan_id[-6:]}.md"
+
+    def write_document(self, plan: Plan) -> Path:
+        path = self.project.dir / plan.document if plan.document else self.document_path(plan)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(redact(render_markdown(plan)), encoding="utf-8")
+        return path
+
+    def get_plan(self, plan_id: str) -> Plan:
+        return self.plan_records.get(plan_id)
+
+    def plans(self, environment: str | None = None) -> list[dict[str, object]]:
+        return self.plan_records.list(environment)
+
+    def abandon_plan(self, plan_id: str) -> Plan:
+        plan = self.get_plan(plan_id)
+        if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
+            raise StateError(f"plan {plan_id} is {plan.status}; only DRAFT or IN PROGRESS plans can be abandoned")
+        plan = self.plan_records.set_status(plan, "ABANDONED")
+        self.write_document(plan)
+        return plan

@@ -27,7 +27,12 @@ def _noise(seed: int) -> float:
 
 def lifecycle_table(days: int = 730) -> pa.Table:
     start = date(2024, 1, 1)
-    rows = {"date_day": [], "active_customers": [], "mrr": [], "churned_customers": []}
+    rows: dict[str, list[Any]] = {
+        "date_day": [],
+        "active_customers": [],
+        "mrr": [],
+        "churned_customers": [],
+    }
     for i in range(days):
         rows["date_day"].append(start + timedelta(days=i))
         active = 8000 + i * 8.5 + 300 * math.sin(i / 29) + 120 * _noise(i)
@@ -50,12 +55,18 @@ def acquisition_table(days: int = 730) -> pa.Table:
         for n, (channel, base) in enumerate(CHANNELS):
             rows["date_day"].append(day)
             rows["channel"].append(channel)
-            rows["new_customers"].append(int(base * (1 + i / 900) * weekend + 12 * _noise(i * 4 + n)))
+            rows["new_customers"].append(
+                int(base * (1 + i / 900) * weekend + 12 * _noise(i * 4 + n))
+            )
     return pa.table(rows)
 
 
 def cohort_table(months: int = 24) -> pa.Table:
-    rows: dict[str, list[Any]] = {"months_since_signup": [], "cohort_month": [], "retention_rate": []}
+    rows: dict[str, list[Any]] = {
+        "months_since_signup": [],
+        "cohort_month": [],
+        "retention_rate": [],
+    }
     for c in range(months):
         cohort = date(2024 + (c // 12), c % 12 + 1, 1)
         for m in range(months - c):

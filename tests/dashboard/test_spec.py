@@ -36,7 +36,13 @@ DOC_EXAMPLE = textwrap.dedent(
 
 
 def chart(**fields: object) -> ChartSpec:
-    base: dict[str, object] = {"title": "T", "model": "marts.m", "kind": "line", "x": "d", "y": ["v"]}
+    base: dict[str, object] = {
+        "title": "T",
+        "model": "marts.m",
+        "kind": "line",
+        "x": "d",
+        "y": ["v"],
+    }
     return ChartSpec.model_validate({**base, **fields})
 
 

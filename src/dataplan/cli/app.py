@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dataplan.cli import render
-from dataplan.errors import DataplanError, InputError
-from dataplan.secrets import redact
+from dataplan.cli.common import (
+    EndOpt,
+    EnvOpt,
+    Format,
+    FormatOpt,
+    ProjectOpt,
+    SelectOpt,
+    emit,
+    errors,
+    out,
+    parse_end,
+    progress_bar,
+)
+from dataplan.cli.plan_cmd import plan_app
+from dataplan.errors import InputError
 from dataplan.warehouse import Warehouse
 
 app = typer.Typer(
@@ -29,79 +35,7 @@ app = typer.Typer(
 )
 env_app = typer.Typer(help="List and drop environments.", no_args_is_help=True)
 app.add_typer(env_app, name="env")
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # never break paths and messages mid-word
-
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
-ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project directory.", show_default=True)]
-EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment name (prod, dev, ...).")]
-SelectOpt = Annotated[
-    str | None, typer.Option("--select", "-s", help="Models: name, +name, name+, layer:marts, comma list.")
-]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-EndOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--end",
-        help="Incremental models: process up to this date (exclusive, YYYY-MM-DD; default tomorrow UTC).",
-    ),
-]
-
-
-def fail(exc: DataplanError) -> None:
-    err.print(f"[bold red]error[/]: {redact(str(exc))}", highlight=False)
-    raise typer.Exit(exc.exit_code)
-
-
-@contextmanager
-def errors() -> Iterator[None]:
-    try:
-        yield
-    except DataplanError as exc:
-        fail(exc)
-
-
-@contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def update(label: str, done: int, total: int) -> None:
-            bar.update(task, description=label, completed=done, total=total)
-
-        yield update
-
-
-def parse_end(end: str | None) -> dt.date | None:
-    if end is None:
-        return None
-    try:
-        return dt.date.fromisoformat(end)
-    except ValueError as exc:
-        raise InputError(f"--end {end!r} is not a date", hint="use YYYY-MM-DD") from exc
-
-
-def emit(fmt: Format, payload: Any, text: Callable[[], None]) -> None:
-    if fmt is Format.json:
-        sys.stdout.write(render.to_json(payload) + "\n")
-    else:
-        text()
+app.add_typer(plan_app, name="plan")
 
 
 @app.command()

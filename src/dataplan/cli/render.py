@@ -100,8 +100,7 @@ def test_run(console: Console, run: TestRun) -> None:
         )
     console.print(t)
     console.print(
-        f"[green]{len(run.passed)} passed[/], [yellow]{len(run.warned)} warned[/], "
-        f"[red]{len(run.failed)} failed[/]"
+        f"[green]{len(run.passed)} passed[/], [yellow]{len(run.warned)} warned[/], [red]{len(run.failed)} failed[/]"
     )
 
 

@@ -80,9 +80,7 @@ class StateStore:
         )
         if not self.backend.fetch_value(exists):
             return set()
-        return {
-            r[0] for r in self.backend.fetch_rows(exp.select(column("id")).from_(self.t(MIGRATIONS_TABLE)))
-        }
+        return {r[0] for r in self.backend.fetch_rows(exp.select(column("id")).from_(self.t(MIGRATIONS_TABLE)))}
 
     def pending_migrations(self) -> list[Migration]:
         applied = self.applied_migrations()
@@ -124,9 +122,7 @@ class StateStore:
         return self.backend.fetch_rows(query)
 
     # -- versions ----------------------------------------------------------
-    def versions(
-        self, fingerprints: list[str] | None = None, version_ids: list[str] | None = None
-    ) -> list[Version]:
+    def versions(self, fingerprints: list[str] | None = None, version_ids: list[str] | None = None) -> list[Version]:
         q = exp.select(*[column(c) for c in _VERSION_COLUMNS]).from_(self.t("versions"))
         if fingerprints is not None:
             if not fingerprints:
@@ -182,9 +178,7 @@ class StateStore:
             .group_by(column("name", "e"), column("created_at", "e"), column("updated_at", "e"))
             .order_by(column("name", "e"))
         )
-        return [
-            dict(zip(("name", "created_at", "updated_at", "models"), r, strict=True)) for r in self._rows(q)
-        ]
+        return [dict(zip(("name", "created_at", "updated_at", "models"), r, strict=True)) for r in self._rows(q)]
 
     def environment_models(self, environment: str) -> dict[str, EnvironmentModel]:
         q = (
@@ -194,9 +188,7 @@ class StateStore:
         )
         return {r[1]: EnvironmentModel(*r) for r in self._rows(q)}
 
-    def set_environment_models(
-        self, environment: str, entries: list[EnvironmentModel], removed: list[str]
-    ) -> None:
+    def set_environment_models(self, environment: str, entries: list[EnvironmentModel], removed: list[str]) -> None:
         """Record the new pointers of ``environment``; caller holds the transaction."""
         names = [e.model for e in entries] + removed
         if names:
@@ -217,9 +209,7 @@ class StateStore:
             exp.select(exp.func("count", exp.Star())).from_(self.t("environments")).where(env_filter)
         )
         if exists:
-            self.backend.execute(
-                exp.update(self.t("environments"), {"updated_at": literal(stamp)}, where=env_filter)
-            )
+            self.backend.execute(exp.update(self.t("environments"), {"updated_at": literal(stamp)}, where=env_filter))
         else:
             self._insert("environments", [[environment, stamp, stamp]])
 

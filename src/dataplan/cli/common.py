@@ -1,0 +1,92 @@
+"""Options and helpers shared by the CLI's commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from dataplan.cli import render
+from dataplan.errors import DataplanError, InputError
+from dataplan.secrets import redact
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)  # never break paths and messages mid-word
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project directory.", show_default=True)]
+EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment name (prod, dev, ...).")]
+SelectOpt = Annotated[
+    str | None, typer.Option("--select", "-s", help="Models: name, +name, name+, layer:marts, comma list.")
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+EndOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--end",
+        help="Incremental models: process up to this date (exclusive, YYYY-MM-DD; default tomorrow UTC).",
+    ),
+]
+
+
+def fail(exc: DataplanError) -> None:
+    err.print(f"[bold red]error[/]: {redact(str(exc))}", highlight=False)
+    raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    try:
+        yield
+    except DataplanError as exc:
+        fail(exc)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        yield update
+
+
+def parse_end(end: str | None) -> dt.date | None:
+    if end is None:
+        return None
+    try:
+        return dt.date.fromisoformat(end)
+    except ValueError as exc:
+        raise InputError(f"--end {end!r} is not a date", hint="use YYYY-MM-DD") from exc
+
+
+def emit(fmt: Format, payload: Any, text: Callable[[], None]) -> None:
+    if fmt is Format.json:
+        sys.stdout.write(render.to_json(payload) + "\n")
+    else:
+        text()

@@ -1,0 +1,186 @@
+"""`dataplan plan`: build, list, show and abandon plans."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dataplan.cli import render
+from dataplan.cli.common import EndOpt, EnvOpt, ProjectOpt, SelectOpt, errors, out, parse_end
+from dataplan.plan.document import render_markdown
+from dataplan.plan.model import Plan
+from dataplan.secrets import redact
+from dataplan.warehouse import Warehouse
+
+plan_app = typer.Typer(
+    help="Plan a change: impact, contract changes, backfill, risk, and the plan document.", invoke_without_command=True
+)
+
+PlanFormat = Annotated[str, typer.Option("--format", "-f", help="text, json or md.")]
+CATEGORY_STYLE = {"breaking": "bold red", "non-breaking": "green", "metadata": "cyan"}
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("text", "json", "md"):
+        raise typer.BadParameter(f"--format must be text, json or md, not {fmt!r}")
+
+
+def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> None:
+    if fmt == "json":
+        sys.stdout.write(redact(plan.model_dump_json(indent=2)) + "\n")
+        return
+    if fmt == "md":
+        sys.stdout.write(redact(render_markdown(plan)))
+        return
+    console.print(
+        f"[bold]{plan.title}[/]  (plan [cyan]{plan.plan_id}[/], {plan.status}, target [bold]{plan.environment}[/])"
+    )
+    if plan.is_empty:
+        console.print(f"[green]No changes[/]: {plan.environment} matches the project.")
+        return
+    t = Table(title="Impacted models")
+    for col in ("model", "change", "category", "rebuild", "reason"):
+        t.add_column(col)
+    for c in plan.changes:
+        t.add_row(
+            c.fqn,
+            c.change,
+            f"[{CATEGORY_STYLE[c.category]}]{c.category}[/]",
+            "rebuild" if c.rebuild else "keep",
+            c.reason,
+        )
+    console.print(t)
+    tables: list[tuple[str, list[str], list[list[str]]]] = [
+        (
+            "Contract changes",
+            ["model", "change", "before", "after"],
+            [
+                [
+                    c.model,
+                    c.change + (" [red](breaking, enforced)[/]" if c.breaking and c.enforced else ""),
+                    c.before or "",
+                    c.after or "",
+                ]
+                for c in plan.contract_changes
+            ],
+        ),
+        (
+            "Backfill",
+            ["model", "strategy", "ranges", "reason"],
+            [
+                [b.model, b.strategy, ", ".join(f"{s}..{e}" for s, e in b.ranges), b.reason]
+                for b in plan.backfills
+                if b.strategy != "none"
+            ],
+        ),
+        (
+            "Downstream impacts",
+            ["exposure", "type", "columns"],
+            [[i.exposure, i.type, ", ".join(i.columns)] for i in plan.impacts],
+        ),
+        (
+            "Risks",
+            ["risk", "likelihood", "impact", "mitigation"],
+            [
+                [("[red]BLOCKING[/] " if r.blocking else "") + r.risk, r.likelihood, r.impact, r.mitigation]
+                for r in plan.risks
+            ],
+        ),
+    ]
+    for title, cols, rows in tables:
+        if rows:
+            tab = Table(title=title)
+            for col in cols:
+                tab.add_column(col)
+            for row in rows:
+                tab.add_row(*row)
+            console.print(tab)
+    if explain or plan.rollout:
+        steps = Table(title="Rollout steps")
+        for col in ("step", "environment", "action", "checkpoint"):
+            steps.add_column(col)
+        for s in plan.rollout:
+            steps.add_row(str(s.n), s.environment, s.action, s.checkpoint)
+        console.print(steps)
+    console.print(f"{len(plan.checks)} validation checks planned. Rollback: [cyan]{plan.rollback.command}[/]")
+    for reason in plan.blocked:
+        console.print(f"[bold red]blocked[/]: {reason}")
+    if plan.document:
+        console.print(f"plan document: [bold]{plan.document}[/]")
+
+
+@plan_app.callback()
+def plan(
+    ctx: typer.Context,
+    project: ProjectOpt = Path("."),
+    env: EnvOpt = "prod",
+    select: SelectOpt = None,
+    objective: Annotated[str | None, typer.Option(help="Why the change is made (the Objective section).")] = None,
+    title: Annotated[str | None, typer.Option(help="One-line plan title.")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Print the steps; save nothing.")] = False,
+    allow_breaking: Annotated[
+        bool, typer.Option("--allow-breaking", help="Allow removing enforced contract columns.")
+    ] = False,
+    end: EndOpt = None,
+    fmt: PlanFormat = "text",
+) -> None:
+    """Compare the project with an environment and write the plan (plans/<date>-<slug>.md)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _check_format(fmt)
+    with errors(), Warehouse.open(project) as wh:
+        result = wh.plan(
+            env,
+            objective=objective,
+            title=title,
+            select=select,
+            allow_breaking=allow_breaking,
+            end=parse_end(end),
+            save=not explain,
+        )
+    show_plan(out, result, fmt, explain)
+
+
+@plan_app.command("list")
+def plan_list(project: ProjectOpt = Path("."), fmt: PlanFormat = "text") -> None:
+    """List plans with their status."""
+    with errors(), Warehouse.open(project) as wh:
+        rows = wh.plans()
+    if fmt == "json":
+        sys.stdout.write(render.to_json(rows) + "\n")
+        return
+    t = Table(title="plans")
+    for col in ("id", "environment", "status", "created", "title", "changes", "document"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            *(
+                str(r[k] or "")
+                for k in ("plan_id", "environment", "status", "created_at", "title", "changes", "document")
+            )
+        )
+    out.print(t)
+
+
+@plan_app.command("show")
+def plan_show(
+    plan_id: Annotated[str, typer.Argument(help="Plan id.")], project: ProjectOpt = Path("."), fmt: PlanFormat = "text"
+) -> None:
+    """Show one plan (text, JSON or its Markdown document)."""
+    _check_format(fmt)
+    with errors(), Warehouse.open(project) as wh:
+        result = wh.get_plan(plan_id)
+    show_plan(out, result, fmt)
+
+
+@plan_app.command("abandon")
+def plan_abandon(plan_id: Annotated[str, typer.Argument(help="Plan id.")], project: ProjectOpt = Path(".")) -> None:
+    """Mark a plan ABANDONED (its document is updated)."""
+    with errors(), Warehouse.open(project) as wh:
+        result = wh.abandon_plan(plan_id)
+    out.print(f"plan [cyan]{result.plan_id}[/] is now ABANDONED.")

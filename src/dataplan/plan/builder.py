@@ -1,0 +1,175 @@
+"""The plan builder: pure, reads the project and the environment's state, runs no DDL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+
+from dataplan.backends.base import Backend
+from dataplan.build.builder import default_end
+from dataplan.build.naming import check_environment_name
+from dataplan.build.versions import VersionWriter
+from dataplan.errors import StateError
+from dataplan.plan import backfill, risk, validation
+from dataplan.plan.changes import ChangeDetector
+from dataplan.plan.contracts import ContractDiffer
+from dataplan.plan.impacts import exposure_impacts
+from dataplan.plan.model import Plan, Rollback, Step
+from dataplan.project import Project
+from dataplan.state.store import StateStore
+
+
+def state_hash(state: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def slugify(text: str, limit: int = 48) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "plan"
+
+
+def new_plan_id(today: dt.date) -> str:
+    return f"{today:%Y%m%d}_{secrets.token_hex(3)}"
+
+
+class PlanBuilder:
+    def __init__(self, project: Project, backend: Backend, store: StateStore) -> None:
+        self.project = project
+        self.backend = backend
+        self.store = store
+        self.writer = VersionWriter(project, backend, store)
+
+    def build(
+        self,
+        environment: str = "prod",
+        *,
+        objective: str | None = None,
+        title: str | None = None,
+        select: str | None = None,
+        allow_breaking: bool = False,
+        end: dt.date | None = None,
+        now: dt.datetime | None = None,
+        plan_id: str | None = None,
+    ) -> Plan:
+        check_environment_name(environment)
+        if not self.store.is_initialized():
+            raise StateError(
+                "this warehouse has no dataplan state yet",
+                hint=f"deploy first with `dataplan build --env {environment}`",
+            )
+        current = self.store.environment_models(environment)
+        if not current:
+            raise StateError(
+                f"environment {environment} does not exist",
+                hint=f"deploy first with `dataplan build --env {environment}`",
+            )
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        end = end or default_end()
+        graph = self.project.graph
+        selected = set(graph.select(select))
+        old = {v.model: v for v in self.store.versions(version_ids=sorted({e.version_id for e in current.values()}))}
+        old = {name: v for name, v in old.items() if name in current and current[name].version_id == v.version_id}
+        found = self.writer.resolve(graph.order)
+        physical = {n: self.writer.version_id(graph.models[n], self.project.fingerprints[n]) for n in graph.order}
+        changes = ChangeDetector(self.project, old, found, physical).detect(selected)
+        self.writer.bound.update(changes.reused)
+        unbuilt = {c.model for c in changes.changes if c.rebuild and c.model not in found}
+        contracts = ContractDiffer(self.project, self.backend, self.writer, unbuilt).diff(changes, old)
+        intervals = self.store.intervals(
+            [v.version_id for v in old.values() if v.materialized == "incremental_by_time"]
+        )
+        backfills = [
+            backfill.choose(c, self.project, intervals.get(c.old_version or "", []), end) for c in changes.changes
+        ]
+        backfills += [
+            bf
+            for name, v in old.items()
+            if name not in {c.model for c in changes.changes}
+            and (bf := backfill.catch_up(name, self.project, intervals.get(v.version_id, []), end))
+        ]
+        impacts = exposure_impacts(self.project, changes.changes, contracts)
+        risks = risk.assess(changes.changes, contracts, backfills, impacts, allow_breaking)
+        checks = validation.checks_for(self.project, changes.changes, contracts, impacts)
+        pid = plan_id or new_plan_id(now.date())
+        target_state = {name: e.version_id for name, e in sorted(current.items())}
+        rebuilt = [c for c in changes.changes if c.rebuild]
+        summary = ", ".join(c.fqn for c in changes.changes if c.change != "indirectly modified") or "no model"
+        return Plan(
+            plan_id=pid,
+            title=title or (objective.splitlines()[0][:80] if objective else f"Change {summary}"),
+            objective=objective or f"Bring `{environment}` in line with the project: {summary}.",
+            created_at=now,
+            project=self.project.config.name,
+            environment=environment,
+            plan_environment=f"plan_{pid}",
+            selection=select,
+            target_state=target_state,
+            target_state_hash=state_hash(target_state),
+            allow_breaking=allow_breaking,
+            changes=changes.changes,
+            contract_changes=contracts,
+            backfills=backfills,
+            impacts=impacts,
+            risks=risks,
+            checks=checks,
+            rollout=self._rollout(pid, environment, len(rebuilt), len(changes.changes), len(current)),
+            rollback=Rollback(
+                command=f"dataplan rollback {pid}",
+                restores={c.model: c.old_version for c in changes.changes},
+                triggers=self._triggers(),
+            ),
+            blocked=[r.risk for r in risks if r.blocking],
+        )
+
+    def _rollout(self, pid: str, env: str, rebuilt: int, changed: int, total: int) -> list[Step]:
+        penv = f"plan_{pid}"
+        rows = [
+            (
+                penv,
+                f"build {rebuilt} changed model(s), reuse {total - rebuilt} unchanged version(s)",
+                "build succeeds; enforced contracts hold",
+                "build",
+            ),
+            (
+                env,
+                "capture the baseline (row counts, profiles, distributions)",
+                "baseline recorded in the plan",
+                "baseline",
+            ),
+            (penv, "run the validation checks against the baseline", "no blocking check fails", "verify"),
+            (penv, "run the tests of the impacted models", "no error-severity test fails", "test"),
+            (
+                env,
+                f"promote: re-point {changed} view(s) in one transaction",
+                "views point at the plan's versions",
+                "promote",
+            ),
+            (
+                env,
+                "post-promotion checks: exposure queries, row counts, tests",
+                "all pass, else automatic rollback",
+                "post_check",
+            ),
+        ]
+        return [
+            Step(n=i + 1, environment=e, action=a, checkpoint=c, kind=k)  # type: ignore[arg-type]
+            for i, (e, a, c, k) in enumerate(rows)
+        ]
+
+    def _triggers(self) -> list[str]:
+        out = []
+        defaults = self.project.config.defaults.rollback_when
+        specs = [("default", defaults)] + [(m.fqn, m.spec.rollback_when) for m in self.project.models.values()]
+        for scope, trig in specs:
+            if trig is None:
+                continue
+            if trig.row_count_drop_pct is not None:
+                out.append(f"{scope}: row count drops by more than {trig.row_count_drop_pct}%")
+            if trig.test_failures is not None:
+                out.append(f"{scope}: {trig.test_failures} or more failing tests")
+            if trig.metric_drift:
+                out.append(f"{scope}: metric drift {trig.metric_drift}")
+        return out or ["a blocking post-promotion check fails", "an error-severity test fails after promotion"]

@@ -1,0 +1,240 @@
+"""Change detection and categorization: what differs between the project and an environment.
+
+Directly modified models are categorized by comparing their old and new query
+ASTs; descendants are rebuilt only when column-level lineage shows they read
+a changed column (existing tools rebuild every descendant).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from dataplan.plan.model import ALL_COLUMNS, ModelChange
+from dataplan.plan.querydiff import QueryDiff, diff_queries
+from dataplan.project import Project
+from dataplan.project.lineage import STAR, columns_read
+from dataplan.project.nodes import Model
+from dataplan.project.sql import normalized_sql
+from dataplan.state.store import Version
+
+
+@dataclass
+class ChangeSet:
+    changes: list[ModelChange] = field(default_factory=list)
+    changed_columns: dict[str, set[str]] = field(default_factory=dict)
+    diffs: dict[str, QueryDiff] = field(default_factory=dict)  # directly modified models
+    reused: dict[str, str] = field(default_factory=dict)  # model -> physical version kept for the new fp
+
+
+def _spec(model: Model) -> dict[str, object]:
+    return json.loads(json.dumps(model.spec.model_dump(mode="json", exclude_defaults=True), default=str))
+
+
+def _data_config(model: Model) -> dict[str, object]:
+    spec = model.spec
+    if model.materialized != "incremental_by_time":
+        return {}
+    return {"time_column": spec.time_column, "start": str(spec.start)}
+
+
+def _cols(names: set[str] | list[str]) -> str:
+    return ", ".join(sorted(names)) if names else "none"
+
+
+class ChangeDetector:
+    def __init__(
+        self,
+        project: Project,
+        old: dict[str, Version],
+        found: dict[str, Version],
+        physical_id: dict[str, str],
+    ) -> None:
+        self.project = project
+        self.old = old  # model -> the environment's version
+        self.found = found  # model -> an existing version of the project's fingerprint
+        self.physical_id = physical_id  # model -> the version id a rebuild would create
+
+    def detect(self, selected: set[str]) -> ChangeSet:
+        out = ChangeSet()
+        for name in self.project.graph.order:
+            change = self._model(name, out)
+            if change is not None and name in selected:
+                out.changes.append(change)
+            elif change is not None:
+                out.changed_columns.pop(name, None)  # not selected: the environment keeps it
+        for name in sorted(set(self.old) - set(self.project.models)):
+            v = self.old[name]
+            out.changes.append(
+                ModelChange(
+                    model=name,
+                    fqn=f"{v.layer}.{name}",
+                    file=f"models/{v.layer}/{name}.sql",
+                    materialized=v.materialized,
+                    change="removed",
+                    category="breaking",
+                    reason="removed from the project: its view is dropped at promotion; the version is kept",
+                    rebuild=False,
+                    changed_columns=[ALL_COLUMNS],
+                    old_version=v.version_id,
+                )
+            )
+        return out
+
+    def _base(self, model: Model, **kw: object) -> ModelChange:
+        old = self.old.get(model.name)
+        new = self.found[model.name].version_id if model.name in self.found else self.physical_id[model.name]
+        new = str(kw.pop("new_version", new))
+        return ModelChange(
+            model=model.name,
+            fqn=model.fqn,
+            file=str(model.path.relative_to(self.project.dir)),
+            materialized=model.materialized,
+            old_version=old.version_id if old else None,
+            new_version=new,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def _model(self, name: str, out: ChangeSet) -> ModelChange | None:
+        model = self.project.models[name]
+        fp = self.project.fingerprints[name]
+        old = self.old.get(name)
+        if old is None:
+            out.changed_columns[name] = {ALL_COLUMNS}
+            return self._base(
+                model,
+                change="added",
+                category="non-breaking",
+                reason="new model: built from scratch",
+                rebuild=True,
+                changed_columns=[ALL_COLUMNS],
+            )
+        if old.fingerprint == fp:
+            if old.spec != _spec(model):
+                return self._base(
+                    model,
+                    change="metadata only",
+                    category="metadata",
+                    reason="description, tests, grain or contract changed; data does not",
+                    rebuild=False,
+                    new_version=old.version_id,
+                )
+            return None
+        new_sql = normalized_sql(model.query, self.project.dialect) if model.query is not None else ""
+        direct = (
+            old.model_sql != new_sql
+            or old.materialized != model.materialized
+            or (old.config.get("time_column"), old.config.get("start"))
+            != (_data_config(model).get("time_column"), _data_config(model).get("start"))
+        )
+        if model.kind == "seed":
+            direct = True
+        return self._direct(model, old, new_sql, out) if direct else self._indirect(model, old, out)
+
+    def _direct(self, model: Model, old: Version, new_sql: str, out: ChangeSet) -> ModelChange:
+        if model.query is None:  # seed
+            out.changed_columns[model.name] = {ALL_COLUMNS}
+            return self._base(
+                model,
+                change="directly modified",
+                category="breaking",
+                reason="seed file changed",
+                rebuild=True,
+                changed_columns=[ALL_COLUMNS],
+            )
+        if old.model_sql == new_sql:
+            out.changed_columns[model.name] = set()
+            reason = f"materialization changed ({old.materialized} -> {model.materialized}): rebuilt, same data"
+            if old.materialized == model.materialized:
+                reason = "incremental settings changed: rebuilt over its whole range"
+            return self._base(model, change="directly modified", category="non-breaking", reason=reason, rebuild=True)
+        diff = diff_queries(old.model_sql, model.query, self.project.dialect)
+        out.diffs[model.name] = diff
+        if diff.only_additions:
+            out.changed_columns[model.name] = set()
+            return self._base(
+                model,
+                change="directly modified",
+                category="non-breaking",
+                reason=f"only adds columns ({_cols(diff.added)}); existing columns unchanged",
+                rebuild=True,
+                changed_columns=diff.added,
+            )
+        if diff.rows_change:
+            changed = {ALL_COLUMNS}
+            why = (
+                "selects *: columns cannot be compared, treated as all changed"
+                if diff.star
+                else f"{', '.join(diff.row_clauses)} changed: any row may change"
+            )
+        else:
+            changed = set(diff.removed) | set(diff.modified) | {o for o, _ in diff.renamed}
+            parts = [
+                f"{label}: {_cols(cols)}"
+                for label, cols in (
+                    ("removed", diff.removed),
+                    ("modified", diff.modified),
+                    ("renamed", [f"{a} -> {b}" for a, b in diff.renamed]),
+                    ("added", diff.added),
+                )
+                if cols
+            ]
+            why = "; ".join(parts)
+        out.changed_columns[model.name] = changed
+        return self._base(
+            model,
+            change="directly modified",
+            category="breaking",
+            reason=why,
+            rebuild=True,
+            changed_columns=sorted(changed | set(diff.added)),
+        )
+
+    def _indirect(self, model: Model, old: Version, out: ChangeSet) -> ModelChange:
+        assert model.query is not None
+        reads = columns_read(model.query, self.project.resolver)
+        hits: dict[str, set[str]] = {}
+        star_parents = []
+        for parent in model.parents:
+            changed = out.changed_columns.get(parent, set())
+            read = reads.columns.get(parent, set())
+            if not changed or not read:
+                continue
+            if ALL_COLUMNS in changed or STAR in read or read & changed:
+                hits[parent] = changed if ALL_COLUMNS in changed or STAR in read else read & changed
+                if STAR in read:
+                    star_parents.append(parent)
+        if not hits:
+            out.changed_columns[model.name] = set()
+            out.reused[model.name] = old.version_id
+            upstream = [p for p in model.parents if p in out.changed_columns or p in self.old]
+            changed_up = {f"{p}.{c}" for p in upstream for c in out.changed_columns.get(p, set())}
+            return self._base(
+                model,
+                change="indirectly modified",
+                category="non-breaking",
+                rebuild=False,
+                new_version=old.version_id,
+                reason=f"reads none of the changed upstream columns ({_cols(changed_up)}): keeps its current version",
+            )
+        row_level = any(ALL_COLUMNS in cols or reads.row_level.get(p, set()) & cols for p, cols in hits.items())
+        if row_level or reads.derived_row_level or star_parents:
+            changed = {ALL_COLUMNS}
+        else:
+            lineage = self.project.column_lineage(model.name)
+            changed = {
+                out_col for out_col, refs in lineage.items() if any(c in hits.get(p, set()) for p, c in refs)
+            } or {ALL_COLUMNS}
+        out.changed_columns[model.name] = changed
+        read_list = _cols({f"{p}.{c}" for p, cols in hits.items() for c in cols})
+        reason = f"reads changed upstream columns ({read_list})"
+        if star_parents:
+            reason = f"selects * from {', '.join(star_parents)}: treated as affected (conservative)"
+        return self._base(
+            model,
+            change="indirectly modified",
+            category="breaking",
+            rebuild=True,
+            reason=reason,
+            changed_columns=sorted(changed),
+        )

@@ -1,0 +1,91 @@
+"""Contract changes: columns added, removed, retyped, renamed; grain; materialization.
+
+New output types come from the engine (a zero-row query over the parents'
+versions, with not-yet-built parents inlined as subqueries), never guessed.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from dataplan.backends.base import Backend
+from dataplan.build.contracts import types_match
+from dataplan.build.versions import VersionWriter
+from dataplan.plan.changes import ChangeSet
+from dataplan.plan.model import ContractChange, ContractChangeKind
+from dataplan.project import Project
+from dataplan.project.sql import Resolved
+from dataplan.state.store import Version
+
+BREAKING = {"column removed", "column type changed", "column renamed", "grain changed"}
+
+
+class ContractDiffer:
+    def __init__(self, project: Project, backend: Backend, writer: VersionWriter, unbuilt: set[str]) -> None:
+        self.project = project
+        self.backend = backend
+        self.writer = writer
+        self.unbuilt = unbuilt  # models whose new version does not exist yet
+
+    def virtual_query(self, name: str) -> exp.Query:
+        model = self.project.models[name]
+        assert model.query is not None
+
+        def target(ref: Resolved) -> exp.Expr:
+            if ref.kind == "source":
+                return self.backend.source_relation(self.project.sources[ref.name])
+            if ref.name in self.unbuilt and self.project.models[ref.name].query is not None:
+                return self.virtual_query(ref.name).subquery()
+            return self.writer.physical(self.writer.physical_id(ref.name))
+
+        return self.project.rewrite(model.query, model.path, target)
+
+    def new_columns(self, name: str) -> list[tuple[str, str]]:
+        return [(c.name, c.type) for c in self.backend.describe(self.virtual_query(name))]
+
+    def diff(self, changes: ChangeSet, old: dict[str, Version]) -> list[ContractChange]:
+        out: list[ContractChange] = []
+        for change in changes.changes:
+            if change.change in ("added", "removed") or change.model not in old:
+                continue
+            model, before = self.project.models[change.model], old[change.model]
+            found: list[tuple[ContractChangeKind, str | None, str | None]] = []
+            if change.rebuild and model.query is not None:
+                found += self._columns(change.model, before, changes)
+            old_grain, new_grain = list(before.spec.get("grain", []) or []), model.spec.grain
+            if old_grain != new_grain:
+                found.append(("grain changed", ", ".join(old_grain) or "(none)", ", ".join(new_grain) or "(none)"))
+            if before.materialized != model.materialized:
+                found.append(("materialization changed", before.materialized, model.materialized))
+            out += [
+                ContractChange(
+                    model=model.fqn,
+                    change=kind,
+                    before=b,
+                    after=a,
+                    breaking=kind in BREAKING,
+                    enforced=model.spec.contract.enforced,
+                )
+                for kind, b, a in found
+            ]
+        return out
+
+    def _columns(
+        self, name: str, before: Version, changes: ChangeSet
+    ) -> list[tuple[ContractChangeKind, str | None, str | None]]:
+        old_cols = dict(before.columns)
+        new_cols = dict(self.new_columns(name))
+        diff = changes.diffs.get(name)
+        renamed = {o: n for o, n in (diff.renamed if diff else []) if o in old_cols and n in new_cols}
+        out: list[tuple[ContractChangeKind, str | None, str | None]] = []
+        for col, typ in old_cols.items():
+            if col in renamed:
+                out.append(("column renamed", f"{col} {typ}", f"{renamed[col]} {new_cols[renamed[col]]}"))
+            elif col not in new_cols:
+                out.append(("column removed", f"{col} {typ}", None))
+            elif not types_match(typ, new_cols[col], self.backend.dialect, self.backend.dialect):
+                out.append(("column type changed", f"{col} {typ}", f"{col} {new_cols[col]}"))
+        for col, typ in new_cols.items():
+            if col not in old_cols and col not in renamed.values():
+                out.append(("column added", None, f"{col} {typ}"))
+        return out

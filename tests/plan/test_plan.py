@@ -1,0 +1,330 @@
+"""Plans: change detection, categories, contract changes, backfill, impacts, risk — on both engines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dataplan import StateError
+from dataplan.cli.app import app
+from dataplan.plan.model import Plan
+from tests.conftest import ProjectFactory, catalog, write_files
+
+runner = CliRunner()
+
+FILES = {
+    "models/staging/stg_orders.sql": """
+        select order_id, customer_id, amount, status, ordered_at from raw.orders where status <> 'test'
+    """,
+    "models/staging/stg_customers.sql": "select customer_id, name, region from raw.customers\n",
+    "models/marts/customer_totals.sql": """
+        select c.customer_id, c.region, count(o.order_id) as orders, sum(o.amount) as total
+        from staging.stg_customers c
+        left join stg_orders o on o.customer_id = c.customer_id
+        group by c.customer_id, c.region
+    """,
+    "models/marts/customer_names.sql": "select customer_id, name from stg_customers\n",
+    "models/marts/customer_regions.sql": "select customer_id, region from stg_customers\n",
+    "models/marts/customer_totals.yml": """
+        models:
+          - name: customer_totals
+            materialized: table
+            grain: [customer_id]
+            contract: {enforced: true}
+            columns:
+              - {name: customer_id, type: varchar}
+              - {name: region, type: varchar}
+              - {name: orders, type: bigint}
+              - {name: total, type: double}
+    """,
+    "sources.yml": """
+        sources:
+          - name: raw
+            schema: raw
+            tables: [orders, customers]
+    """,
+    "exposures.yml": """
+        exposures:
+          - name: revenue_dashboard
+            type: dashboard
+            owner: finance@example.com
+            depends_on:
+              - model: marts.customer_totals
+                columns: [customer_id, total]
+          - name: directory
+            type: api
+            depends_on:
+              - model: marts.customer_names
+                columns: [customer_id, name]
+    """,
+}
+
+
+@pytest.fixture
+def deployed(make_project: ProjectFactory) -> Path:
+    root = make_project(FILES)
+    with make_project.open() as wh:
+        wh.build("prod")
+    return root
+
+
+def plan_of(make_project: ProjectFactory, **kw: object) -> Plan:
+    with make_project.open() as wh:
+        return wh.plan("prod", **kw)  # type: ignore[arg-type]
+
+
+def by_model(plan: Plan) -> dict[str, object]:
+    return {c.model: c for c in plan.changes}
+
+
+def test_formatting_only_change_is_no_change(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(
+        deployed,
+        {
+            "models/marts/customer_totals.sql": """
+        -- reformatted, same query
+        SELECT c.customer_id, c.region,
+               COUNT(o.order_id) AS orders,
+               SUM(o.amount)     AS total
+          FROM staging.stg_customers c
+          LEFT JOIN stg_orders o ON o.customer_id = c.customer_id
+         GROUP BY c.customer_id, c.region
+    """
+        },
+    )
+    plan = plan_of(make_project)
+    assert plan.is_empty and plan.changes == []
+
+
+def test_plan_runs_no_ddl(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(
+        deployed,
+        {"models/staging/stg_customers.sql": "select customer_id, upper(name) as name, region from raw.customers\n"},
+    )
+    with make_project.open() as wh:
+        before = catalog(wh)
+        plan = wh.plan("prod")
+        assert catalog(wh) == before
+        assert [p["plan_id"] for p in wh.plans()] == [plan.plan_id]  # the only write: the plan record
+    assert (deployed / plan.document).exists()  # type: ignore[operator]
+
+
+def test_changed_projection_rebuilds_only_the_descendant_that_reads_it(
+    deployed: Path, make_project: ProjectFactory
+) -> None:
+    write_files(
+        deployed,
+        {"models/staging/stg_customers.sql": "select customer_id, upper(name) as name, region from raw.customers\n"},
+    )
+    plan = plan_of(make_project)
+    changes = by_model(plan)
+    assert changes["stg_customers"].category == "breaking"  # type: ignore[attr-defined]
+    assert changes["stg_customers"].changed_columns == ["name"]  # type: ignore[attr-defined]
+    names, regions = changes["customer_names"], changes["customer_regions"]
+    assert names.rebuild and names.changed_columns == ["name"]  # type: ignore[attr-defined]
+    assert not regions.rebuild and regions.category == "non-breaking"  # type: ignore[attr-defined]
+    assert "reads none of the changed upstream columns" in regions.reason  # type: ignore[attr-defined]
+    assert not changes["customer_totals"].rebuild  # type: ignore[attr-defined]
+    assert regions.new_version == regions.old_version  # type: ignore[attr-defined]
+    impacts = {i.exposure: i for i in plan.impacts}
+    assert set(impacts) == {"directory"}
+    assert impacts["directory"].columns == ["marts.customer_names.name"]
+
+
+def test_added_column_is_non_breaking(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(
+        deployed,
+        {
+            "models/staging/stg_customers.sql": "select customer_id, name, region, "
+            "length(name) as name_length from raw.customers\n"
+        },
+    )
+    plan = plan_of(make_project)
+    changes = by_model(plan)
+    assert changes["stg_customers"].category == "non-breaking"  # type: ignore[attr-defined]
+    assert "only adds columns (name_length)" in changes["stg_customers"].reason  # type: ignore[attr-defined]
+    assert all(not c.rebuild for n, c in changes.items() if n != "stg_customers")  # type: ignore[attr-defined]
+    added = [c for c in plan.contract_changes if c.change == "column added"]
+    assert [(c.model, c.after.split()[0]) for c in added] == [("staging.stg_customers", "name_length")]
+    assert plan.impacts == [] and plan.blocked == []
+
+
+def test_removed_contract_column_is_breaking_and_blocked(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(
+        deployed,
+        {
+            "models/marts/customer_totals.sql": """
+        select c.customer_id, c.region, count(o.order_id) as orders
+        from staging.stg_customers c left join stg_orders o on o.customer_id = c.customer_id
+        group by c.customer_id, c.region
+    """
+        },
+    )
+    plan = plan_of(make_project)
+    removed = [c for c in plan.contract_changes if c.change == "column removed"]
+    assert len(removed) == 1 and removed[0].before.startswith("total ") and removed[0].enforced
+    assert removed[0].breaking
+    assert plan.blocked and "breaks its enforced contract" in plan.blocked[0]
+    assert any(r.rule == "enforced-contract-column-removed" and r.blocking for r in plan.risks)
+    allowed = plan_of(make_project, allow_breaking=True)
+    assert allowed.blocked == []
+
+
+def test_renamed_column_is_reported_as_rename(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(
+        deployed,
+        {"models/staging/stg_customers.sql": "select customer_id, name as full_name, region from raw.customers\n"},
+    )
+    write_files(
+        deployed, {"models/marts/customer_names.sql": "select customer_id, full_name as name from stg_customers\n"}
+    )
+    plan = plan_of(make_project)
+    renames = [c for c in plan.contract_changes if c.change == "column renamed"]
+    assert [(c.model, c.before.split()[0], c.after.split()[0]) for c in renames] == [
+        ("staging.stg_customers", "name", "full_name")
+    ]
+    assert not any(
+        c.change in ("column removed", "column added")
+        for c in plan.contract_changes
+        if c.model == "staging.stg_customers"
+    )
+
+
+def test_row_filter_change_marks_all_rows(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(
+        deployed,
+        {
+            "models/staging/stg_orders.sql": """
+        select order_id, customer_id, amount, status, ordered_at from raw.orders
+    """
+        },
+    )
+    plan = plan_of(make_project)
+    changes = by_model(plan)
+    assert changes["stg_orders"].changed_columns == ["*"]  # type: ignore[attr-defined]
+    assert "WHERE changed" in changes["stg_orders"].reason  # type: ignore[attr-defined]
+    assert changes["customer_totals"].rebuild  # type: ignore[attr-defined]
+    impact = next(i for i in plan.impacts if i.exposure == "revenue_dashboard")
+    assert impact.breaking and "marts.customer_totals.total" in impact.columns
+    strategies = {b.model: b.strategy for b in plan.backfills}
+    assert strategies["marts.customer_totals"] == "full refresh"
+    assert strategies["staging.stg_orders"] == "none"
+    kinds = {(c.model, c.kind) for c in plan.checks}
+    assert ("marts.customer_totals", "value_diff") in kinds
+    assert ("marts.customer_totals", "exposure_query") in kinds
+
+
+def test_select_star_is_conservative(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(deployed, {"models/marts/customer_regions.sql": "select * from stg_customers\n"})
+    with make_project.open() as wh:
+        wh.build("prod")
+    write_files(
+        deployed,
+        {"models/staging/stg_customers.sql": "select customer_id, upper(name) as name, region from raw.customers\n"},
+    )
+    change = by_model(plan_of(make_project))["customer_regions"]
+    assert change.rebuild and "selects * from stg_customers" in change.reason  # type: ignore[attr-defined]
+
+
+def test_metadata_only_change(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(
+        deployed,
+        {
+            "models/marts/customer_names.yml": """
+        models:
+          - name: customer_names
+            description: Names for the directory API
+    """
+        },
+    )
+    plan = plan_of(make_project)
+    assert [(c.model, c.change, c.category, c.rebuild) for c in plan.changes] == [
+        ("customer_names", "metadata only", "metadata", False)
+    ]
+
+
+def test_grain_change_is_a_contract_change(deployed: Path, make_project: ProjectFactory) -> None:
+    text = FILES["models/marts/customer_totals.yml"].replace("grain: [customer_id]", "grain: [customer_id, region]")
+    write_files(deployed, {"models/marts/customer_totals.yml": text})
+    plan = plan_of(make_project)
+    grain = [c for c in plan.contract_changes if c.change == "grain changed"]
+    assert [(g.before, g.after) for g in grain] == [("customer_id", "customer_id, region")]
+    assert any(r.rule == "grain-changed" for r in plan.risks)
+
+
+def test_incremental_change_yields_date_range_backfill(make_project: ProjectFactory) -> None:
+    import datetime as dt
+
+    files = dict(FILES)
+    files["models/staging/daily_orders.sql"] = "select ordered_at, count(*) as orders from raw.orders group by 1\n"
+    files["models/staging/daily_orders.yml"] = """
+        models:
+          - name: daily_orders
+            materialized: incremental_by_time
+            time_column: ordered_at
+            start: 2025-01-01
+            batch_days: 2
+    """
+    root = make_project(files)
+    with make_project.open() as wh:
+        wh.build("prod", end=dt.date(2025, 1, 7))
+    write_files(
+        root,
+        {
+            "models/staging/daily_orders.sql": "select ordered_at, count(*) as orders, "
+            "sum(amount) as amount from raw.orders group by 1\n"
+        },
+    )
+    plan = plan_of(make_project, end=dt.date(2025, 1, 9))
+    bf = next(b for b in plan.backfills if b.model == "staging.daily_orders")
+    assert bf.strategy == "date-range backfill"
+    assert bf.ranges == [("2025-01-01", "2025-01-07")]
+    assert "3 batches" in bf.reason
+
+
+def test_plan_requires_a_deployed_environment(make_project: ProjectFactory) -> None:
+    make_project(FILES)
+    with make_project.open() as wh, pytest.raises(StateError, match="no dataplan state"):
+        wh.plan("prod")
+
+
+def test_plan_cli_list_show_abandon_and_json(deployed: Path) -> None:
+    write_files(
+        deployed,
+        {"models/staging/stg_customers.sql": "select customer_id, upper(name) as name, region from raw.customers\n"},
+    )
+    explain = runner.invoke(app, ["plan", "-p", str(deployed), "--explain"])
+    assert explain.exit_code == 0 and "Rollout steps" in explain.output
+    assert not (deployed / "plans").exists()  # --explain saves nothing
+    made = runner.invoke(app, ["plan", "-p", str(deployed), "--format", "json", "--objective", "Uppercase names"])
+    assert made.exit_code == 0, made.output
+    payload = json.loads(made.output)
+    assert payload["schema_version"] == 1 and payload["objective"] == "Uppercase names"
+    assert set(payload) >= {
+        "changes",
+        "contract_changes",
+        "backfills",
+        "impacts",
+        "risks",
+        "checks",
+        "rollout",
+        "rollback",
+        "target_state",
+        "target_state_hash",
+        "status",
+    }
+    pid = payload["plan_id"]
+    listed = json.loads(runner.invoke(app, ["plan", "list", "-p", str(deployed), "--format", "json"]).output)
+    assert [(p["plan_id"], p["status"]) for p in listed] == [(pid, "DRAFT")]
+    md = runner.invoke(app, ["plan", "show", pid, "-p", str(deployed), "--format", "md"])
+    assert md.exit_code == 0 and md.output.startswith("# Plan: Uppercase names")
+    assert runner.invoke(app, ["plan", "abandon", pid, "-p", str(deployed)]).exit_code == 0
+    doc = (deployed / payload["document"]).read_text()
+    assert "**ABANDONED**" in doc
+    again = runner.invoke(app, ["plan", "abandon", pid, "-p", str(deployed)])
+    assert again.exit_code == 2 and "is ABANDONED" in again.output
+    missing = runner.invoke(app, ["plan", "show", "nope", "-p", str(deployed)])
+    assert missing.exit_code == 2 and "no plan 'nope'" in missing.output
