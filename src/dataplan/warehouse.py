@@ -15,6 +15,7 @@ from dataplan.backends import Backend, connect
 from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
 from dataplan.build.naming import PROD, check_environment_name
+from dataplan.dashboard.report import render_dashboard
 from dataplan.errors import StateError
 from dataplan.plan.builder import PlanBuilder, slugify
 from dataplan.plan.document import render_markdown
@@ -154,6 +155,21 @@ class Warehouse:
                 f"environment {environment} does not exist", hint="`dataplan env list` shows the environments"
             )
         return environments.drop(self.backend, self.store, environment)
+
+    def dashboard(self, environment: str = PROD, output: Path | None = None) -> tuple[Path, int]:
+        """Render the project's dashboard exposures for ``environment`` into one offline HTML file."""
+        check_environment_name(environment)
+        self.store.require_initialized()
+        env = self.store.environment_models(environment)
+        if not env:
+            raise StateError(
+                f"environment {environment} does not exist", hint=f"run `dataplan build --env {environment}` first"
+            )
+        html, charts = render_dashboard(self.project, self.backend, environment, env)
+        path = output or self.project.dir / "reports" / f"dashboard-{environment}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(redact(html), encoding="utf-8")
+        return path, charts
 
     # -- plans -------------------------------------------------------------------
     @property

@@ -43,9 +43,11 @@ class DuckDBBackend(Backend):
             raise EngineError(redact(f"DuckDB: {exc}"), transient=isinstance(exc, _TRANSIENT)) from exc
 
     def _fetch_arrow(self, sql: str) -> pa.Table:
-        result = self._run(sql)
-        arrow = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()
-        return arrow if isinstance(arrow, pa.Table) else arrow.read_all()
+        try:
+            rel = self.conn.sql(sql)
+            return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+        except duckdb.Error as exc:
+            raise EngineError(redact(f"DuckDB: {exc}"), transient=isinstance(exc, _TRANSIENT)) from exc
 
     def close(self) -> None:
         self.conn.close()
@@ -99,9 +101,7 @@ class DuckDBBackend(Backend):
                     this=exp.var("hive_types"),
                     expression=exp.Struct(
                         expressions=[
-                            exp.PropertyEQ(
-                                this=exp.Literal.string("dt"), expression=exp.Literal.string("DATE")
-                            )
+                            exp.PropertyEQ(this=exp.Literal.string("dt"), expression=exp.Literal.string("DATE"))
                         ]
                     ),
                 )

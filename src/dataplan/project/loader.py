@@ -10,6 +10,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from dataplan.config import ProjectConfig, load_config, validation_error
+from dataplan.dashboard.spec import ChartSpec
 from dataplan.errors import ProjectError
 from dataplan.project.nodes import Exposure, Model, SingularTest, SourceTable
 from dataplan.project.specs import (
@@ -66,9 +67,7 @@ def _check_types(columns: list[Any], dialect: str, index: LineIndex, key: tuple[
             ) from exc
 
 
-def make_resolver(
-    config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]
-) -> Resolver:
+def make_resolver(config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]) -> Resolver:
     """Map a table reference to the model or source it names (None: unknown)."""
     by_layer = {(m.layer.lower(), m.name.lower()): m.name for m in models.values()}
     by_layer.update({(config.schema_for(m.layer).lower(), m.name.lower()): m.name for m in models.values()})
@@ -126,9 +125,7 @@ class ProjectLoader:
                 node = SourceTable(src, table, self.dir)
                 node.tests = _parse_tests(table.tests, table.columns, index, key)
                 if node.name in out:
-                    raise ProjectError(
-                        f"source table {node.name} is declared twice", path=path, line=index.line(key)
-                    )
+                    raise ProjectError(f"source table {node.name} is declared twice", path=path, line=index.line(key))
                 out[node.name] = node
         return out
 
@@ -182,9 +179,7 @@ class ProjectLoader:
         models[model.name] = model
 
     def _apply_specs(self, models: dict[str, Model]) -> None:
-        files = [
-            p for ext in ("*.yml", "*.yaml") for d in ("models", "seeds") for p in (self.dir / d).rglob(ext)
-        ]
+        files = [p for ext in ("*.yml", "*.yaml") for d in ("models", "seeds") for p in (self.dir / d).rglob(ext)]
         seen: dict[str, Path] = {}
         for path in sorted(files):
             parsed, index = _load_file(path, ModelsFile)
@@ -244,12 +239,26 @@ class ProjectLoader:
                         path=path,
                         line=index.line(("exposures", ei, "depends_on", di)),
                     )
+            for ci, chart in enumerate(spec.charts):
+                where = index.line(("exposures", ei, "charts", ci))
+                try:
+                    parsed_chart = ChartSpec.model_validate(chart)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    loc = ".".join(str(p) for p in first["loc"]) or "chart"
+                    raise ProjectError(
+                        f"exposure {spec.name}, chart {ci + 1}: {loc}: {first['msg']}", path=path, line=where
+                    ) from exc
+                if parsed_chart.model not in fqns:
+                    raise ProjectError(
+                        f"exposure {spec.name}, chart {parsed_chart.title!r} reads unknown model {parsed_chart.model}",
+                        path=path,
+                        line=where,
+                    )
             out.append(Exposure(spec, path))
         return out
 
-    def _singular_tests(
-        self, models: dict[str, Model], sources: dict[str, SourceTable]
-    ) -> list[SingularTest]:
+    def _singular_tests(self, models: dict[str, Model], sources: dict[str, SourceTable]) -> list[SingularTest]:
         resolve = make_resolver(self.config, models, sources)
         out = []
         for path in sorted((self.dir / "tests").glob("*.sql")):
