@@ -153,3 +153,10 @@ class DiffResult(_Data):
     @property
     def exit_code(self) -> int:
         return 1 if self.outcome == "fail" else 0
+
+
+class Tolerance(_Data):
+    """Float comparison: |a - b| <= abs + rel * max(|a|, |b|). Decimals always compare exactly."""
+
+    abs: float = 0.0
+    rel: float = 0.0
