@@ -21,6 +21,9 @@ from dataplan.plan.builder import PlanBuilder, slugify
 from dataplan.plan.document import render_markdown
 from dataplan.plan.model import Plan
 from dataplan.project import Project
+from dataplan.rollout.executor import Rollout, RolloutResult
+from dataplan.rollout.janitor import JanitorResult, parse_ttl, run_janitor
+from dataplan.rollout.journal import Entry, Journal
 from dataplan.secrets import redact
 from dataplan.state.plans import PlanRecords
 from dataplan.state.store import StateStore
@@ -222,3 +225,63 @@ class Warehouse:
         plan = self.plan_records.set_status(plan, "ABANDONED")
         self.write_document(plan)
         return plan
+
+    # -- rollout -----------------------------------------------------------------
+    @property
+    def rollout(self) -> Rollout:
+        return Rollout(self.project, self.backend, self.store, self._write_plan_files)
+
+    def _write_plan_files(self, plan: Plan) -> None:
+        self.write_document(plan)
+        self.write_log(plan)
+
+    def apply(
+        self, plan_id: str, *, progress: Progress | None = None, end: dt.date | None = None, break_lock: bool = False
+    ) -> RolloutResult:
+        """Build the plan's changes in ``plan_<id>``, capture the baseline, verify; exit code 1 on a failure."""
+        self.store.require_initialized()
+        return self.rollout.apply(plan_id, progress=progress, end=end, break_lock=break_lock)
+
+    def promote(
+        self,
+        plan_id: str,
+        *,
+        to: str | None = None,
+        force: bool = False,
+        reason: str | None = None,
+        break_lock: bool = False,
+    ) -> RolloutResult:
+        self.store.require_initialized()
+        return self.rollout.promote(plan_id, to=to, force=force, reason=reason, break_lock=break_lock)
+
+    def rollback(self, plan_id: str, *, break_lock: bool = False) -> RolloutResult:
+        self.store.require_initialized()
+        return self.rollout.rollback(plan_id, break_lock=break_lock)
+
+    def resume(self, plan_id: str, *, progress: Progress | None = None) -> RolloutResult:
+        self.store.require_initialized()
+        return self.rollout.resume(plan_id, progress=progress)
+
+    def log(self, plan_id: str) -> list[Entry]:
+        self.get_plan(plan_id)  # a clear error for an unknown plan
+        return Journal(self.store, plan_id).entries()
+
+    def write_log(self, plan: Plan) -> Path | None:
+        if not plan.document:
+            return None
+        path = (self.project.dir / plan.document).with_suffix(".log.md")
+        entries = Journal(self.store, plan.plan_id).entries()
+        lines = [
+            f"# Journal of plan {plan.plan_id}",
+            "",
+            "| # | time (UTC) | step | phase | outcome | figures |",
+            "|---|---|---|---|---|---|",
+        ]
+        for e in entries:
+            figures = ", ".join(f"{k}={v}" for k, v in e.detail.items()).replace("|", "\\|")
+            lines.append(f"| {e.seq} | {e.at:%Y-%m-%d %H:%M:%S} | {e.step} | {e.phase} | {e.outcome} | {figures} |")
+        path.write_text(redact("\n".join(lines) + "\n"), encoding="utf-8")
+        return path
+
+    def janitor(self, ttl: str = "7d", *, dry_run: bool = False) -> JanitorResult:
+        return run_janitor(self.backend, self.store, parse_ttl(ttl), dry_run)

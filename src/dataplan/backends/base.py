@@ -46,6 +46,11 @@ def column(name: str, table_alias: str | None = None) -> exp.Column:
     return exp.column(name, table=table_alias, quoted=True)
 
 
+def projection(names: list[str]) -> list[exp.Expr]:
+    """Quoted columns, or ``*`` when no column is named."""
+    return [column(n) for n in names] or [exp.Star()]
+
+
 def select_star(relation: exp.Expr) -> exp.Select:
     return exp.select("*").from_(relation)
 
@@ -178,6 +183,12 @@ class Backend(ABC):
 
     def delete(self, target: exp.Table, where: exp.Expr | None = None) -> None:
         self.execute(exp.delete(target, where=where))
+
+    def lock_table(self, target: exp.Table) -> None:  # noqa: B027 - a no-op by default on purpose
+        """Serialize writers of ``target`` for the current transaction (engines that need it).
+
+        DuckDB needs nothing: concurrent writers of one table conflict and one aborts.
+        """
 
     @abstractmethod
     def load_arrow(self, target: exp.Table, data: pa.Table) -> None:

@@ -116,6 +116,11 @@ class PostgresBackend(Backend):
             self.drop(target, "VIEW")
             self.create_view(target, query)
 
+    def lock_table(self, target: exp.Table) -> None:
+        # READ COMMITTED lets two "check then insert" transactions interleave; this does not.
+        # sqlglot has no LOCK node: a Command around the rendered (quoted) table name.
+        self.execute(exp.Command(this="LOCK", expression=exp.var(f"TABLE {self.render(target)} IN EXCLUSIVE MODE")))
+
     def load_arrow(self, target: exp.Table, data: pa.Table) -> None:
         self.create_table(target, [(f.name, _pg_type(f.type)) for f in data.schema])
         copy = exp.Copy(

@@ -78,8 +78,7 @@ class Builder:
         initialized = self.store.is_initialized()
         found = self.writer.resolve(ordered)
         vids = {
-            n: found[n].version_id if n in found else self.writer.version_id(graph.models[n], fps[n])
-            for n in ordered
+            n: found[n].version_id if n in found else self.writer.version_id(graph.models[n], fps[n]) for n in ordered
         }
         current = self.store.environment_models(environment) if initialized else {}
         result = BuildResult(environment)
@@ -126,7 +125,13 @@ class Builder:
         dry_run: bool = False,
         end: dt.date | None = None,
         progress: Progress | None = None,
+        complete_intervals: bool = False,
     ) -> BuildResult:
+        """Create missing versions and point ``environment`` at them.
+
+        ``complete_intervals`` also fills the missing batches of reused incremental
+        versions: what lets an interrupted backfill resume where it stopped.
+        """
         started, trips = time.perf_counter(), self.backend.round_trips
         if not dry_run:
             self.store.ensure()
@@ -134,19 +139,25 @@ class Builder:
         result.dry_run = dry_run
         if not dry_run and not result.nothing_to_do:
             self._execute(result, end or default_end(), progress)
+        if not dry_run and complete_intervals:
+            self._complete_intervals(result, end or default_end(), progress)
         result.seconds = time.perf_counter() - started
         result.round_trips = self.backend.round_trips - trips
         return result
 
+    def _complete_intervals(self, result: BuildResult, end: dt.date, progress: Progress | None) -> None:
+        reused = [
+            a.version_id for a in result.actions if a.version == "reuse" and a.materialized == "incremental_by_time"
+        ]
+        for version in self.store.versions(version_ids=reused):
+            if version.materialized == "incremental_by_time":
+                self.writer.fill_intervals(version, end, self._batch_hook(progress, 0, 1))
+
     @staticmethod
-    def _batch_hook(
-        progress: Progress | None, done: int, total: int
-    ) -> Callable[[str, int, int], None] | None:
+    def _batch_hook(progress: Progress | None, done: int, total: int) -> Callable[[str, int, int], None] | None:
         if progress is None:
             return None
-        return lambda model, batch, batches: progress(
-            f"building {model} batch {batch}/{batches}", done, total
-        )
+        return lambda model, batch, batches: progress(f"building {model} batch {batch}/{batches}", done, total)
 
     def _execute(self, result: BuildResult, end: dt.date, progress: Progress | None) -> None:
         models, fps = self.project.models, self.project.fingerprints
@@ -191,9 +202,7 @@ class Builder:
         graph = self.project.graph
         names = [n for n in graph.select(select) if n in current]
         names += sorted(n for n in current if n not in graph.models and select is None)
-        versions = {
-            v.version_id: v for v in self.store.versions(version_ids=[current[n].version_id for n in names])
-        }
+        versions = {v.version_id: v for v in self.store.versions(version_ids=[current[n].version_id for n in names])}
         order = [versions[current[n].version_id] for n in names if current[n].version_id in versions]
         result = RunResult(environment)
         end = end or default_end()

@@ -44,9 +44,7 @@ def types_match(declared: str, actual: str, project_dialect: str, engine_dialect
     return True
 
 
-def contract_mismatches(
-    model: Model, actual: list[Column], project_dialect: str, engine_dialect: str
-) -> list[str]:
+def contract_mismatches(model: Model, actual: list[Column], project_dialect: str, engine_dialect: str) -> list[str]:
     declared = model.columns_declared
     got = {c.name: c.type for c in actual}
     out = []

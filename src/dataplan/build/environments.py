@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dataplan.backends.base import Backend, select_star, table
 from dataplan.build.naming import PROD, environment_schema
+from dataplan.rollout.faults import fault_point
 from dataplan.state.store import EnvironmentModel, StateStore
 
 
@@ -32,17 +33,17 @@ def point(
     for schema in sorted(schemas):  # schemas first: Postgres cannot mix them into the swap
         backend.create_schema(schema)
     with backend.transaction():
-        for p in pointers:
+        for i, p in enumerate(pointers):
             view_schema = environment_schema(p.schema, environment)
             backend.replace_view(table(view_schema, p.model), select_star(table(store.schema, p.version_id)))
+            if i == 0:
+                fault_point("swap:midway")
         for old in removed:
             backend.drop(table(old.view_schema, old.model), "VIEW")
         store.set_environment_models(
             environment,
             [
-                EnvironmentModel(
-                    environment, p.model, environment_schema(p.schema, environment), p.version_id
-                )
+                EnvironmentModel(environment, p.model, environment_schema(p.schema, environment), p.version_id)
                 for p in pointers
             ],
             [r.model for r in removed],

@@ -96,9 +96,7 @@ class VersionWriter:
                     hint="change the query or the declared columns",
                 )
 
-    def create(
-        self, model: Model, fingerprint: str, end: dt.date, on_batch: BatchHook | None = None
-    ) -> VersionBuild:
+    def create(self, model: Model, fingerprint: str, end: dt.date, on_batch: BatchHook | None = None) -> VersionBuild:
         vid = self.version_id(model, fingerprint)
         target = self.physical(vid)
         config: dict[str, object] = {}
@@ -172,9 +170,7 @@ class VersionWriter:
             self.backend.delete(target)
             self.backend.insert(target, self.parsed_query(version))
 
-    def pending_batches(
-        self, version: Version, end: dt.date, done: list[Interval], lookback: bool
-    ) -> list[Interval]:
+    def pending_batches(self, version: Version, end: dt.date, done: list[Interval], lookback: bool) -> list[Interval]:
         cfg = version.config
         start = as_datetime(dt.date.fromisoformat(str(cfg["start"])))
         stop = as_datetime(end)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dataplan.cli import render
+from dataplan.cli import render, rollout_cmd
 from dataplan.cli.common import (
     EndOpt,
     EnvOpt,
@@ -125,6 +125,39 @@ def env_drop(
             raise InputError("refusing to drop prod without --yes")
         dropped = wh.drop_environment(name)
     out.print(f"dropped environment [bold]{name}[/] ({len(dropped)} views); its versions are kept.")
+
+
+@app.command()
+def dashboard(
+    project: ProjectOpt = Path("."),
+    env: EnvOpt = "prod",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file to write (default reports/dashboard-<env>.html).")
+    ] = None,
+) -> None:
+    """Render the project's dashboard exposures into one self-contained HTML file that opens offline."""
+    with errors(), Warehouse.open(project) as wh:
+        path, charts = wh.dashboard(env, output)
+    out.print(f"wrote {charts} chart(s) to [bold]{path}[/]")
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path("dataplan-demo"),
+    customers: Annotated[int, typer.Option(help="Customers to generate (10,000 by default).", min=100)] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the data generator.")] = 42,
+) -> None:
+    """The customer-lifecycle project end to end: data, prod build, tests, dashboard."""
+    from dataplan.demo.story import run_demo
+
+    with errors(), progress_bar(True) as bar:
+        result = run_demo(directory, customers, seed, progress=bar)
+    render.demo_result(out, result)
+    if result.tests and result.tests.failed:
+        raise typer.Exit(1)
+
+
+rollout_cmd.register(app)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dataplan.build.builder import BuildResult, RunResult
+from dataplan.demo.story import DemoResult
 from dataplan.secrets import redact
 from dataplan.verify.testing import TestRun
 from dataplan.warehouse import EnvironmentStatus
@@ -127,3 +128,24 @@ def environments(console: Console, envs: list[dict[str, object]]) -> None:
     for e in envs:
         t.add_row(str(e["name"]), str(e["models"]), str(e["created_at"]), str(e["updated_at"]))
     console.print(t)
+
+
+def demo_result(console: Console, result: DemoResult) -> None:
+    console.rule(f"[bold]dataplan demo[/]: customer lifecycle, {result.customers:,} customers")
+    t = Table(show_header=True)
+    for col in ("stage", "what happened", "seconds"):
+        t.add_column(col, justify="right" if col == "seconds" else "left")
+    for stage in result.stages:
+        t.add_row(stage.name, ("[dim](reused)[/] " if stage.reused else "") + stage.summary, f"{stage.seconds:.1f}")
+    console.print(t)
+    if result.build and not result.build.nothing_to_do:
+        build_result(console, result.build)
+    if result.tests and (result.tests.failed or result.tests.warned):
+        test_run(console, result.tests)
+    console.print(f"project:   [bold]{result.directory}[/]")
+    console.print(f"warehouse: [bold]{result.directory / 'warehouse.duckdb'}[/]")
+    if result.dashboard:
+        console.print(f"dashboard: [bold]{result.dashboard}[/] (open it in a browser; it works offline)")
+    console.print("\nNext, try:")
+    for line in result.next_commands:
+        console.print(f"  [cyan]{line}[/]")

@@ -74,9 +74,7 @@ def x_kind_of(values: list[object]) -> XKind:
     present = [v for v in values if v is not None]
     if present and all(is_temporal(v) for v in present):
         return "time"
-    if present and all(
-        isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in present
-    ):
+    if present and all(isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in present):
         return "number"
     return "category"
 
@@ -133,10 +131,7 @@ def xy_data(spec: ChartSpec, table: pa.Table) -> XYData:
 
     all_values = [v for g in groups.values() for v in g.values() if v is not None]
     percent = all(is_rate(name, all_values) for name in spec.y)
-    series = [
-        Series(name, PALETTE[i % len(PALETTE)], values)
-        for i, (name, values) in enumerate(groups.items())
-    ]
+    series = [Series(name, PALETTE[i % len(PALETTE)], values) for i, (name, values) in enumerate(groups.items())]
     has_time = kind == "time" and any(float(k) % 1 for k in keys)
     return XYData(kind, keys, labels, series, percent, grain, omitted, has_time)
 

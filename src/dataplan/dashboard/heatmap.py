@@ -56,9 +56,7 @@ def render_heatmap(
 
 
 class _Heatmap:
-    def __init__(
-        self, spec: ChartSpec, data: HeatmapData, width: float, height: float | None
-    ) -> None:
+    def __init__(self, spec: ChartSpec, data: HeatmapData, width: float, height: float | None) -> None:
         self.spec, self.data, self.width = spec, data, width
         nx, ny = len(data.x_labels), len(data.y_labels)
         y_labels = [truncate(label, 18) for label in data.y_labels]
@@ -125,11 +123,7 @@ class _Heatmap:
         data = self.data
         gap = 1.0 if self.cell_w >= 4 and self.cell_h >= 4 else 0.0
         widest = (
-            max(
-                text_width(format_short(v, data.percent))
-                for v in data.cells.values()
-                if v is not None
-            )
+            max(text_width(format_short(v, data.percent)) for v in data.cells.values() if v is not None)
             if any(v is not None for v in data.cells.values())
             else 0.0
         )

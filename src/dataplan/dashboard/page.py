@@ -137,10 +137,7 @@ def _section(section: DashboardSection, anchor: str) -> str:
         body = '<div class="grid">' + "".join(_card(s, r) for s, r in section.charts) + "</div>"
     else:
         body = '<div class="empty">This dashboard declares no charts.</div>'
-    return (
-        f'<section class="dashboard" id="{anchor}"><header>{"".join(header)}</header>'
-        f"{body}</section>"
-    )
+    return f'<section class="dashboard" id="{anchor}"><header>{"".join(header)}</header>{body}</section>'
 
 
 def render_page(
@@ -167,8 +164,7 @@ def render_page(
     ]
     if len(sections) > 1:
         links = "".join(
-            f'<li><a href="#{a}">{esc(humanize(s.name))}</a></li>'
-            for s, a in zip(sections, anchors, strict=True)
+            f'<li><a href="#{a}">{esc(humanize(s.name))}</a></li>' for s, a in zip(sections, anchors, strict=True)
         )
         top.append(f'<ul class="toc">{links}</ul>')
     if sections:

@@ -81,8 +81,7 @@ _ACRONYMS = {
 def humanize(name: str) -> str:
     """``new_customers`` -> ``New customers``; ``mrr_usd`` -> ``MRR USD``."""
     words = [
-        word.upper() if word.lower() in _ACRONYMS else word
-        for word in name.replace("_", " ").replace(".", " ").split()
+        word.upper() if word.lower() in _ACRONYMS else word for word in name.replace("_", " ").replace(".", " ").split()
     ]
     text = " ".join(words)
     return text[:1].upper() + text[1:] if text else name

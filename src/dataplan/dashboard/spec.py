@@ -51,19 +51,14 @@ class ChartSpec(BaseModel):
         if self.kind == "heatmap":
             if self.value is None:
                 raise ValueError(
-                    "a heatmap needs `value`: the column holding each cell's value "
-                    "(`x` and `y` are the two axes)"
+                    "a heatmap needs `value`: the column holding each cell's value (`x` and `y` are the two axes)"
                 )
             if len(self.y) != 1:
-                raise ValueError(
-                    f"a heatmap takes exactly one `y` column (its vertical axis), got {self.y}"
-                )
+                raise ValueError(f"a heatmap takes exactly one `y` column (its vertical axis), got {self.y}")
             if self.series is not None:
                 raise ValueError("a heatmap has no `series`; use `x`, `y` and `value`")
         elif self.value is not None:
-            raise ValueError(
-                f"`value` is only used by heatmaps; a {self.kind} chart plots the `y` columns"
-            )
+            raise ValueError(f"`value` is only used by heatmaps; a {self.kind} chart plots the `y` columns")
         if self.series is not None and len(self.y) > 1:
             raise ValueError(
                 f"with `series: {self.series}` give exactly one `y` column (got {self.y}); "
@@ -73,8 +68,7 @@ class ChartSpec(BaseModel):
         duplicates = sorted({c for c in columns if columns.count(c) > 1})
         if duplicates:
             raise ValueError(
-                f"column {', '.join(duplicates)} is used for more than one of "
-                "`x`, `y`, `series` and `value`"
+                f"column {', '.join(duplicates)} is used for more than one of `x`, `y`, `series` and `value`"
             )
         return self
 

@@ -215,9 +215,7 @@ class _XYChart:
         title = humanize(self.spec.x)
         if self.spec.time_grain:
             title += f" (by {self.spec.time_grain})"
-        out.append(
-            text(self.right, self.bottom + 33, title, anchor="end", fill=MUTED, weight="600")
-        )
+        out.append(text(self.right, self.bottom + 33, title, anchor="end", fill=MUTED, weight="600"))
         out.append("</g>")
         return out
 

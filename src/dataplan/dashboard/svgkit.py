@@ -93,8 +93,7 @@ def rect(
     extra: str = "",
 ) -> str:
     attrs = (
-        f'x="{num(x)}" y="{num(y)}" width="{num(max(width, 0))}" '
-        f'height="{num(max(height, 0))}" fill="{fill}"{extra}'
+        f'x="{num(x)}" y="{num(y)}" width="{num(max(width, 0))}" height="{num(max(height, 0))}" fill="{fill}"{extra}'
     )
     if tooltip is None:
         return f"<rect {attrs}/>"
@@ -118,9 +117,7 @@ def _legend_rows(labels: Sequence[str], width: float) -> list[list[int]]:
     return rows
 
 
-def legend(
-    labels: Sequence[str], colors: Sequence[str], x: float, y: float, width: float, swatch: str
-) -> list[str]:
+def legend(labels: Sequence[str], colors: Sequence[str], x: float, y: float, width: float, swatch: str) -> list[str]:
     """A wrapping horizontal legend; ``swatch`` is ``line`` or ``box``."""
     if len(labels) < 2:
         return []
@@ -145,9 +142,7 @@ def legend(
     return out
 
 
-def message_svg(
-    width: float, height: float, title: str, message: str, *, xmlns: bool = False
-) -> str:
+def message_svg(width: float, height: float, title: str, message: str, *, xmlns: bool = False) -> str:
     """A chart-sized placeholder with a centred message, e.g. "No data"."""
     return "".join(
         [

@@ -122,6 +122,8 @@ class PlanBuilder:
                 triggers=self._triggers(),
             ),
             blocked=[r.risk for r in risks if r.blocking],
+            fingerprints=dict(self.project.fingerprints),
+            reuse=dict(changes.reused),
         )
 
     def _rollout(self, pid: str, env: str, rebuilt: int, changed: int, total: int) -> list[Step]:

@@ -141,6 +141,17 @@ class Plan(_Data):
     rollback: Rollback
     blocked: list[str] = Field(default_factory=list)  # reasons apply must refuse
     document: str | None = None  # path of the Markdown, relative to the project
+    # Filled by the rollout (apply / promote / rollback); see dataplan.rollout.
+    fingerprints: dict[str, str] = Field(default_factory=dict)  # the project's, when planned
+    reuse: dict[str, str] = Field(default_factory=dict)  # model -> kept version for its new fingerprint
+    baseline: dict[str, dict[str, object]] = Field(default_factory=dict)  # model -> figures of the target
+    applied_at: dt.datetime | None = None
+    verified: bool = False  # apply ran and no blocking check failed
+    promoted_at: dt.datetime | None = None
+    promoted_state: dict[str, str] = Field(default_factory=dict)  # the target's views after promotion
+    rolled_back_at: dt.datetime | None = None
+    rollback_reason: str | None = None
+    forced_reason: str | None = None  # promote --force --reason
 
     @property
     def rebuilt(self) -> list[ModelChange]:

@@ -46,9 +46,7 @@ def _index(node: yaml.Node, prefix: KeyPath, out: dict[KeyPath, int]) -> None:
             _index(item, prefix + (i,), out)
 
 
-def load_yaml(
-    path: Path, *, error: type[ProjectError] | type[ConfigError] = ProjectError
-) -> tuple[Any, LineIndex]:
+def load_yaml(path: Path, *, error: type[ProjectError] | type[ConfigError] = ProjectError) -> tuple[Any, LineIndex]:
     """Parse ``path``; malformed YAML raises ``error`` naming the line."""
     try:
         text = path.read_text(encoding="utf-8")

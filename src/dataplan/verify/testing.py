@@ -77,13 +77,9 @@ class TestRunner:
     ) -> TestRun:
         run = TestRun(environment)
         models = [self.project.models[n] for n in names if n in self.env]
-        sources = sorted(
-            {s for m in models for s in m.sources} | (set(self.project.sources) if everything else set())
-        )
+        sources = sorted({s for m in models for s in m.sources} | (set(self.project.sources) if everything else set()))
         singular = [
-            t
-            for t in self.project.singular_tests
-            if everything or (t.parents and set(t.parents) <= set(names))
+            t for t in self.project.singular_tests if everything or (t.parents and set(t.parents) <= set(names))
         ]
         total = len(models) + len(sources) + len(singular)
         done = 0

@@ -1,0 +1,151 @@
+"""`dataplan apply / promote / rollback / resume / log / janitor`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dataplan.cli import render
+from dataplan.cli.common import EndOpt, Format, FormatOpt, ProjectOpt, errors, out, parse_end, progress_bar
+from dataplan.rollout.executor import RolloutResult
+from dataplan.warehouse import Warehouse
+
+PlanId = Annotated[str, typer.Argument(help="Plan id (see `dataplan plan list`).")]
+BreakLock = Annotated[bool, typer.Option("--break-lock", help="Take over a lock whose holder is gone (journaled).")]
+OUTCOME = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]fail[/]", None: "pending"}
+
+
+def _show(result: RolloutResult, fmt: Format) -> None:
+    plan = result.plan
+    if fmt is Format.json:
+        sys.stdout.write(
+            render.to_json(
+                {
+                    "plan_id": plan.plan_id,
+                    "action": result.action,
+                    "status": plan.status,
+                    "messages": result.messages,
+                    "checks": [c.model_dump() for c in plan.checks],
+                    "post_checks": result.post_checks,
+                    "exit_code": result.exit_code,
+                }
+            )
+            + "\n"
+        )
+        return
+    if result.verification is not None:
+        t = Table(title=f"verification of plan {plan.plan_id}")
+        for col in ("check", "actual", "target", "outcome"):
+            t.add_column(col)
+        for c in plan.checks:
+            t.add_row(c.criteria, c.actual or "", c.target, OUTCOME[c.outcome] + ("" if c.blocking else " (info)"))
+        out.print(t)
+    if result.post_checks:
+        t = Table(title="post-promotion checks")
+        for col in ("check", "detail", "outcome"):
+            t.add_column(col)
+        for p in result.post_checks:
+            t.add_row(p.name, p.detail, OUTCOME[p.outcome] + (" -> rollback" if p.triggers_rollback else ""))
+        out.print(t)
+    style = "green" if result.exit_code == 0 else "bold red"
+    out.print(f"[{style}]{result.action}[/]: plan [cyan]{plan.plan_id}[/] is {plan.status}")
+    for m in result.messages:
+        out.print(f"  {m}")
+    if plan.document:
+        out.print(f"plan document: [bold]{plan.document}[/]")
+
+
+def apply(
+    plan_id: PlanId,
+    project: ProjectOpt = Path("."),
+    end: EndOpt = None,
+    break_lock: BreakLock = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Build the plan in plan_<id>, capture the baseline, run its checks and tests; exit 1 if one fails."""
+    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+        result = wh.apply(plan_id, progress=bar, end=parse_end(end), break_lock=break_lock)
+    _show(result, fmt)
+    raise typer.Exit(result.exit_code)
+
+
+def promote(
+    plan_id: PlanId,
+    project: ProjectOpt = Path("."),
+    to: Annotated[str | None, typer.Option("--to", help="Target environment (default: the plan's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote an unverified plan.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why --force (recorded).")] = None,
+    break_lock: BreakLock = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Swap the target's views to the plan's versions, run post-promotion checks, roll back if one fires."""
+    with errors(), Warehouse.open(project) as wh:
+        result = wh.promote(plan_id, to=to, force=force, reason=reason, break_lock=break_lock)
+    _show(result, fmt)
+    raise typer.Exit(result.exit_code)
+
+
+def rollback(
+    plan_id: PlanId, project: ProjectOpt = Path("."), break_lock: BreakLock = False, fmt: FormatOpt = Format.text
+) -> None:
+    """Re-point the target to the versions it had before the plan (idempotent)."""
+    with errors(), Warehouse.open(project) as wh:
+        result = wh.rollback(plan_id, break_lock=break_lock)
+    _show(result, fmt)
+
+
+def resume(plan_id: PlanId, project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> None:
+    """Finish an interrupted apply, promotion or rollback, from the journal."""
+    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+        result = wh.resume(plan_id, progress=bar)
+    _show(result, fmt)
+    raise typer.Exit(result.exit_code)
+
+
+def log(plan_id: PlanId, project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> None:
+    """The plan's journal as an event log (also written beside the plan document)."""
+    with errors(), Warehouse.open(project) as wh:
+        entries = wh.log(plan_id)
+    if fmt is Format.json:
+        sys.stdout.write(render.to_json(entries) + "\n")
+        return
+    t = Table(title=f"journal of plan {plan_id}")
+    for col in ("#", "time (UTC)", "step", "phase", "outcome", "figures"):
+        t.add_column(col)
+    for e in entries:
+        t.add_row(
+            str(e.seq),
+            f"{e.at:%H:%M:%S}",
+            e.step,
+            e.phase,
+            e.outcome,
+            ", ".join(f"{k}={v}" for k, v in e.detail.items())[:160],
+        )
+    out.print(t)
+
+
+def janitor(
+    project: ProjectOpt = Path("."),
+    ttl: Annotated[str, typer.Option("--ttl", help="Keep unreferenced versions younger than this.")] = "7d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be dropped; change nothing.")] = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Drop versions no environment, plan rollback or pin references, older than the TTL."""
+    with errors(), Warehouse.open(project) as wh:
+        result = wh.janitor(ttl, dry_run=dry_run)
+    if fmt is Format.json:
+        sys.stdout.write(render.to_json(result) + "\n")
+        return
+    verb = "would drop" if dry_run else "dropped"
+    out.print(f"{verb} {len(result.dropped)} version(s); kept {len(result.kept)}.")
+    for vid in result.dropped:
+        out.print(f"  [red]{verb}[/] {vid}")
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (apply, promote, rollback, resume, log, janitor):
+        app.command()(fn)

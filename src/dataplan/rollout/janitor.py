@@ -1,0 +1,111 @@
+"""The janitor: drops versions nothing references, after a time to live.
+
+A version is kept when an environment points at it, when a plan that can
+still be rolled back (or promoted) names it, when it is pinned, or when a
+kept version reads it (a parent of a kept version). The janitor refuses to
+run while any environment is locked, so it never races a promotion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from dataplan.backends.base import Backend, column, table
+from dataplan.errors import InputError, StateError
+from dataplan.state.plans import PlanRecords
+from dataplan.state.store import StateStore, Version, now
+
+LIVE_PLAN_STATUSES = ("DRAFT", "IN PROGRESS", "COMPLETE")
+
+
+def parse_ttl(text: str) -> dt.timedelta:
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
+    if not m:
+        raise InputError(f"--ttl {text!r} is not a duration", hint="use a number and a unit: 30m, 12h, 7d, 2w")
+    n, unit = int(m.group(1)), m.group(2)
+    return dt.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: n})
+
+
+@dataclass
+class JanitorResult:
+    dry_run: bool
+    ttl: dt.timedelta
+    dropped: list[str] = field(default_factory=list)  # version ids (physical tables/views)
+    kept: dict[str, str] = field(default_factory=dict)  # version id -> why
+
+
+def referenced(store: StateStore, versions: list[Version]) -> dict[str, str]:
+    """Version id -> the reason it must stay."""
+    keep: dict[str, str] = {}
+    rows = store.backend.fetch_rows(
+        exp.select(column("environment"), column("version_id")).from_(store.t("environment_models"))
+    )
+    for env, vid in rows:
+        keep.setdefault(vid, f"environment {env}")
+    for row in PlanRecords(store).list():
+        if row["status"] not in LIVE_PLAN_STATUSES:
+            continue
+        plan = PlanRecords(store).get(str(row["plan_id"]))
+        for vid in plan.rollback.restores.values():
+            if vid:
+                keep.setdefault(vid, f"rollback of plan {plan.plan_id}")
+        for change in plan.changes:
+            if change.new_version and plan.status != "COMPLETE":
+                keep.setdefault(change.new_version, f"plan {plan.plan_id}")
+    for (vid,) in store.backend.fetch_rows(exp.select(column("version_id")).from_(store.t("pins"))):
+        keep.setdefault(vid, "pinned")
+    # A kept version reads its parents' versions: keep those too (transitively).
+    by_fp: dict[str, str] = {v.fingerprint: v.version_id for v in versions}
+    by_id: dict[str, list[Version]] = {}
+    for v in versions:
+        by_id.setdefault(v.version_id, []).append(v)
+    stack = list(keep)
+    while stack:
+        vid = stack.pop()
+        for v in by_id.get(vid, []):
+            for parent, fp in v.parents.items():
+                pid = by_fp.get(fp)
+                if pid and pid not in keep:
+                    keep[pid] = f"read by {vid} ({parent})"
+                    stack.append(pid)
+    return keep
+
+
+def run_janitor(backend: Backend, store: StateStore, ttl: dt.timedelta, dry_run: bool) -> JanitorResult:
+    store.require_initialized()
+    locked = backend.fetch_rows(exp.select(column("environment"), column("holder")).from_(store.t("locks")))
+    if locked:
+        env, holder = locked[0]
+        raise StateError(
+            f"environment {env} is locked by {holder}; the janitor does not run during a rollout",
+            hint="run it again when the rollout has finished",
+        )
+    versions = store.versions()
+    keep = referenced(store, versions)
+    cutoff = now() - ttl
+    result = JanitorResult(dry_run, ttl)
+    seen: set[str] = set()
+    for v in versions:
+        if v.version_id in seen:
+            continue
+        seen.add(v.version_id)
+        if v.version_id in keep:
+            result.kept[v.version_id] = keep[v.version_id]
+        elif v.created_at is not None and v.created_at > cutoff:
+            result.kept[v.version_id] = f"younger than the TTL ({ttl})"
+        else:
+            result.dropped.append(v.version_id)
+    if dry_run or not result.dropped:
+        return result
+    kinds = {v.version_id: ("VIEW" if v.materialized == "view" else "TABLE") for v in versions}
+    with backend.transaction():
+        for vid in result.dropped:
+            backend.drop(table(store.schema, vid), kinds[vid])
+        ids = [exp.Literal.string(v) for v in result.dropped]
+        backend.delete(store.t("versions"), column("version_id").isin(*ids))
+        backend.delete(store.t("intervals"), column("version_id").isin(*ids))
+    return result

@@ -1,0 +1,114 @@
+"""Post-promotion checks and the rollback triggers they fire.
+
+Triggers come from ``rollback_when`` in dataplan.yml defaults and per model:
+``row_count_drop_pct``, ``test_failures`` and ``metric_drift: {column, max_pct}``.
+Exposure queries that return no rows always trigger a rollback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from dataplan.backends.base import Backend, column, projection, table
+from dataplan.config import RollbackTriggers
+from dataplan.errors import EngineError
+from dataplan.plan.model import Plan
+from dataplan.project import Project
+from dataplan.state.store import StateStore
+from dataplan.verify.testing import TestRunner
+
+DEFAULT_TRIGGERS = RollbackTriggers(row_count_drop_pct=5.0, test_failures=1)
+
+
+@dataclass
+class PostCheckResult:
+    name: str
+    outcome: str  # pass | fail
+    detail: str
+    triggers_rollback: bool = False
+
+
+def _triggers(project: Project, model: str) -> RollbackTriggers:
+    spec = project.models[model].spec.rollback_when if model in project.models else None
+    return spec or project.config.defaults.rollback_when or DEFAULT_TRIGGERS
+
+
+def post_promotion_checks(
+    project: Project, backend: Backend, store: StateStore, plan: Plan, target: str
+) -> list[PostCheckResult]:
+    env = store.environment_models(target)
+    out: list[PostCheckResult] = []
+    rebuilt = [c for c in plan.changes if c.rebuild and c.model in env]
+    for change in rebuilt:
+        trig, view = _triggers(project, change.model), table(env[change.model].view_schema, change.model)
+        base = plan.baseline.get(change.fqn, {})
+        try:
+            rows = int(backend.fetch_value(exp.select(exp.func("count", exp.Star())).from_(view)) or 0)
+        except EngineError as exc:
+            out.append(PostCheckResult(f"query {change.fqn}", "fail", exc.message[:200], True))
+            continue
+        before = base.get("row_count")
+        if trig.row_count_drop_pct is not None and isinstance(before, int) and before:
+            drop = (before - rows) / before * 100
+            fired = drop > trig.row_count_drop_pct
+            out.append(
+                PostCheckResult(
+                    f"row count {change.fqn}",
+                    "fail" if fired else "pass",
+                    f"{before:,} -> {rows:,} rows ({-drop:+.2f}%; rollback when it drops more "
+                    f"than {trig.row_count_drop_pct}%)",
+                    fired,
+                )
+            )
+        drift = trig.metric_drift
+        if drift and isinstance(base.get("columns"), dict):
+            name, limit = str(drift.get("column")), float(drift.get("max_pct", 0))
+            columns: dict[str, dict[str, object]] = base["columns"]  # type: ignore[assignment]
+            col_base = columns.get(name)
+            if col_base and col_base.get("mean") is not None and isinstance(before, int):
+                old_sum = float(str(col_base["mean"])) * before
+                new_sum = float(backend.fetch_value(exp.select(exp.func("sum", column(name))).from_(view)) or 0)
+                pct = abs(new_sum - old_sum) / abs(old_sum) * 100 if old_sum else 0.0
+                fired = pct > limit
+                out.append(
+                    PostCheckResult(
+                        f"metric {change.fqn}.{name}",
+                        "fail" if fired else "pass",
+                        f"sum {old_sum:,.2f} -> {new_sum:,.2f} ({pct:.2f}%; rollback above {limit}%)",
+                        fired,
+                    )
+                )
+    if rebuilt:
+        run = TestRunner(project, backend, env).run(target, [c.model for c in rebuilt], False)
+        failed = [r for r in run.results if r.outcome == "fail"]
+        limit = min((_triggers(project, c.model).test_failures or 1) for c in rebuilt)
+        fired = len(failed) >= limit
+        out.append(
+            PostCheckResult(
+                "tests",
+                "fail" if failed else "pass",
+                f"{len(run.passed)} passed, {len(failed)} failed"
+                + (f" ({', '.join(f'{r.node} {r.test}' for r in failed)})" if failed else ""),
+                fired and bool(failed),
+            )
+        )
+    for impact in plan.impacts:
+        exposure = next((e for e in project.exposures if e.name == impact.exposure), None)
+        if exposure is None:
+            continue
+        for dep in exposure.spec.depends_on:
+            model = project.model(dep.model)
+            if model.name not in env:
+                continue
+            q = exp.select(*projection(dep.columns)).from_(table(env[model.name].view_schema, model.name)).limit(5)
+            try:
+                n = backend.fetch(q).num_rows
+                ok, detail = n > 0, f"{n} row(s)"
+            except EngineError as exc:
+                ok, detail = False, exc.message[:200]
+            out.append(
+                PostCheckResult(f"exposure {exposure.name} reads {model.fqn}", "pass" if ok else "fail", detail, not ok)
+            )
+    return out

@@ -1,0 +1,356 @@
+"""A DiffResult for the terminal: rich renderables the CLI prints in one ``console.print``.
+
+Every data value goes into a ``rich.text.Text`` (never into markup), so a value like
+``[bold]`` prints as itself. Wide samples show the key and the first few columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from dataplan.verify.model import DiffResult, Distribution, ProfileDelta
+from dataplan.verify.reports.common import (
+    DASH,
+    OUTCOME_MARK,
+    OUTCOME_WORD,
+    changed_values,
+    columns_of,
+    fmt_int,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    fmt_pp,
+    fmt_signed,
+    key_header,
+    key_message,
+    mismatch_rows,
+    one_line,
+    outcome_counts,
+    pair_text,
+    psi_label,
+    redacted,
+    row_delta,
+    rows_compared,
+    shares,
+    shorten,
+    shown_profiles,
+    shown_text,
+    tolerance_text,
+    value_text,
+)
+
+STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}
+BORDER = {"pass": "green", "warn": "yellow", "fail": "red"}
+CELL_LIMIT = 40  # characters of a data value shown in a table cell
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def terminal_report(
+    result: DiffResult,
+    *,
+    all_profiles: bool = False,
+    sample_rows: int = 5,
+    sample_columns: int = 8,
+) -> Group:
+    """The report as one group of renderables: header, schema, key, rows, samples, profiles, checks.
+
+    ``all_profiles`` lists every column's profile (moved ones flagged) instead of only the
+    columns that moved; ``sample_rows`` / ``sample_columns`` bound each sample table.
+    """
+    result = redacted(result)
+    parts: list[RenderableType] = [_header(result)]
+    parts += _schema(result)
+    parts += _key(result, sample_rows)
+    parts += _rows(result)
+    parts += _samples(result, sample_rows, sample_columns)
+    parts += _profiles(result, all_profiles)
+    parts += _distributions(result)
+    parts += _checks(result)
+    return Group(*parts)
+
+
+def _table(title: str, *columns: str, right: Sequence[str] = ()) -> Table:
+    table = Table(
+        title=Text(title, style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        min_width=len(title) + 2,
+    )
+    for column in columns:
+        table.add_column(Text(column), justify="right" if column in right else "left", overflow="fold")
+    return table
+
+
+def _cell(value: Any, limit: int = CELL_LIMIT) -> Text:
+    if value is None:
+        return Text("NULL", style="dim italic")
+    return Text(shorten(one_line(value_text(value)), limit))
+
+
+def _heading(text: str) -> Text:
+    return Text(text, style="bold")
+
+
+# --- header -------------------------------------------------------------------------------------
+
+
+def _header(result: DiffResult) -> Panel:
+    delta, fraction = row_delta(result)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    grid.add_column(justify="right")
+    grid.add_column()
+    for name, side in (("A", result.a), ("B", result.b)):
+        label = Text(side.label, style="cyan")
+        if side.connection:
+            label.append(f"  ({side.connection})", style="dim")
+        change = Text()
+        if name == "B":
+            change = Text(f"{fmt_signed(delta)} rows", style="yellow" if delta else "dim")
+            if fraction is not None and delta:
+                change.append(f" ({fmt_pct(fraction, signed=True)})")
+        grid.add_row(name, label, f"{fmt_int(side.row_count)} rows", change)
+    facts = [f"key {', '.join(result.key) or DASH}", f"tolerance {tolerance_text(result)}"]
+    if result.rows is not None:
+        facts.append(f"method {result.rows.method}")
+    facts.append(f"{result.seconds:.2f}s, {result.queries} queries")
+    outcome = result.outcome
+    counts = outcome_counts(result)
+    verdict = Text(OUTCOME_MARK[outcome], style=STYLE[outcome])
+    verdict.append(f"  {OUTCOME_WORD[outcome]}", style="default")
+    if result.checks:
+        verdict.append(f" ({counts['fail']} fail, {counts['warn']} warn, {counts['pass']} pass)", style="dim")
+    else:
+        verdict = Text(OUTCOME_MARK[outcome], style=STYLE[outcome]).append("  no checks", style="dim")
+    body = Group(grid, Text(" · ".join(facts), style="dim"), verdict)
+    return Panel(body, title="[bold]dataplan diff[/]", title_align="left", border_style=BORDER[outcome])
+
+
+# --- schema, key, rows -----------------------------------------------------------------------------
+
+
+def _schema(result: DiffResult) -> list[RenderableType]:
+    diff = result.schema_diff
+    if diff.is_empty:
+        return [Text(f"Schema: identical ({len(result.a.columns)} columns).", style="green")]
+    table = _table("Schema changes", "change", "column", "type in A", "type in B")
+    for column, type_ in diff.removed:
+        table.add_row(Text("- removed", style="red"), Text(column), Text(type_), Text(DASH))
+    for column, type_ in diff.added:
+        table.add_row(Text("+ added", style="green"), Text(column), Text(DASH), Text(type_))
+    for column, type_a, type_b in diff.type_changed:
+        table.add_row(Text("~ type", style="yellow"), Text(column), Text(type_a), Text(type_b))
+    return [table]
+
+
+def _key(result: DiffResult, sample_rows: int) -> list[RenderableType]:
+    message, good = key_message(result)
+    parts: list[RenderableType] = [Text(("✓ " if good else "✗ ") + message, style="green" if good else "bold red")]
+    check = result.key_check
+    if check is not None and check.duplicate_samples:
+        rows = check.duplicate_samples[:sample_rows]
+        columns = columns_of(rows, check.key)
+        table = _table(f"Duplicate or NULL keys (first {len(rows)})", *columns)
+        for row in rows:
+            table.add_row(*[_cell(row.get(c)) for c in columns])
+        parts.append(table)
+    return parts
+
+
+def _rows(result: DiffResult) -> list[RenderableType]:
+    rows = result.rows
+    if rows is None:
+        return []
+    compared = rows_compared(rows)
+    table = _table(
+        f"Rows matched on {', '.join(rows.key)} ({rows.method})",
+        "only in A",
+        "only in B",
+        "changed",
+        "unchanged",
+        right=("only in A", "only in B", "changed", "unchanged"),
+    )
+    changed = Text(fmt_int(rows.changed), style="yellow" if rows.changed else "")
+    if compared:
+        changed.append(f" ({fmt_pct(rows.changed / compared)})", style="dim")
+    table.add_row(
+        Text(fmt_int(rows.only_a), style="red" if rows.only_a else ""),
+        Text(fmt_int(rows.only_b), style="green" if rows.only_b else ""),
+        changed,
+        Text(fmt_int(rows.unchanged)),
+    )
+    parts: list[RenderableType] = [table]
+    if rows.method == "checksum-bisect":
+        parts.append(
+            Text(
+                f"checksum-bisect: {fmt_int(rows.segments_checked)} key ranges compared, "
+                f"{fmt_int(rows.rows_downloaded)} rows downloaded",
+                style="dim",
+            )
+        )
+    mismatched = mismatch_rows(rows)
+    if mismatched:
+        columns = _table("Mismatches by column", "column", "mismatches", "rate", right=("mismatches", "rate"))
+        for column, count, rate in mismatched:
+            columns.add_row(Text(column), fmt_int(count), fmt_pct(rate))
+        parts.append(columns)
+        matching = len(rows.columns) - len(mismatched)
+        if matching:
+            parts.append(Text(f"{matching} other column{'s' if matching != 1 else ''} match exactly.", style="dim"))
+    elif rows.columns:
+        parts.append(Text(f"All {len(rows.columns)} compared columns match.", style="green"))
+    return parts
+
+
+# --- samples ----------------------------------------------------------------------------------------
+
+
+def _samples(result: DiffResult, sample_rows: int, sample_columns: int) -> list[RenderableType]:
+    rows = result.rows
+    if rows is None or sample_rows <= 0:
+        return []
+    parts: list[RenderableType] = []
+    for side, total, sample in (("A", rows.only_a, rows.sample_only_a), ("B", rows.only_b, rows.sample_only_b)):
+        if not sample:
+            continue
+        shown = sample[:sample_rows]
+        columns = columns_of(shown, rows.key)
+        hidden = len(columns) - sample_columns
+        columns = columns[:sample_columns]
+        table = _table(f"Only in {side} (first {len(shown)} of {fmt_int(total)})", *columns)
+        for row in shown:
+            table.add_row(*[_cell(row.get(c)) for c in columns])
+        if hidden > 0:
+            table.caption = f"{hidden} more column{'s' if hidden != 1 else ''} not shown (see the JSON or HTML report)"
+            table.caption_justify = "left"
+        parts.append(table)
+    values = changed_values(rows, sample_rows)
+    if values:
+        count = min(len(rows.sample_changed), sample_rows)
+        table = _table(f"Changed rows (first {count} of {fmt_int(rows.changed)})", key_header(rows), "column", "A", "B")
+        for value in values:
+            table.add_row(_cell(value.key), Text(value.column), _cell(value.a), _cell(value.b))
+        parts.append(table)
+    return parts
+
+
+# --- profiles, distributions, checks ---------------------------------------------------------------
+
+
+def _profile_cells(delta: ProfileDelta) -> list[str]:
+    a, b = delta.a, delta.b
+    nulls = pair_text(f"{fmt_num(a.null_pct)}%", f"{fmt_num(b.null_pct)}%")
+    if abs(delta.null_pct_delta) > 1e-12:
+        nulls += f" ({fmt_pp(delta.null_pct_delta)})"
+    distinct = pair_text(fmt_int(a.distinct), fmt_int(b.distinct))
+    mean = pair_text(fmt_num(a.mean), fmt_num(b.mean))
+    if delta.mean_delta_pct is not None and abs(delta.mean_delta_pct) > 1e-12:
+        mean += f" ({fmt_pct(delta.mean_delta_pct / 100, signed=True)})"
+    low = pair_text(shown_text(a.min, 16), shown_text(b.min, 16))
+    high = pair_text(shown_text(a.max, 16), shown_text(b.max, 16))
+    return [pair_text(a.type, b.type), nulls, distinct, mean, low, high]
+
+
+def _profiles(result: DiffResult, all_profiles: bool) -> list[RenderableType]:
+    if not result.profiles:
+        return []
+    shown = shown_profiles(result, all_profiles)
+    moved_count = sum(1 for d, m in shown_profiles(result, True) if m)
+    if not shown:
+        return [Text(f"Profiles: no change in {len(result.profiles)} columns.", style="green")]
+    title = f"Profiles ({moved_count} of {len(result.profiles)} columns moved)"
+    flag = ("",) if all_profiles else ()
+    table = _table(title, *flag, "column", "type", "nulls", "distinct", "mean", "min", "max")
+    for delta, moved in shown:
+        style = "" if moved else "dim"
+        cells = [Text(delta.column, style=style), *[Text(c, style=style) for c in _profile_cells(delta)]]
+        if all_profiles:
+            cells.insert(0, Text("●", style="yellow") if moved else Text(""))
+        table.add_row(*cells)
+    return [table]
+
+
+def sparkline(a_counts: Sequence[int], b_counts: Sequence[int], width: int = 24) -> tuple[str, str]:
+    """Both histograms as block characters on one scale (shares of each side's rows)."""
+    groups = max(1, -(-len(a_counts) // width))
+
+    def merged(counts: Sequence[int]) -> list[float]:
+        return shares([sum(counts[i : i + groups]) for i in range(0, len(counts), groups)])
+
+    a, b = merged(a_counts), merged(b_counts)
+    top = max(a + b, default=0.0) or 1.0
+
+    def draw(values: list[float]) -> str:
+        steps = len(BLOCKS) - 1
+        return "".join(BLOCKS[min(steps, max(1 if v > 0 else 0, round(v / top * steps)))] for v in values)
+
+    return draw(a), draw(b)
+
+
+def _shape(distribution: Distribution) -> Text:
+    if distribution.histogram is not None and distribution.histogram.a_counts:
+        a, b = sparkline(distribution.histogram.a_counts, distribution.histogram.b_counts)
+        text = Text("A ", style="dim").append(a, style="blue")
+        return text.append("\nB ", style="dim").append(b, style="dark_orange")
+    if distribution.top_values:
+        top = distribution.top_values[0]
+        return Text(f"top: {shorten(one_line(top[0]), 18)} {fmt_int(top[1])} → {fmt_int(top[2])}")
+    return Text("")
+
+
+def _distributions(result: DiffResult) -> list[RenderableType]:
+    if not result.distributions:
+        return []
+    table = _table(
+        "Distributions", "column", "kind", "PSI", "shift", "KS D", "KS p", "χ²", "χ² p", "shape",
+        right=("PSI", "KS D", "KS p", "χ²", "χ² p"),
+    )  # fmt: skip
+    for d in result.distributions:
+        label = psi_label(d.psi)
+        ks = fmt_num(d.ks_statistic)
+        if d.approximate and d.ks_statistic is not None:
+            ks += " approx."
+        table.add_row(
+            Text(d.column),
+            d.kind,
+            fmt_num(d.psi),
+            Text(label, style={"major shift": "bold red", "moderate shift": "yellow"}.get(label, "dim")),
+            ks,
+            fmt_p(d.ks_pvalue),
+            fmt_num(d.chi2),
+            fmt_p(d.chi2_pvalue),
+            _shape(d),
+        )
+    parts: list[RenderableType] = [table]
+    methods = list(dict.fromkeys(d.method for d in result.distributions if d.method))
+    for method in methods:
+        parts.append(Text(f"method: {method}", style="dim"))
+    if any(d.approximate for d in result.distributions):
+        parts.append(Text("approx.: KS computed from quantile sketches, not from every value.", style="dim"))
+    return parts
+
+
+def _checks(result: DiffResult) -> list[RenderableType]:
+    if not result.checks:
+        return [Text("No checks were configured.", style="dim")]
+    table = _table("Checks", "check", "value", "warn", "fail", "outcome", "detail", right=("value", "warn", "fail"))
+    order = {"fail": 0, "warn": 1, "pass": 2}
+    for check in sorted(result.checks, key=lambda c: order[c.outcome]):
+        table.add_row(
+            Text(check.name),
+            fmt_num(check.value, 4),
+            fmt_num(check.warn, 4),
+            fmt_num(check.fail, 4),
+            Text(OUTCOME_MARK[check.outcome], style=STYLE[check.outcome]),
+            Text(check.detail),
+        )
+    return [table]
