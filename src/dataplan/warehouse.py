@@ -27,6 +27,8 @@ from dataplan.rollout.journal import Entry, Journal
 from dataplan.secrets import redact
 from dataplan.state.plans import PlanRecords
 from dataplan.state.store import StateStore
+from dataplan.verify.model import DiffResult
+from dataplan.verify.reports import html_report
 from dataplan.verify.testing import TestRun, TestRunner
 
 
@@ -240,7 +242,22 @@ class Warehouse:
     ) -> RolloutResult:
         """Build the plan's changes in ``plan_<id>``, capture the baseline, verify; exit code 1 on a failure."""
         self.store.require_initialized()
-        return self.rollout.apply(plan_id, progress=progress, end=end, break_lock=break_lock)
+        result = self.rollout.apply(plan_id, progress=progress, end=end, break_lock=break_lock)
+        if result.verification is not None and result.verification.diffs:
+            paths = [self.write_diff_report(fqn, d, result.plan) for fqn, d in result.verification.diffs.items()]
+            result.plan = result.plan.model_copy(
+                update={"reports": [str(p.relative_to(self.project.dir)) for p in paths]}
+            )
+            self.plan_records.save(result.plan)
+        return result
+
+    def write_diff_report(self, fqn: str, diff: DiffResult, plan: Plan) -> Path:
+        """The verification of one model as an offline HTML page under reports/."""
+        path = self.project.dir / "reports" / f"plan-{plan.plan_id}-{fqn.replace('.', '-')}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        title = f"{fqn}: {plan.environment} vs {plan.plan_environment} (plan {plan.plan_id})"
+        path.write_text(html_report(diff, title=title), encoding="utf-8")
+        return path
 
     def promote(
         self,

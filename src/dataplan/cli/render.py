@@ -85,11 +85,13 @@ def run_result(console: Console, result: RunResult) -> None:
     console.print(f"refreshed {len(result.refreshed)} model(s) in {result.seconds:.2f}s.")
 
 
-def test_run(console: Console, run: TestRun) -> None:
+def test_run(console: Console, run: TestRun, only_problems: bool = False) -> None:
     t = Table(title=f"tests on {run.environment}")
     for col in ("node", "test", "severity", "outcome", "failing rows", "sample"):
         t.add_column(col)
     for r in sorted(run.results, key=lambda r: ("pass", "warn", "fail").index(r.outcome), reverse=True):
+        if only_problems and r.outcome == "pass":
+            continue
         sample = r.error or (json.dumps(_plain(r.sample[:2]), default=str) if r.sample else "")
         t.add_row(
             r.node,
@@ -141,7 +143,28 @@ def demo_result(console: Console, result: DemoResult) -> None:
     if result.build and not result.build.nothing_to_do:
         build_result(console, result.build)
     if result.tests and (result.tests.failed or result.tests.warned):
-        test_run(console, result.tests)
+        test_run(console, result.tests, only_problems=True)
+    for change in result.changes:
+        console.rule(f"change: {change.name}")
+        console.print(f"[bold]{change.objective}[/]")
+        if change.plan_id is None:
+            console.print(f"  {change.status}")
+            continue
+        console.print(f"  plan [cyan]{change.plan_id}[/] -> [bold]{change.status}[/]")
+        for line in change.impacted:
+            console.print(f"  impacted: {line}")
+        for line in change.risks:
+            console.print(f"  risk: {line}")
+        for line in change.checks:
+            console.print(f"  check: {line}")
+        for line in change.post_checks:
+            console.print(f"  after promotion: {line}")
+        for line in change.messages:
+            console.print(f"  [yellow]{line}[/]")
+        if change.document:
+            console.print(f"  plan document: [bold]{result.directory / change.document}[/]")
+        for report in change.reports:
+            console.print(f"  verification report: [bold]{result.directory / report}[/]")
     console.print(f"project:   [bold]{result.directory}[/]")
     console.print(f"warehouse: [bold]{result.directory / 'warehouse.duckdb'}[/]")
     if result.dashboard:

@@ -152,6 +152,7 @@ class Plan(_Data):
     rolled_back_at: dt.datetime | None = None
     rollback_reason: str | None = None
     forced_reason: str | None = None  # promote --force --reason
+    reports: list[str] = Field(default_factory=list)  # verification reports (HTML), relative to the project
 
     @property
     def rebuilt(self) -> list[ModelChange]:

@@ -168,8 +168,11 @@ class Rollout:
             raise StateError(f"plan {plan_id} is {plan.status}; it cannot be promoted")
         if force and not reason:
             raise InputError("--force needs --reason TEXT, which is recorded in the plan")
+        if plan.applied_at is None:
+            raise StateError(f"plan {plan_id} was never applied: nothing is built to promote",
+                             hint=f"run `dataplan apply {plan_id}` first")
         if not plan.verified and not force:
-            why = "it was not applied" if plan.applied_at is None else "a blocking check failed"
+            why = "a blocking check failed"
             raise StateError(
                 f"plan {plan_id} is not verified: {why}",
                 hint=f"run `dataplan apply {plan_id}`, or promote with --force --reason TEXT",
@@ -217,6 +220,10 @@ class Rollout:
             for n, e in self.store.environment_models(target).items()
             if n in {c.model for c in plan.changes if c.change == "removed"}
         ]
+        missing = changed - set(plan_env)
+        if missing:
+            raise StateError(f"plan environment {plan.plan_environment} lacks {', '.join(sorted(missing))}",
+                             hint=f"run `dataplan resume {plan.plan_id}` to finish the apply")
         pointers = [
             environments.Pointer(n, self.project.config.schema_for(self.project.models[n].layer), e.version_id)
             for n, e in plan_env.items()
@@ -252,12 +259,14 @@ class Rollout:
         """Plans promoted to the same target after ``plan``: they must be rolled back first."""
         if plan.promoted_at is None:
             return []
+        introduced = {(m, v) for m, v in plan.promoted_state.items() if plan.target_state.get(m) != v}
         out = []
         for row in self.records.list(plan.environment):
             if row["plan_id"] == plan.plan_id or row["status"] != "COMPLETE":
                 continue
             other = self.records.get(str(row["plan_id"]))
-            if other.promoted_at is not None and other.promoted_at > plan.promoted_at:
+            # Planned against a state holding this plan's versions: it was promoted on top of it.
+            if introduced & set(other.target_state.items()):
                 out.append(other.plan_id)
         return out
 

@@ -100,7 +100,7 @@ def post_promotion_checks(
             continue
         for dep in exposure.spec.depends_on:
             model = project.model(dep.model)
-            if model.name not in env:
+            if model.name not in env or model.fqn not in impact.models:
                 continue
             q = exp.select(*projection(dep.columns)).from_(table(env[model.name].view_schema, model.name)).limit(5)
             try:

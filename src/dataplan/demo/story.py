@@ -1,0 +1,167 @@
+"""`dataplan demo`: the customer-lifecycle project (seed 002), end to end, in stages.
+
+Each stage is a small function returning what it did, so later capabilities
+(plans, verification, promotion, rollback) add stages without touching the
+earlier ones.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from importlib import resources
+from pathlib import Path
+
+from dataplan.build.builder import BuildResult
+from dataplan.demo.changes import CHURN_DEFINITION, DROP_UNKNOWN_INDUSTRY, Change
+from dataplan.demo.generate import generate
+from dataplan.verify.testing import TestRun
+from dataplan.warehouse import Warehouse
+
+EXAMPLE = "customer_lifecycle"
+STATE_FILE = ".dataplan-demo.json"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Stage:
+    name: str
+    summary: str
+    seconds: float
+    reused: bool = False
+
+
+@dataclass
+class ChangeOutcome:
+    name: str
+    objective: str
+    plan_id: str | None = None
+    status: str = "not planned"
+    document: str | None = None
+    reports: list[str] = field(default_factory=list)
+    impacted: list[str] = field(default_factory=list)  # "fqn (category)"
+    contract_changes: int = 0
+    risks: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)  # "criteria: actual (outcome)"
+    post_checks: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DemoResult:
+    directory: Path
+    customers: int
+    stages: list[Stage] = field(default_factory=list)
+    build: BuildResult | None = None
+    tests: TestRun | None = None
+    dashboard: Path | None = None
+    changes: list[ChangeOutcome] = field(default_factory=list)
+    next_commands: list[str] = field(default_factory=list)
+
+
+def _timed(result: DemoResult, name: str, fn: Callable[[], tuple[str, bool]]) -> None:
+    t0 = time.perf_counter()
+    summary, reused = fn()
+    result.stages.append(Stage(name, summary, time.perf_counter() - t0, reused))
+
+
+def create_project(directory: Path) -> tuple[str, bool]:
+    if (directory / "dataplan.yml").exists():
+        return f"project already in {directory}; kept as is", True
+    src = resources.files("dataplan") / "examples" / EXAMPLE
+    with resources.as_file(src) as path:
+        shutil.copytree(path, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return f"copied the {EXAMPLE} example project to {directory}", False
+
+
+def generate_data(directory: Path, customers: int, seed: int) -> tuple[str, bool]:
+    marker = directory / STATE_FILE
+    wanted = {"customers": customers, "seed": seed}
+    if marker.exists() and json.loads(marker.read_text()).get("data") == wanted:
+        return f"raw data for {customers:,} customers already generated; reused", True
+    result = generate(directory, customers=customers, seed=seed)
+    marker.write_text(json.dumps({"data": wanted}))
+    rows = sum(result.rows.values())
+    return (
+        f"generated {rows:,} raw rows in {len(result.rows)} datasets over {len(result.load_dates)} daily "
+        f"loads under data/raw/"
+    ), False
+
+
+def run_demo(directory: Path, customers: int = 10_000, seed: int = 42, progress: Progress | None = None) -> DemoResult:
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    result = DemoResult(directory, customers)
+    _timed(result, "project", lambda: create_project(directory))
+    _timed(result, "data", lambda: generate_data(directory, customers, seed))
+    with Warehouse.open(directory) as wh:
+
+        def build() -> tuple[str, bool]:
+            result.build = wh.build("prod", progress=progress)
+            if result.build.nothing_to_do:
+                return f"prod already up to date ({len(result.build.actions)} models reused)", True
+            return (
+                f"built {len(result.build.created)} versions and pointed {len(result.build.repointed)} prod views"
+            ), False
+
+        def test() -> tuple[str, bool]:
+            result.tests = wh.test("prod", progress=progress)
+            t = result.tests
+            return f"{len(t.passed)} tests passed, {len(t.warned)} warned, {len(t.failed)} failed", False
+
+        def dashboard() -> tuple[str, bool]:
+            result.dashboard, charts = wh.dashboard("prod")
+            return f"{charts} charts rendered to {result.dashboard.relative_to(directory)}", False
+
+        _timed(result, "build", build)
+        _timed(result, "test", test)
+        _timed(result, "dashboard", dashboard)
+    for change, keep in ((CHURN_DEFINITION, True), (DROP_UNKNOWN_INDUSTRY, False)):
+        outcome = ChangeOutcome(change.name, change.objective)
+        result.changes.append(outcome)
+        _timed(result, f"change: {change.name}", partial(ship_change, directory, change, outcome, keep))
+    result.next_commands = [
+        f"dataplan plan list -p {directory}          # the plans and their status",
+        f"dataplan log <plan id> -p {directory}      # the journal of a rollout",
+        f"cd {directory} && dataplan status  # every model up to date",
+        "# edit models/marts/account_health.sql, then:",
+        "dataplan plan --objective '...'   # impact, contract changes, risk -> plans/*.md",
+        "dataplan apply <plan id>          # build in plan_<id>, baseline, verify with data diffs",
+        "dataplan promote <plan id>        # atomic view swap; automatic rollback if a check fires",
+        "dataplan rollback <plan id>",
+    ]
+    return result
+
+
+def ship_change(directory: Path, change: Change, outcome: ChangeOutcome, keep: bool) -> tuple[str, bool]:
+    """Edit, plan, apply, promote; ``keep=False`` undoes the edit afterwards (a change that was rolled back)."""
+    change.apply(directory)
+    try:
+        with Warehouse.open(directory) as wh:
+            plan = wh.plan("prod", objective=change.objective, title=f"Account health: {change.name}")
+            if plan.is_empty:
+                outcome.status = "already in prod"
+                return "already promoted by an earlier run; nothing to do", True
+            outcome.plan_id, outcome.document = plan.plan_id, plan.document
+            outcome.impacted = [f"{c.fqn} ({c.change}, {c.category})" for c in plan.changes]
+            outcome.contract_changes = len(plan.contract_changes)
+            outcome.risks = [f"{r.risk} [{r.likelihood}/{r.impact}]" for r in plan.risks]
+            applied = wh.apply(plan.plan_id)
+            outcome.reports = list(applied.plan.reports)
+            outcome.checks = [f"{c.criteria}: {c.actual} ({c.outcome})" for c in applied.plan.checks]
+            if applied.exit_code:
+                outcome.status = applied.plan.status
+                outcome.messages = applied.messages
+                return f"plan {plan.plan_id} applied; verification failed, not promoted", False
+            promoted = wh.promote(plan.plan_id)
+            outcome.status = promoted.plan.status
+            outcome.post_checks = [f"{p.name}: {p.detail} ({p.outcome})" for p in promoted.post_checks]
+            outcome.messages = promoted.messages
+            return f"plan {plan.plan_id}: {promoted.action}", False
+    finally:
+        if not keep:
+            change.revert(directory)  # the project goes back to what prod runs

@@ -1,0 +1,232 @@
+"""Column profiles: every figure for every column from ONE aggregate query per relation.
+
+(One query per ``COLUMNS_PER_QUERY`` = 100 columns for wider relations.)
+
+Per column: nulls, exact distinct count (``count(DISTINCT ...)``; exact is
+affordable on DuckDB and Postgres at the sizes dataplan compares), min and max,
+and for numerics the mean, sample standard deviation and the quantiles
+p01/p25/p50/p75/p99 (continuous interpolation: DuckDB ``quantile_cont``,
+Postgres ``percentile_cont ... WITHIN GROUP``, one array-valued aggregate per
+column). Booleans get min/max as ``bool_and``/``bool_or`` and their mean is the
+share of true values.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+from dataplan.backends.base import Backend, Column, column
+from dataplan.verify.model import ColumnKind, ColumnProfile, Profile, ProfileDelta
+from dataplan.verify.relations import as_from, relation_columns
+
+DISTINCT_METHOD = "exact"  # count(DISTINCT column)
+QUANTILES: dict[str, float] = {"p01": 0.01, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p99": 0.99}
+# Columns per aggregate query. Up to this width a profile is ONE query; wider relations take one query
+# per slice: Postgres allows at most 1,664 select-list entries, and DuckDB plans hundreds of
+# count(DISTINCT) aggregates in one query in time quadratic in their number.
+COLUMNS_PER_QUERY = 100
+
+_INTEGER = {
+    "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+    "UBIGINT", "UHUGEINT", "INT1", "INT2", "INT4", "INT8", "SERIAL", "BIGSERIAL", "SMALLSERIAL", "VARINT", "BIGNUM",
+}  # fmt: skip
+_FLOAT = {"FLOAT", "REAL", "DOUBLE", "DOUBLE PRECISION", "FLOAT4", "FLOAT8"}
+_DECIMAL = {"DECIMAL", "NUMERIC"}
+_TEXT = {"VARCHAR", "TEXT", "CHAR", "BPCHAR", "NAME", "STRING", "CHARACTER", "CHARACTER VARYING", "CITEXT", "ENUM"}
+_BOOLEAN = {"BOOLEAN", "BOOL"}
+_TEMPORAL = {
+    "DATE", "TIME", "TIMETZ", "TIME WITH TIME ZONE", "TIME WITHOUT TIME ZONE", "TIMESTAMP", "TIMESTAMPTZ",
+    "TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS",
+    "DATETIME",
+}  # fmt: skip
+
+
+def _base(engine_type: str) -> str:
+    t = engine_type.strip().upper()
+    if t.endswith("]") or t.startswith("_"):
+        return "ARRAY"
+    return re.sub(r"\s*\(.*\)\s*", " ", t).strip()
+
+
+def column_kind(engine_type: str) -> ColumnKind:
+    """numeric / text / temporal / boolean / other, from the engine's type text."""
+    base = _base(engine_type)
+    if base in _INTEGER | _FLOAT | _DECIMAL:
+        return "numeric"
+    if base in _TEXT:
+        return "text"
+    if base in _BOOLEAN:
+        return "boolean"
+    if base in _TEMPORAL:
+        return "temporal"
+    return "other"
+
+
+def numeric_class(engine_type: str) -> str | None:
+    """The numeric class of a type: float, decimal or integer; None for other types."""
+    base = _base(engine_type)
+    if base in _FLOAT:
+        return "float"
+    if base in _DECIMAL:
+        return "decimal"
+    if base in _INTEGER:
+        return "integer"
+    return None
+
+
+# Temporal precision, coarse to fine: what comparisons truncate to.
+TIME_UNITS = ["DAY", "SECOND", "MILLISECOND", "MICROSECOND", "NANOSECOND"]
+
+
+def temporal_precision(engine_type: str) -> str | None:
+    """The finest unit a timestamp or date type holds (TIME_UNITS); None for time-of-day and non-temporal types."""
+    base = _base(engine_type)
+    if base == "DATE":
+        return "DAY"
+    if not base.startswith("TIMESTAMP") and base != "DATETIME":
+        return None
+    fixed = {"TIMESTAMP_S": "SECOND", "TIMESTAMP_MS": "MILLISECOND", "TIMESTAMP_NS": "NANOSECOND"}
+    if base in fixed:
+        return fixed[base]
+    digits = re.search(r"\(\s*(\d+)\s*\)", engine_type)  # Postgres timestamp(p)
+    if digits:
+        p = int(digits.group(1))
+        return "SECOND" if p == 0 else "MILLISECOND" if p <= 3 else "MICROSECOND"
+    return "MICROSECOND"
+
+
+def _cast(e: exp.Expr, to: str) -> exp.Cast:
+    return exp.cast(e, exp.DataType.build(to))
+
+
+def count_star() -> exp.Count:
+    return exp.Count(this=exp.Star())
+
+
+def quantile_array(value: exp.Expr, fractions: list[float]) -> exp.Expr:
+    """One aggregate returning the continuous quantiles of ``value`` as an array.
+
+    Renders as ``quantile_cont(v, [..] ORDER BY v)`` in DuckDB and
+    ``percentile_cont(ARRAY[..]) WITHIN GROUP (ORDER BY v)`` in Postgres.
+    """
+    arr = exp.Array(expressions=[exp.Literal.number(f) for f in fractions])
+    return exp.WithinGroup(
+        this=exp.PercentileCont(this=arr), expression=exp.Order(expressions=[exp.Ordered(this=value)])
+    )
+
+
+def _column_aggregates(i: int, col: Column) -> list[exp.Expr]:
+    kind = column_kind(col.type)
+    c = column(col.name)
+    out: list[exp.Expr] = [exp.Count(this=c.copy()).as_(f"nn{i}")]
+    if kind == "other":
+        out.append(exp.Count(this=exp.Distinct(expressions=[_cast(c.copy(), "varchar")])).as_(f"d{i}"))
+        return out
+    out.append(exp.Count(this=exp.Distinct(expressions=[c.copy()])).as_(f"d{i}"))
+    if kind == "boolean":
+        out += [exp.LogicalAnd(this=c.copy()).as_(f"lo{i}"), exp.LogicalOr(this=c.copy()).as_(f"hi{i}")]
+        share = exp.Case(
+            ifs=[
+                exp.If(this=c.copy(), true=exp.Literal.number(1)),
+                exp.If(this=exp.not_(c.copy()), true=exp.Literal.number(0)),
+            ]
+        )
+        out.append(exp.Avg(this=_cast(share, "double")).as_(f"m{i}"))
+        return out
+    out += [exp.Min(this=c.copy()).as_(f"lo{i}"), exp.Max(this=c.copy()).as_(f"hi{i}")]
+    if kind == "numeric":
+        v = _cast(c.copy(), "double")
+        out += [
+            exp.Avg(this=v.copy()).as_(f"m{i}"),
+            exp.StddevSamp(this=v.copy()).as_(f"s{i}"),
+            quantile_array(v.copy(), list(QUANTILES.values())).as_(f"q{i}"),
+        ]
+    return out
+
+
+def profile_query(rel: exp.Expr, columns: list[Column], offset: int = 0) -> exp.Select:
+    """The aggregate query behind a profile; output aliases are positional (n, nn0, d0, ...) from ``offset``."""
+    aggs: list[exp.Expr] = [count_star().as_("n")]
+    for i, col in enumerate(columns):
+        aggs += _column_aggregates(offset + i, col)
+    return exp.select(*aggs).from_(as_from(rel))
+
+
+def _number(v: Any) -> Any:
+    return float(v) if isinstance(v, Decimal) else v
+
+
+def _float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def profile(backend: Backend, rel: exp.Expr, *, label: str, columns: list[Column] | None = None) -> Profile:
+    """Profile ``rel``: one aggregate query per ``COLUMNS_PER_QUERY`` columns (plus a describe without ``columns``)."""
+    cols = columns if columns is not None else relation_columns(backend, rel)
+    values: dict[str, Any] = {}
+    starts = list(range(0, len(cols), COLUMNS_PER_QUERY)) or [0]
+    for start in starts:
+        query = profile_query(rel, cols[start : start + COLUMNS_PER_QUERY], offset=start)
+        rows = backend.fetch_rows(query)
+        values.update(zip([e.alias for e in query.expressions], rows[0], strict=True))
+    n = int(values.get("n") or 0)
+    out = []
+    for i, col in enumerate(cols):
+        kind = column_kind(col.type)
+        nulls = n - int(values.get(f"nn{i}") or 0)
+        distinct = values.get(f"d{i}")
+        lo, hi = values.get(f"lo{i}"), values.get(f"hi{i}")
+        if kind == "numeric":
+            lo, hi = _number(lo), _number(hi)
+        quantiles: dict[str, float] = {}
+        q = values.get(f"q{i}")
+        if q is not None:
+            quantiles = {name: float(x) for name, x in zip(QUANTILES, q, strict=True) if x is not None}
+        out.append(
+            ColumnProfile(
+                column=col.name,
+                type=col.type,
+                kind=kind,
+                rows=n,
+                nulls=nulls,
+                null_pct=round(100.0 * nulls / n, 6) if n else 0.0,
+                distinct=None if distinct is None else int(distinct),
+                min=lo,
+                max=hi,
+                mean=_float(values.get(f"m{i}")),
+                stddev=_float(values.get(f"s{i}")),
+                quantiles=quantiles,
+            )
+        )
+    return Profile(label=label, row_count=n, columns=out, queries=len(starts))
+
+
+def profile_deltas(a: Profile, b: Profile) -> list[ProfileDelta]:
+    """Per column present in both profiles (A's order): null share, distinct and mean changes, B - A."""
+    by_name = {c.column: c for c in b.columns}
+    out = []
+    for ca in a.columns:
+        cb = by_name.get(ca.column)
+        if cb is None:
+            continue
+        distinct_delta = None if ca.distinct is None or cb.distinct is None else cb.distinct - ca.distinct
+        mean_delta = None
+        if ca.mean is not None and cb.mean is not None and ca.mean != 0:
+            mean_delta = 100.0 * (cb.mean - ca.mean) / abs(ca.mean)
+        elif ca.mean is not None and cb.mean is not None:
+            mean_delta = 0.0 if cb.mean == 0 else None
+        out.append(
+            ProfileDelta(
+                column=ca.column,
+                a=ca,
+                b=cb,
+                null_pct_delta=round(cb.null_pct - ca.null_pct, 6),
+                distinct_delta=distinct_delta,
+                mean_delta_pct=mean_delta,
+            )
+        )
+    return out

@@ -1,0 +1,52 @@
+"""`dataplan demo`: the whole story at a small scale, and a second run in the same directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from dataplan import Warehouse
+from dataplan.cli.app import app
+from dataplan.demo.changes import CHURN_DEFINITION, DROP_UNKNOWN_INDUSTRY, MODEL_FILE
+from dataplan.demo.story import run_demo
+
+
+def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    result = run_demo(target, customers=400)
+    stages = {s.name: s for s in result.stages}
+    assert list(stages) == ["project", "data", "build", "test", "dashboard", "change: churn definition",
+                            "change: drop unknown industry"]
+    assert result.build is not None and len(result.build.created) == len(result.build.actions) > 15
+    assert result.tests is not None and not result.tests.failed
+    assert result.dashboard is not None and result.dashboard.exists()
+    assert result.dashboard.read_text().count("<svg") >= 7
+    good, bad = result.changes
+    assert good.status == "COMPLETE" and good.impacted == ["marts.account_health (directly modified, breaking)"]
+    assert any("rows match on grain" in c and "(pass)" in c for c in good.checks)
+    assert bad.status == "ROLLED BACK"
+    assert any("rollback when it drops more than 1.0%" in m for m in bad.messages)
+    for change in (good, bad):
+        assert change.document and (target / change.document).exists()
+        assert change.reports and all((target / r).exists() for r in change.reports)
+    model_sql = (target / MODEL_FILE).read_text()
+    assert CHURN_DEFINITION.after in model_sql and DROP_UNKNOWN_INDUSTRY.after not in model_sql
+    with Warehouse.open(target) as wh:
+        assert wh.status("prod").pending == []  # prod runs exactly the project
+        statuses = {p["status"] for p in wh.plans()}
+    assert statuses == {"COMPLETE", "ROLLED BACK"}
+
+
+def test_demo_twice_reuses_and_says_so(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    runner = CliRunner()
+    first = runner.invoke(app, ["demo", str(target), "--customers", "300"])
+    assert first.exit_code == 0, first.output
+    assert "dashboard-prod.html" in first.output and "ROLLED BACK" in first.output
+    again = run_demo(target, customers=300)
+    stages = {s.name: s for s in again.stages}
+    assert [n for n, s in stages.items() if s.reused] == ["project", "data", "build", "change: churn definition"]
+    assert stages["data"].summary == "raw data for 300 customers already generated; reused"
+    assert stages["change: churn definition"].summary == "already promoted by an earlier run; nothing to do"
+    assert again.changes[1].status == "ROLLED BACK"  # the bad change is tried, and rolled back, again

@@ -1,0 +1,191 @@
+"""Apply, promote, rollback: round trips, refusals, automatic rollback, locks, janitor — both engines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dataplan import StateError
+from dataplan.rollout.locks import Locks
+from tests.rollout.conftest import Deployed, full_catalog
+
+DOUBLE = {"models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status "
+                                          "from stg_orders\n"}
+NO_TEST = {"models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
+                                            "where status <> 'test'\n"}
+
+
+def test_round_trip_restores_every_view_and_table(deployed: Deployed) -> None:
+    with deployed.open() as wh:
+        views_before, tables_before = full_catalog(wh)
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        applied = wh.apply(pid)
+        assert applied.exit_code == 0, applied.messages
+        assert applied.plan.verified and applied.plan.status == "IN PROGRESS"
+        promoted = wh.promote(pid)
+        assert promoted.action == "promoted" and promoted.plan.status == "COMPLETE"
+    assert deployed.rows("marts", "customer_revenue", "customer_id")[0][1] == 2 * deployed_revenue(deployed)
+    with deployed.open() as wh:
+        result = wh.rollback(pid)
+        assert result.plan.status == "ROLLED BACK"
+        views_after, tables_after = full_catalog(wh)
+    assert {k: v for k, v in views_after.items() if k in views_before} == views_before
+    assert all(schema == "_dataplan" for schema, _ in set(views_after) - set(views_before))  # new versions only
+    for key, rows in tables_before.items():
+        if key[0] != "_dataplan":
+            assert tables_after[key] == rows, key
+        elif key[1] not in ("plans", "journal", "locks", "environments", "environment_models", "versions",
+                            "intervals"):
+            assert tables_after[key] == rows, key
+    with deployed.open() as wh:
+        again = wh.rollback(pid)
+        assert again.action == "nothing to do"  # idempotent
+
+
+def deployed_revenue(deployed: Deployed) -> float:
+    # c0's revenue before the change: orders 7, 14, ..., 77 (80 is status test but kept: no filter yet)
+    return float(sum(i for i in range(1, 81) if i % 7 == 0))
+
+
+def test_apply_records_results_in_plan_and_document(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        result = wh.apply(pid)
+        plan = result.plan
+    by_kind = {(c.model, c.kind): c for c in plan.checks}
+    rows = by_kind[("marts.order_facts", "row_count")]
+    assert rows.outcome == "pass" and rows.actual.startswith("80 -> 80 rows")
+    value = by_kind[("marts.order_facts", "value_diff")]
+    assert value.outcome == "pass" and "80 changed rows" in value.actual
+    assert plan.baseline["marts.order_facts"]["row_count"] == 80
+    doc = (deployed.root / plan.document).read_text()
+    assert "80 -> 80 rows" in doc and "**IN PROGRESS**" in doc
+    log = (deployed.root / plan.document).with_suffix(".log.md").read_text()
+    assert "| build | start |" in log and "| verify | end | pass |" in log
+
+
+def test_promote_refuses_unverified_and_stale_plans(deployed: Deployed) -> None:
+    deployed.change(NO_TEST)  # drops 2 of 80 rows: 2.5% > the 1% a strict row-count check allows
+    first, second = deployed.plan(), deployed.plan()
+    with deployed.open() as wh:
+        with pytest.raises(StateError, match="was never applied: nothing is built to promote"):
+            wh.promote(first)
+        plan = wh.get_plan(first)
+        strict = [c.model_copy(update={"fail": 1.0}) if c.kind == "row_count" else c for c in plan.checks]
+        wh.plan_records.save(plan.model_copy(update={"checks": strict}))
+        assert wh.apply(first).exit_code == 1
+        with pytest.raises(StateError, match="is not verified: a blocking check failed"):
+            wh.promote(first)
+        with pytest.raises(Exception, match="--force needs --reason"):
+            wh.promote(first, force=True)
+        forced = wh.promote(first, force=True, reason="hotfix approved by finance")
+        assert forced.plan.forced_reason == "hotfix approved by finance" and forced.plan.status == "COMPLETE"
+        wh.apply(second)
+        with pytest.raises(StateError, match="is stale: prod changed since it was planned"):
+            wh.promote(second)
+
+
+def test_failed_post_promotion_check_rolls_back_by_itself(deployed: Deployed) -> None:
+    deployed.change({
+        **NO_TEST,
+        "models/marts/order_facts.yml": """
+            models:
+              - name: order_facts
+                materialized: table
+                grain: [order_id]
+                rollback_when: {row_count_drop_pct: 1}
+        """,
+    })
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        before = full_catalog(wh)[0]
+        applied = wh.apply(pid)
+        assert applied.exit_code == 0  # 2.5% fewer rows: a warning for verification
+        result = wh.promote(pid)
+        assert result.action == "rolled back" and result.exit_code == 1
+        assert result.plan.status == "ROLLED BACK"
+        assert "row count marts.order_facts" in result.plan.rollback_reason
+        after = full_catalog(wh)[0]
+        assert {k: v for k, v in after.items() if k in before} == before  # new versions may stay
+        assert {k for k in after if k not in before} <= {(s, n) for s, n in after if s == "_dataplan"}
+        steps = [(e.step, e.phase, e.outcome) for e in wh.log(pid)]
+    assert ("post_check", "end", "fail") in steps and ("rollback", "end", "ok") in steps
+
+
+def test_rollback_refuses_when_a_later_plan_was_promoted(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    first = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(first)
+        wh.promote(first)
+    deployed.change({"models/marts/customer_revenue.sql": "select customer_id, sum(amount) as revenue, count(*) "
+                                                          "as orders, max(amount) as top from order_facts group by 1"})
+    second = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(second)
+        wh.promote(second)
+        with pytest.raises(StateError, match=f"plan {second} was promoted on top of {first}") as info:
+            wh.rollback(first)
+        assert f"dataplan rollback {second}" in str(info.value)
+        wh.rollback(second)
+        assert wh.rollback(first).plan.status == "ROLLED BACK"
+
+
+def test_second_promotion_fails_at_once_naming_the_holder(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with deployed.open() as wh:
+            wh.apply(pid)
+            wh.store._insert("locks", [["prod", "promote other-plan", sleeper.pid, __import__("socket").gethostname(),
+                                        __import__("dataplan.state.store", fromlist=["now"]).now()]])
+            t0 = time.perf_counter()
+            with pytest.raises(StateError, match=r"prod is locked by promote other-plan \(pid \d+ on .*\) since"):
+                wh.promote(pid)
+            assert time.perf_counter() - t0 < 5
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with deployed.open() as wh:
+        # the holder died: the lock is stale, taken over, and the journal says so
+        result = wh.promote(pid)
+        assert result.plan.status == "COMPLETE"
+        assert any(e.step == "lock" and e.outcome == "broken" for e in wh.log(pid))
+        assert Locks(wh.store).holder("prod") is None
+
+
+def test_janitor_keeps_referenced_versions(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(pid)
+        wh.promote(pid)
+        wh.rollback(pid)  # the plan's new versions are now unreferenced
+        new_versions = {c.new_version for c in wh.get_plan(pid).changes if c.rebuild}
+        before = full_catalog(wh)
+        dry = wh.janitor("0s", dry_run=True)
+        assert set(dry.dropped) == new_versions
+        assert full_catalog(wh) == before
+        env_versions = {e.version_id for e in wh.store.environment_models("prod").values()}
+        assert env_versions <= set(dry.kept)
+        young = wh.janitor("7d")
+        assert young.dropped == []
+        done = wh.janitor("0s")
+        assert set(done.dropped) == new_versions
+        remaining = {r.name for r in wh.backend.relations() if r.schema == "_dataplan"}
+        assert not (new_versions & remaining) and env_versions <= remaining
+    assert len(deployed.rows("marts", "customer_revenue", "customer_id")) == 7  # prod still reads its versions
+
+
+def test_janitor_refuses_during_a_rollout(deployed: Deployed) -> None:
+    with deployed.open() as wh:
+        Locks(wh.store).acquire("prod", "promote x")
+        with pytest.raises(StateError, match="the janitor does not run during a rollout"):
+            wh.janitor("0s")

@@ -1,0 +1,168 @@
+"""Histograms, PSI, KS (exact and approximate) and chi-square, counted in DuckDB and a real Postgres."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from dataplan.backends.base import Backend
+from dataplan.verify.distribution import approximate_ks, distributions, psi
+from dataplan.verify.model import Distribution
+from dataplan.verify.profile import profile
+from tests.verify.test_profile import open_backend, rel, setup
+
+
+@pytest.fixture
+def backend(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Backend]:
+    be = open_backend(engine, tmp_path, request)
+    yield be
+    be.close()
+
+
+def dists(backend: Backend, a: str, b: str, columns: list[str], **kw: int) -> tuple[list[Distribution], int]:
+    """Distributions of ``columns`` and the statements they took (profiles excluded)."""
+    ra, rb = rel(backend, a), rel(backend, b)
+    pa, pb = profile(backend, ra, label=a), profile(backend, rb, label=b)
+    before = backend.round_trips
+    out = distributions(backend, ra, pa, backend, rb, pb, columns, **kw)
+    return out, backend.round_trips - before
+
+
+def values_a(n: int) -> list[float]:
+    return [float(g % 100) for g in range(1, n + 1)]
+
+
+SMALL = [
+    "create table a as select g as id, cast(g % 100 as double) as x from generate_series(1, 1000) as t(g)",
+    "create table b as select g as id, cast(g % 100 + 50 as double) as x from generate_series(1, 1200) as t(g)",
+]
+
+
+def test_identical_numeric_data_has_no_drift(backend: Backend) -> None:
+    setup(backend, SMALL)
+    (d,), queries = dists(backend, "a", "a", ["x"])
+    assert queries == 4  # histogram and download, per side
+    assert d.kind == "numeric" and d.psi == pytest.approx(0.0, abs=1e-12)
+    assert d.ks_statistic == 0.0 and d.ks_pvalue == pytest.approx(1.0)
+    assert not d.approximate and "exact" in d.method
+    assert d.histogram is not None and d.histogram.a_counts == d.histogram.b_counts == [100] * 10
+    assert d.histogram.edges[0] == 0.0 and d.histogram.edges[-1] == 99.0 and len(d.histogram.edges) == 11
+
+
+def test_shifted_numeric_data_drifts(backend: Backend) -> None:
+    setup(backend, SMALL)
+    (d,), _ = dists(backend, "a", "b", ["x"])
+    assert d.histogram is not None
+    assert d.histogram.edges[0] == 0.0 and d.histogram.edges[-1] == 149.0  # combined min and max
+    assert sum(d.histogram.a_counts) == 1000 and sum(d.histogram.b_counts) == 1200
+    assert d.histogram.a_counts[-3:] == [0, 0, 0] and d.histogram.b_counts[:3] == [0, 0, 0]
+    assert d.psi is not None and d.psi > 2.0
+    expected = stats.ks_2samp(values_a(1000), [float(g % 100 + 50) for g in range(1, 1201)])
+    assert d.ks_statistic == pytest.approx(expected.statistic)
+    assert d.ks_pvalue == pytest.approx(expected.pvalue)
+    assert d.ks_statistic == pytest.approx(0.5)
+    assert not d.approximate
+
+
+BIG = [
+    "create table big_a as select g as id, cast((g * 7919) % 10007 as double) / 10 as x"
+    " from generate_series(1, 20000) as t(g)",
+    "create table big_b as select g as id, cast((g * 7919) % 10007 as double) / 10 + 100 as x"
+    " from generate_series(1, 20000) as t(g)",
+]
+
+
+def test_ks_is_approximate_above_ten_thousand_rows(backend: Backend) -> None:
+    setup(backend, BIG)
+    (same,), _ = dists(backend, "big_a", "big_a", ["x"])
+    (shifted,), _ = dists(backend, "big_a", "big_b", ["x"])
+    xa = np.array([((g * 7919) % 10007) / 10 for g in range(1, 20001)])
+    exact = stats.ks_2samp(xa, xa + 100)
+    assert shifted.approximate and same.approximate
+    assert "approximate" in shifted.method and "101" in shifted.method
+    assert shifted.ks_statistic == pytest.approx(exact.statistic, abs=0.01)
+    assert shifted.ks_pvalue is not None and shifted.ks_pvalue < 1e-10
+    assert same.ks_statistic == pytest.approx(0.0, abs=1e-9) and same.ks_pvalue == pytest.approx(1.0)
+    assert same.psi == pytest.approx(0.0, abs=1e-12)
+    assert shifted.histogram is not None and sum(shifted.histogram.a_counts) == 20000
+
+
+def test_approximate_path_takes_one_query_per_side(backend: Backend) -> None:
+    setup(backend, BIG)
+    _, queries = dists(backend, "big_a", "big_b", ["x", "id"])
+    assert queries == 2  # histograms and 101 quantiles for both columns in one aggregate per side
+
+
+CATEGORIES = [
+    "create table ca (s varchar, f boolean)",
+    "create table cb (s varchar, f boolean)",
+    "insert into ca values ('a', true), ('a', true), ('a', true), ('a', true), ('a', false), ('b', false),"
+    " ('b', false), ('b', false), ('b', false), ('c', false), ('c', false), ('c', false), ('d', null)",
+    "insert into cb values ('a', true), ('b', true), ('b', true), ('b', true), ('b', false), ('c', false),"
+    " ('c', false), ('c', false), ('c', false), ('c', false), ('c', false), ('e', false), ('e', null)",
+]
+
+
+def test_categorical_top_values_and_chi_square(backend: Backend) -> None:
+    setup(backend, CATEGORIES)
+    (s, f), queries = dists(backend, "ca", "cb", ["s", "f"], top_k=2)
+    # top 2: A {a: 5, b: 4}, B {c: 6, b: 4}; each side counts the other's: A c=3, B a=1
+    assert queries == 4
+    assert s.kind == "categorical"
+    assert s.top_values == [("c", 3, 6), ("b", 4, 4), ("a", 5, 1)]
+    table = [[3, 4, 5, 1], [6, 4, 1, 2]]  # the rest pooled: A d=1, B e=2
+    expected = stats.chi2_contingency(np.array(table))
+    assert s.chi2 == pytest.approx(expected.statistic) and s.chi2_pvalue == pytest.approx(expected.pvalue)
+    assert s.psi == pytest.approx(psi(table[0], table[1]))
+    assert f.top_values == [("false", 8, 8), ("true", 4, 4)] and f.chi2 == pytest.approx(0.0)
+    assert "chi-square" in f.method
+
+
+def test_categorical_identical_and_drifted(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table ca as select case when g % 3 = 0 then 'x' else 'y' end as s"
+            " from generate_series(1, 900) as t(g)",
+            "create table cb as select case when g % 2 = 0 then 'x' else 'y' end as s"
+            " from generate_series(1, 900) as t(g)",
+        ],
+    )
+    (same,), _ = dists(backend, "ca", "ca", ["s"])
+    assert same.chi2 == 0.0 and same.chi2_pvalue == 1.0 and same.psi == pytest.approx(0.0, abs=1e-12)
+    assert same.top_values == [("y", 600, 600), ("x", 300, 300)]
+    (drift,), queries = dists(backend, "ca", "cb", ["s"])
+    assert queries == 2
+    assert drift.top_values == [("y", 600, 450), ("x", 300, 450)]
+    assert drift.chi2_pvalue is not None and drift.chi2_pvalue < 1e-6
+    assert drift.psi is not None and drift.psi > 0.1
+
+
+def test_psi_and_approximate_ks_helpers() -> None:
+    assert psi([10, 20, 30], [10, 20, 30]) == 0.0
+    assert psi([0, 0], [1, 1]) is None
+    expected = (0.75 - 0.25) * math.log(0.75 / 0.25) + (0.25 - 0.75) * math.log(0.25 / 0.75)
+    assert psi([25, 75], [75, 25]) == pytest.approx(expected)
+    grid = [i / 100 for i in range(101)]
+    d, pvalue = approximate_ks(grid, [g + 0.5 for g in grid], 50_000, 50_000)
+    assert d == pytest.approx(0.5, abs=0.01) and pvalue < 1e-100
+    d0, p0 = approximate_ks(grid, grid, 50_000, 50_000)
+    assert d0 == 0.0 and p0 == 1.0
+
+
+def test_infinite_values_have_no_histogram(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (x double, y double)",
+            "insert into a values (1.0, 1.0), (2.0, 2.0), (cast('Infinity' as double), 3.0)",
+        ],
+    )
+    (x, y), _ = dists(backend, "a", "a", ["x", "y"])
+    assert x.column == "x" and x.histogram is None and x.psi is None and "infinite" in x.method
+    assert y.psi == 0.0 and y.histogram is not None

@@ -1,0 +1,253 @@
+"""Key checks and the one-join row diff, on DuckDB and a real Postgres."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dataplan.backends.base import Backend
+from dataplan.verify.diff import diff
+from dataplan.verify.model import RowDiff, Tolerance
+from dataplan.verify.relations import relation_columns
+from dataplan.verify.rowdiff import ColumnPair, key_check, row_diff
+from tests.verify.test_profile import open_backend, rel, setup
+
+
+@pytest.fixture
+def backend(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Backend]:
+    be = open_backend(engine, tmp_path, request)
+    yield be
+    be.close()
+
+
+@pytest.fixture
+def duck(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Backend]:
+    be = open_backend("duckdb", tmp_path, request)
+    yield be
+    be.close()
+
+
+def compare(
+    backend: Backend, a: str, b: str, key: list[str], tolerance: Tolerance | None = None, sample_size: int = 10
+) -> RowDiff:
+    """row_diff over the common non-key columns, types from the engine."""
+    ra, rb = rel(backend, a), rel(backend, b)
+    ta = {c.name: c.type for c in relation_columns(backend, ra)}
+    tb = {c.name: c.type for c in relation_columns(backend, rb)}
+    pairs = [ColumnPair(n, t, tb[n]) for n, t in ta.items() if n in tb and n not in key]
+    key_types = [(ta[k], tb[k]) for k in key]
+    return row_diff(backend, ra, rb, key, pairs, key_types=key_types, tolerance=tolerance, sample_size=sample_size)
+
+
+def mismatches(result: RowDiff) -> dict[str, int]:
+    return {c.column: c.mismatches for c in result.columns}
+
+
+ORDERS = [
+    "create table a (id integer, amount double, qty integer, note varchar)",
+    "create table b (id integer, amount double, qty integer, note varchar)",
+    "insert into a values (1, 1.0, 1, 'x'), (2, 2.0, 1, 'x'), (3, 3.0, 1, 'x'), (4, 4.0, 1, 'x'), (5, 5.0, 1, 'x'),"
+    " (6, 6.0, 1, null), (7, 7.0, 1, null), (8, 8.0, 1, 'x'), (9, 9.0, 1, 'x'), (10, 10.0, 1, 'x')",
+    # 1, 2 removed; 11, 12 added; 4 amount; 5 note; 6 NULL = NULL; 7 NULL -> 'x'; 8 amount and qty
+    "insert into b values (3, 3.0, 1, 'x'), (4, 4.1, 1, 'x'), (5, 5.0, 1, 'y'), (6, 6.0, 1, null),"
+    " (7, 7.0, 1, 'x'), (8, 8.5, 2, 'x'), (9, 9.0, 1, 'x'), (10, 10.0, 1, 'x'), (11, 11.0, 1, 'x'),"
+    " (12, 12.0, 1, 'x')",
+]
+
+
+def test_counts_mismatches_and_samples(backend: Backend) -> None:
+    setup(backend, ORDERS)
+    before = backend.round_trips
+    r = compare(backend, "a", "b", ["id"])
+    assert backend.round_trips - before == 2 + 1 + 1  # two describes, the join aggregate, the samples
+    assert (r.only_a, r.only_b, r.changed, r.unchanged) == (2, 2, 4, 4)
+    assert mismatches(r) == {"amount": 2, "qty": 1, "note": 2}
+    assert {c.column: c.rate for c in r.columns}["amount"] == pytest.approx(2 / 8)
+    assert r.method == "join" and r.key == ["id"]
+    assert [s["id"] for s in r.sample_only_a] == [1, 2]
+    assert r.sample_only_a[0] == {"id": 1, "amount": 1.0, "qty": 1, "note": "x"}
+    assert [s["id"] for s in r.sample_only_b] == [11, 12]
+    assert r.sample_changed == [
+        {"id": 4, "amount": [4.0, 4.1]},
+        {"id": 5, "note": ["x", "y"]},
+        {"id": 7, "note": [None, "x"]},
+        {"id": 8, "amount": [8.0, 8.5], "qty": [1, 2]},
+    ]
+    small = compare(backend, "a", "b", ["id"], sample_size=1)
+    assert [s["id"] for s in small.sample_changed] == [4] and len(small.sample_only_b) == 1
+
+
+def test_identical_relations(backend: Backend) -> None:
+    setup(backend, ORDERS)
+    r = compare(backend, "a", "a", ["id"])
+    assert (r.only_a, r.only_b, r.changed, r.unchanged) == (0, 0, 0, 10)
+    assert r.sample_changed == [] and r.sample_only_a == []
+
+
+def test_composite_string_key(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (region varchar, n integer, v integer)",
+            "create table b (region varchar, n integer, v integer)",
+            "insert into a values ('eu', 1, 10), ('eu', 2, 20), ('us', 1, 30), ('Eu', 1, 40)",
+            "insert into b values ('eu', 1, 10), ('us', 1, 31), ('us', 2, 50), ('Eu', 1, 40)",
+        ],
+    )
+    r = compare(backend, "a", "b", ["region", "n"])
+    assert (r.only_a, r.only_b, r.changed, r.unchanged) == (1, 1, 1, 2)
+    assert r.sample_only_a == [{"region": "eu", "n": 2, "v": 20}]
+    assert r.sample_only_b == [{"region": "us", "n": 2, "v": 50}]
+    assert r.sample_changed == [{"region": "us", "n": 1, "v": [30, 31]}]
+
+
+def test_key_check_counts_duplicates_and_null_keys(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (id integer, v integer)",
+            "create table b (id integer, v integer)",
+            "insert into a values (1, 1), (3, 1), (3, 2), (5, 1), (5, 2), (5, 3), (null, 1), (null, 2)",
+            "insert into b values (1, 1), (2, 1), (null, 1)",
+        ],
+    )
+    before = backend.round_trips
+    kc = key_check(backend, rel(backend, "a"), backend, rel(backend, "b"), ["id"], sample_size=10)
+    assert backend.round_trips - before == 2  # one query per side, samples included
+    assert (kc.a_duplicate_keys, kc.b_duplicate_keys, kc.a_null_keys, kc.b_null_keys) == (2, 0, 2, 1)
+    assert not kc.ok
+    assert kc.duplicate_samples == [
+        {"side": "a", "issue": "duplicate key", "id": 5, "rows": 3},
+        {"side": "a", "issue": "duplicate key", "id": 3, "rows": 2},
+        {"side": "a", "issue": "null key", "id": None, "rows": 2},
+        {"side": "b", "issue": "null key", "id": None, "rows": 1},
+    ]
+
+
+def test_composite_key_with_a_null_part(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (k1 varchar, k2 integer)",
+            "insert into a values ('x', 1), ('x', null), (null, 2), ('y', 1), ('y', 1)",
+        ],
+    )
+    kc = key_check(backend, rel(backend, "a"), backend, rel(backend, "a"), ["k1", "k2"], sample_size=1)
+    assert (kc.a_duplicate_keys, kc.a_null_keys) == (1, 2)
+    assert kc.duplicate_samples == [
+        {"side": "a", "issue": "duplicate key", "k1": "y", "k2": 1, "rows": 2},
+        {"side": "b", "issue": "duplicate key", "k1": "y", "k2": 1, "rows": 2},
+    ]
+
+
+def test_duplicate_key_stops_the_join(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (id integer, v integer)",
+            "create table b (id integer, v integer)",
+            "insert into a values (1, 1), (2, 1), (2, 2)",
+            "insert into b values (1, 1), (2, 1)",
+        ],
+    )
+    result = diff(
+        backend, rel(backend, "a"), backend, rel(backend, "b"), key=["id"], label_a="a", label_b="b",
+        distributions=False,
+    )  # fmt: skip
+    assert result.rows is None
+    assert result.key_check is not None and result.key_check.a_duplicate_keys == 1
+    assert result.queries == 2 + 2 + 2  # describes, profiles, key checks: no join
+    check = {c.name: c for c in result.checks}["key_not_unique"]
+    assert check.outcome == "fail" and "not a key" in check.detail
+    assert "changed_rows" not in {c.name for c in result.checks}
+    assert result.exit_code == 1
+
+
+def test_float_tolerance(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (id integer, x double)",
+            "create table b (id integer, x double)",
+            "insert into a values (1, 1.0), (2, 2.0), (3, 1000000.0), (4, null), (5, 0.0)",
+            "insert into b values (1, 1.000000001), (2, 2.1), (3, 1000000.5), (4, null), (5, null)",
+        ],
+    )
+    exact = compare(backend, "a", "b", ["id"])
+    assert mismatches(exact) == {"x": 4}  # NULL = NULL is the only equal pair besides none
+    rel_only = compare(backend, "a", "b", ["id"], Tolerance(rel=1e-6))
+    assert mismatches(rel_only) == {"x": 2}  # 1e-9 passes; 0.1 and NULL vs 0.0 do not; 0.5 on 1e6 is 5e-7
+    assert sorted(s["id"] for s in rel_only.sample_changed) == [2, 5]
+    both = compare(backend, "a", "b", ["id"], Tolerance(abs=0.2))
+    assert [s["id"] for s in both.sample_changed] == [3, 5]
+
+
+def test_decimals_compare_exactly(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (id integer, d decimal(10,3), e decimal(10,2), f double)",
+            "create table b (id integer, d decimal(10,3), e decimal(10,3), f decimal(10,3))",
+            "insert into a values (1, 1.000, 1.50, 0.1), (2, 2.000, 2.00, 0.25)",
+            "insert into b values (1, 1.001, 1.500, 0.100), (2, 2.000, 2.001, 0.255)",
+        ],
+    )
+    r = compare(backend, "a", "b", ["id"], Tolerance(abs=0.01))
+    # d: 0.001 off is a difference whatever the float tolerance; e: 1.50 = 1.500, 2.00 != 2.001;
+    # f: a float on one side compares as floats, within abs=0.01
+    assert mismatches(r) == {"d": 1, "e": 1, "f": 0}
+    assert r.sample_changed[0] == {"id": 1, "d": [Decimal("1.000"), Decimal("1.001")]}
+
+
+def test_timestamp_against_date_compares_as_date(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (id integer, t timestamp)",
+            "create table b (id integer, t date)",
+            "insert into a values (1, '2024-01-01 10:30:00'), (2, '2024-01-01 23:59:59'), (3, null)",
+            "insert into b values (1, '2024-01-01'), (2, '2024-01-02'), (3, null)",
+        ],
+    )
+    r = compare(backend, "a", "b", ["id"])
+    assert mismatches(r) == {"t": 1}
+    assert r.sample_changed == [{"id": 2, "t": [dt.datetime(2024, 1, 1, 23, 59, 59), dt.date(2024, 1, 2)]}]
+
+
+def test_fractional_precision_truncates_to_the_coarser(duck: Backend) -> None:
+    # DuckDB types carry the precision; Postgres describe reports timestamp(p) as plain timestamp.
+    setup(
+        duck,
+        [
+            "create table a (id integer, ms timestamp_ms, s timestamp_s)",
+            "create table b (id integer, ms timestamp, s timestamp)",
+            "insert into a values (1, '2024-01-01 10:00:00.123', '2024-01-01 10:00:00'),"
+            " (2, '2024-01-01 10:00:00.123', '2024-01-01 10:00:00')",
+            "insert into b values (1, '2024-01-01 10:00:00.123456', '2024-01-01 10:00:00.999'),"
+            " (2, '2024-01-01 10:00:00.124', '2024-01-01 10:00:01')",
+        ],
+    )
+    r = compare(duck, "a", "b", ["id"])
+    assert mismatches(r) == {"ms": 1, "s": 1}
+    assert [s["id"] for s in r.sample_changed] == [2]
+
+
+def test_different_kinds_compare_as_text(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (id integer, code integer)",
+            "create table b (id varchar, code varchar)",
+            "insert into a values (1, 7), (2, 8)",
+            "insert into b values ('1', '7'), ('2', '08')",
+        ],
+    )
+    r = compare(backend, "a", "b", ["id"])  # the key itself is integer in A and text in B
+    assert (r.only_a, r.only_b, r.changed, r.unchanged) == (0, 0, 1, 1)
+    sample: dict[str, Any] = r.sample_changed[0]
+    assert sample == {"id": 2, "code": [8, "08"]}
