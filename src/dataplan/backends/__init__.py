@@ -8,7 +8,7 @@ from dataplan.backends.base import Backend, Column, Relation
 from dataplan.config import DuckDBConnection, PostgresConnection
 from dataplan.errors import MissingDriverError
 
-__all__ = ["Backend", "Column", "Relation", "connect"]
+__all__ = ["Backend", "Column", "Relation", "connect", "connect_url"]
 
 
 def connect(connection: DuckDBConnection | PostgresConnection, project_dir: Path) -> Backend:
@@ -28,3 +28,25 @@ def connect(connection: DuckDBConnection | PostgresConnection, project_dir: Path
             hint="pip install 'dataplan[postgres]'",
         ) from exc
     return PostgresBackend(connection.dsn.get_secret_value())
+
+
+def connect_url(url: str, base_dir: Path) -> Backend:
+    """A backend from a connection string: ``duckdb:PATH``, ``PATH.duckdb`` or ``postgresql://...``."""
+    from dataplan.errors import InputError
+    from dataplan.secrets import register_secret
+
+    if url.startswith(("postgres://", "postgresql://")):
+        register_secret(url)
+        from urllib.parse import urlparse
+
+        register_secret(urlparse(url).password)
+        from pydantic import SecretStr
+
+        return connect(PostgresConnection(type="postgres", dsn=SecretStr(url)), base_dir)
+    path = url.removeprefix("duckdb:")
+    if url.startswith("duckdb:") or path.endswith((".duckdb", ".db")) or path == ":memory:":
+        return connect(DuckDBConnection(type="duckdb", path=path), base_dir)
+    raise InputError(
+        f"cannot tell which engine {url!r} is",
+        hint="use duckdb:PATH, a .duckdb file, or a postgresql:// URL",
+    )

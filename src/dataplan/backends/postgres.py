@@ -103,12 +103,21 @@ class PostgresBackend(Backend):
         self.round_trips += 1
         out = []
         for d in cur.description or []:
-            info = self.conn.adapters.types.get(d.type_code)
-            name = info.name if info else "text"
-            if name == "numeric" and d.precision is not None:
-                name = f"numeric({d.precision},{d.scale or 0})"
-            out.append(Column(d.name, name))
+            out.append(Column(d.name, self._type_name(d)))
         return out
+
+    def _type_name(self, d: psycopg.Column) -> str:
+        info = self.conn.adapters.types.get(d.type_code)
+        if info is None:
+            return "text"
+        if info.array_oid == d.type_code:  # psycopg files arrays under their element type
+            return f"{info.name}[]"
+        name = info.name
+        if name == "numeric" and d.precision is not None:
+            return f"numeric({d.precision},{d.scale or 0})"
+        if name in ("timestamp", "timestamptz") and d.precision is not None:
+            return f"{name}({d.precision})"
+        return name
 
     def replace_view(self, target: exp.Table, query: exp.Query) -> None:
         # CREATE OR REPLACE VIEW cannot change a view's columns in Postgres.

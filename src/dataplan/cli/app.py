@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dataplan.cli import render, rollout_cmd
+from dataplan.cli import diff_cmd, render, rollout_cmd
 from dataplan.cli.common import (
     EndOpt,
     EnvOpt,
@@ -158,6 +158,7 @@ def demo(
 
 
 rollout_cmd.register(app)
+diff_cmd.register(app)
 
 
 def main() -> None:

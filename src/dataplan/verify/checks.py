@@ -64,6 +64,9 @@ def _level(name: str, level: str, value: Any) -> float | None:
     return number
 
 
+PSI_MIN_ROWS = 30  # below this, 10 bins hold a few rows each: PSI is noise
+
+
 def judge(name: str, value: float | None, levels: Levels, detail: str = "", check: str | None = None) -> CheckResult:
     """One check: fail above ``fail``, warn above ``warn``, pass otherwise (and when there is no value)."""
     warn, fail = levels.get("warn"), levels.get("fail")
@@ -115,10 +118,16 @@ def evaluate(
         delta = abs(d.null_pct_delta)
         detail = f"NULL share {d.a.null_pct:.2f}% -> {d.b.null_pct:.2f}% ({d.null_pct_delta:+.2f} points)"
         out.append(judge("null_pct_delta", delta, t["null_pct_delta"], detail, check=f"null_pct_delta({d.column})"))
+    small = min(a.row_count, b.row_count) < PSI_MIN_ROWS
     for dist in distributions:
         if dist.psi is None:
             continue
         detail = f"population stability index over {'bins' if dist.kind == 'numeric' else 'categories'}"
+        if small:
+            # With a handful of rows every bin is noise: report the figure, grade nothing.
+            detail += f"; not graded below {PSI_MIN_ROWS} rows per side"
+            out.append(CheckResult(name=f"psi({dist.column})", value=dist.psi, outcome="pass", detail=detail))
+            continue
         out.append(judge("psi", dist.psi, t["psi"], detail, check=f"psi({dist.column})"))
     return out
 

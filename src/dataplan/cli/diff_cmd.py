@@ -1,0 +1,144 @@
+"""`dataplan diff` and `dataplan profile`: ad-hoc verification of tables, views or queries."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dataplan.backends import Backend, connect, connect_url
+from dataplan.cli.common import ProjectOpt, errors, out
+from dataplan.config import CONFIG_FILE, load_config
+from dataplan.errors import InputError
+from dataplan.verify.diff import diff as run_diff
+from dataplan.verify.diff import open_relation, profile_relation
+from dataplan.verify.relations import parse_columns, parse_key, parse_tolerance, parse_where
+from dataplan.verify.reports import html_report, markdown_report, terminal_report, to_json
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    md = "md"
+    html = "html"
+
+
+Connection = Annotated[
+    str | None,
+    typer.Option(help="duckdb:PATH, a .duckdb file or a postgresql:// URL (default: the project's connection)."),
+]
+
+
+@contextmanager
+def _backend(url: str | None, project: Path) -> Iterator[Backend]:
+    if url is not None:
+        backend = connect_url(url, Path.cwd())
+    elif (project / CONFIG_FILE).exists():
+        backend = connect(load_config(project).connection, project.resolve())
+    else:
+        raise InputError(f"no connection: pass --connection, or run in a project (no {CONFIG_FILE} in {project})")
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        out.print(f"wrote [bold]{output}[/]")
+
+
+def diff(
+    a: Annotated[str, typer.Argument(help="Table, view, or query:SELECT ... (side A, the baseline).")],
+    b: Annotated[str, typer.Argument(help="Table, view, or query:SELECT ... (side B).")],
+    key: Annotated[str | None, typer.Option("--key", "-k", help="Key column(s), comma separated.")] = None,
+    where: Annotated[str | None, typer.Option(help="SQL filter applied to both sides.")] = None,
+    columns: Annotated[str | None, typer.Option(help="Only these columns, comma separated.")] = None,
+    tolerance: Annotated[str | None, typer.Option(help="Float tolerance: abs=...,rel=...")] = None,
+    connection: Connection = None,
+    connection_b: Annotated[
+        str | None,
+        typer.Option(
+            "--connection-b", help="Side B's connection (default: side A's). Different engines: checksum-bisect."
+        ),
+    ] = None,
+    project: ProjectOpt = Path("."),
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json, md or html.")] = ReportFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+) -> None:
+    """Diff two relations: counts, schema, profiles, key-level diff and distributions. Exit 1 when a check fails."""
+    with errors(), ExitStack() as stack:
+        backend_a = stack.enter_context(_backend(connection, project))
+        backend_b = stack.enter_context(_backend(connection_b, project)) if connection_b else backend_a
+        tol = parse_tolerance(tolerance) if tolerance else None
+        result = run_diff(
+            backend_a,
+            open_relation(backend_a, a),
+            backend_b,
+            open_relation(backend_b, b),
+            key=parse_key(key) if key else None,
+            columns=parse_columns(columns) if columns else None,
+            where=parse_where(where, backend_a.dialect) if where else None,
+            tolerance=tol,
+            label_a=a,
+            label_b=b,
+        )
+    if fmt is ReportFormat.text and output is None:
+        out.print(terminal_report(result))
+    else:
+        render = {
+            ReportFormat.json: to_json,
+            ReportFormat.md: markdown_report,
+            ReportFormat.html: html_report,
+            ReportFormat.text: markdown_report,
+        }[fmt]
+        _emit(render(result), output)
+    raise typer.Exit(result.exit_code)
+
+
+def profile(
+    relation: Annotated[str, typer.Argument(help="Table, view, or query:SELECT ...")],
+    where: Annotated[str | None, typer.Option(help="SQL filter.")] = None,
+    connection: Connection = None,
+    project: ProjectOpt = Path("."),
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
+) -> None:
+    """Profile one relation (null %, distinct, min, max, mean, quantiles) in one aggregate query."""
+    if fmt not in (ReportFormat.text, ReportFormat.json):
+        raise typer.BadParameter("profile supports --format text or json")
+    with errors(), _backend(connection, project) as backend:
+        rel = open_relation(backend, relation)
+        result = profile_relation(backend, rel, relation, parse_where(where, backend.dialect) if where else None)
+    if fmt is ReportFormat.json:
+        _emit(result.model_dump_json(indent=2), None)
+        return
+    t = Table(title=f"profile of {relation}: {result.row_count:,} rows")
+    for col in ("column", "type", "null %", "distinct", "min", "max", "mean", "p50"):
+        t.add_column(col, justify="left" if col in ("column", "type") else "right")
+    for c in result.columns:
+        t.add_row(
+            c.column,
+            c.type,
+            f"{c.null_pct:.2f}",
+            "" if c.distinct is None else f"{c.distinct:,}",
+            str(c.min)[:24],
+            str(c.max)[:24],
+            "" if c.mean is None else f"{c.mean:,.4g}",
+            "" if "p50" not in c.quantiles else f"{c.quantiles['p50']:,.4g}",
+        )
+    out.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(diff)
+    app.command()(profile)
