@@ -16,7 +16,7 @@ from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
 from dataplan.build.naming import PROD, check_environment_name
 from dataplan.dashboard.report import render_dashboard
-from dataplan.errors import StateError
+from dataplan.errors import InputError, StateError
 from dataplan.plan.builder import PlanBuilder, slugify
 from dataplan.plan.document import render_markdown
 from dataplan.plan.model import Plan
@@ -302,3 +302,14 @@ class Warehouse:
 
     def janitor(self, ttl: str = "7d", *, dry_run: bool = False) -> JanitorResult:
         return run_janitor(self.backend, self.store, parse_ttl(ttl), dry_run)
+
+    def pin(self, version_id: str, reason: str) -> None:
+        """Keep a version from the janitor (a baseline someone relies on)."""
+        self.store.require_initialized()
+        if not self.store.versions(version_ids=[version_id]):
+            raise InputError(f"no version {version_id!r}", hint="`dataplan status` lists the versions in use")
+        self.store.pin(version_id, reason)
+
+    def unpin(self, version_id: str) -> int:
+        self.store.require_initialized()
+        return self.store.unpin(version_id)

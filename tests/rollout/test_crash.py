@@ -13,8 +13,9 @@ import pytest
 from dataplan.rollout.faults import FAULT_ENV
 from tests.rollout.conftest import Deployed
 
-DOUBLE = {"models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status "
-                                          "from stg_orders\n"}
+DOUBLE = {
+    "models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status from stg_orders\n"
+}
 APPLY_POINTS = ["bind:start", "bind:end", "build:start", "build:end", "verify:start", "verify:end"]
 PROMOTE_POINTS = ["promote:start", "swap:midway", "promote:end", "post_check:start", "post_check:end"]
 
@@ -24,8 +25,13 @@ def cli(deployed: Deployed, *args: str, fault: str | None = None) -> subprocess.
     env.pop(FAULT_ENV, None)
     if fault:
         env[FAULT_ENV] = fault
-    return subprocess.run([sys.executable, "-m", "dataplan", *args, "-p", str(deployed.root)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dataplan", *args, "-p", str(deployed.root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def prod_state(deployed: Deployed) -> dict[str, str]:
@@ -37,8 +43,11 @@ def views_point_at(deployed: Deployed) -> dict[str, str]:
     """What prod's views really read, from the catalog (not from dataplan's own state)."""
     with deployed.open() as wh:
         defs = wh.backend.view_definitions()
-    found = {name: re.search(r'_dataplan"?\."?([A-Za-z0-9_]+)', text) for (schema, name), text in defs.items()
-             if schema in ("staging", "marts")}
+    found = {
+        name: re.search(r'_dataplan"?\."?([A-Za-z0-9_]+)', text)
+        for (schema, name), text in defs.items()
+        if schema in ("staging", "marts")
+    }
     return {name: m.group(1) for name, m in found.items() if m}
 
 

@@ -12,10 +12,13 @@ from dataplan import StateError
 from dataplan.rollout.locks import Locks
 from tests.rollout.conftest import Deployed, full_catalog
 
-DOUBLE = {"models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status "
-                                          "from stg_orders\n"}
-NO_TEST = {"models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
-                                            "where status <> 'test'\n"}
+DOUBLE = {
+    "models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status from stg_orders\n"
+}
+NO_TEST = {
+    "models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
+    "where status <> 'test'\n"
+}
 
 
 def test_round_trip_restores_every_view_and_table(deployed: Deployed) -> None:
@@ -39,8 +42,7 @@ def test_round_trip_restores_every_view_and_table(deployed: Deployed) -> None:
     for key, rows in tables_before.items():
         if key[0] != "_dataplan":
             assert tables_after[key] == rows, key
-        elif key[1] not in ("plans", "journal", "locks", "environments", "environment_models", "versions",
-                            "intervals"):
+        elif key[1] not in ("plans", "journal", "locks", "environments", "environment_models", "versions", "intervals"):
             assert tables_after[key] == rows, key
     with deployed.open() as wh:
         again = wh.rollback(pid)
@@ -92,16 +94,18 @@ def test_promote_refuses_unverified_and_stale_plans(deployed: Deployed) -> None:
 
 
 def test_failed_post_promotion_check_rolls_back_by_itself(deployed: Deployed) -> None:
-    deployed.change({
-        **NO_TEST,
-        "models/marts/order_facts.yml": """
+    deployed.change(
+        {
+            **NO_TEST,
+            "models/marts/order_facts.yml": """
             models:
               - name: order_facts
                 materialized: table
                 grain: [order_id]
                 rollback_when: {row_count_drop_pct: 1}
         """,
-    })
+        }
+    )
     pid = deployed.plan()
     with deployed.open() as wh:
         before = full_catalog(wh)[0]
@@ -124,8 +128,12 @@ def test_rollback_refuses_when_a_later_plan_was_promoted(deployed: Deployed) -> 
     with deployed.open() as wh:
         wh.apply(first)
         wh.promote(first)
-    deployed.change({"models/marts/customer_revenue.sql": "select customer_id, sum(amount) as revenue, count(*) "
-                                                          "as orders, max(amount) as top from order_facts group by 1"})
+    deployed.change(
+        {
+            "models/marts/customer_revenue.sql": "select customer_id, sum(amount) as revenue, count(*) "
+            "as orders, max(amount) as top from order_facts group by 1"
+        }
+    )
     second = deployed.plan()
     with deployed.open() as wh:
         wh.apply(second)
@@ -144,8 +152,18 @@ def test_second_promotion_fails_at_once_naming_the_holder(deployed: Deployed) ->
     try:
         with deployed.open() as wh:
             wh.apply(pid)
-            wh.store._insert("locks", [["prod", "promote other-plan", sleeper.pid, __import__("socket").gethostname(),
-                                        __import__("dataplan.state.store", fromlist=["now"]).now()]])
+            wh.store._insert(
+                "locks",
+                [
+                    [
+                        "prod",
+                        "promote other-plan",
+                        sleeper.pid,
+                        __import__("socket").gethostname(),
+                        __import__("dataplan.state.store", fromlist=["now"]).now(),
+                    ]
+                ],
+            )
             t0 = time.perf_counter()
             with pytest.raises(StateError, match=r"prod is locked by promote other-plan \(pid \d+ on .*\) since"):
                 wh.promote(pid)

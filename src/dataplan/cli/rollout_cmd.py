@@ -146,6 +146,22 @@ def janitor(
         out.print(f"  [red]{verb}[/] {vid}")
 
 
+def pin(
+    version: Annotated[str, typer.Argument(help="Version id (a table in the state schema).")],
+    project: ProjectOpt = Path("."),
+    reason: Annotated[str, typer.Option("--reason", help="Why it must stay.")] = "pinned by hand",
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the pin instead.")] = False,
+) -> None:
+    """Pin a version so the janitor keeps it (or --remove the pin)."""
+    with errors(), Warehouse.open(project) as wh:
+        if remove:
+            n = wh.unpin(version)
+            out.print(f"removed {n} pin(s) of {version}")
+            return
+        wh.pin(version, reason)
+    out.print(f"pinned [bold]{version}[/]: {reason}")
+
+
 def register(app: typer.Typer) -> None:
-    for fn in (apply, promote, rollback, resume, log, janitor):
+    for fn in (apply, promote, rollback, resume, log, janitor, pin):
         app.command()(fn)

@@ -169,8 +169,10 @@ class Rollout:
         if force and not reason:
             raise InputError("--force needs --reason TEXT, which is recorded in the plan")
         if plan.applied_at is None:
-            raise StateError(f"plan {plan_id} was never applied: nothing is built to promote",
-                             hint=f"run `dataplan apply {plan_id}` first")
+            raise StateError(
+                f"plan {plan_id} was never applied: nothing is built to promote",
+                hint=f"run `dataplan apply {plan_id}` first",
+            )
         if not plan.verified and not force:
             why = "a blocking check failed"
             raise StateError(
@@ -222,8 +224,10 @@ class Rollout:
         ]
         missing = changed - set(plan_env)
         if missing:
-            raise StateError(f"plan environment {plan.plan_environment} lacks {', '.join(sorted(missing))}",
-                             hint=f"run `dataplan resume {plan.plan_id}` to finish the apply")
+            raise StateError(
+                f"plan environment {plan.plan_environment} lacks {', '.join(sorted(missing))}",
+                hint=f"run `dataplan resume {plan.plan_id}` to finish the apply",
+            )
         pointers = [
             environments.Pointer(n, self.project.config.schema_for(self.project.models[n].layer), e.version_id)
             for n, e in plan_env.items()

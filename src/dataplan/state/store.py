@@ -244,6 +244,15 @@ class StateStore:
             ),
         )
 
+    def pin(self, version_id: str, reason: str) -> None:
+        self._insert("pins", [[version_id, reason, now()]])
+
+    def unpin(self, version_id: str) -> int:
+        where = column("version_id").eq(exp.Literal.string(version_id))
+        n = int(self.backend.fetch_value(exp.select(exp.func("count", exp.Star())).from_(self.t("pins")).where(where)))
+        self.backend.delete(self.t("pins"), where)
+        return n
+
     def require_initialized(self) -> None:
         if not self.is_initialized():
             raise StateError(

@@ -1,0 +1,104 @@
+"""Pins, --break-lock, and secrets kept out of output, journal and plan documents."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dataplan import InputError, StateError
+from dataplan.cli.app import app
+from dataplan.rollout.locks import Locks
+from tests.conftest import ProjectFactory
+from tests.rollout.conftest import FILES, RAW_PG, Deployed
+
+DOUBLE = {
+    "models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status from stg_orders\n"
+}
+runner = CliRunner()
+
+
+def test_pinned_version_survives_the_janitor(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(pid)
+        wh.promote(pid)
+        wh.rollback(pid)
+        new = {c.model: c.new_version for c in wh.get_plan(pid).changes if c.rebuild}
+        # pin the parent: its child (customer_revenue's new version) is not kept by it
+        orphan = [new["order_facts"], new["customer_revenue"]]
+        wh.pin(orphan[0], "baseline for the Q3 audit")
+        with pytest.raises(InputError, match="no version 'nope'"):
+            wh.pin("nope", "x")
+        result = wh.janitor("0s")
+        assert orphan[0] not in result.dropped and result.kept[orphan[0]] == "pinned"
+        assert set(result.dropped) == set(orphan[1:])
+        assert wh.unpin(orphan[0]) == 1
+        assert wh.janitor("0s").dropped == [orphan[0]]
+
+
+def test_break_lock_takes_over_a_live_lock_and_is_journaled(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(pid)
+        Locks(wh.store).acquire("prod", "promote by alice")  # this very process: alive
+        with pytest.raises(StateError, match="prod is locked by promote by alice"):
+            wh.promote(pid)
+        result = wh.promote(pid, break_lock=True)
+        assert result.plan.status == "COMPLETE"
+        broken = [e for e in wh.log(pid) if e.step == "lock"]
+        assert broken and broken[0].outcome == "broken" and broken[0].detail["holder"] == "promote by alice"
+
+
+def test_no_secret_in_output_journal_or_documents(tmp_path: Path, pg_dsn: str, pg_server: object) -> None:
+    import psycopg
+
+    uri: str = pg_server.get_uri()  # type: ignore[attr-defined]
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute(
+            b"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'deployer') THEN "
+            b"CREATE ROLE deployer LOGIN SUPERUSER PASSWORD 'Xy9-very-secret'; END IF; END $$"
+        )
+    secret_dsn = pg_dsn.replace("postgresql://postgres:@", "postgresql://deployer:Xy9-very-secret@")
+    os.environ["SHOP_DSN"] = secret_dsn
+    try:
+        factory = ProjectFactory(tmp_path / "project", "postgres", lambda: "${SHOP_DSN}")
+        root = factory(FILES, raw=False)
+        from dataplan import Warehouse
+        from tests.conftest import run_sql
+
+        with Warehouse.open(root) as wh:
+            run_sql(wh, RAW_PG)
+        outputs = [runner.invoke(app, ["build", "-p", str(root)]).output]
+        (root / "models/marts/order_facts.sql").write_text(DOUBLE["models/marts/order_facts.sql"])
+        planned = runner.invoke(app, ["plan", "-p", str(root), "--format", "json"])
+        outputs.append(planned.output)
+        pid = __import__("json").loads(planned.output)["plan_id"]
+        for cmd in (
+            ["apply", pid],
+            ["promote", pid],
+            ["log", pid],
+            ["plan", "show", pid, "--format", "md"],
+            ["rollback", pid],
+            ["diff", "marts.order_facts", "marts.order_facts", "--key", "order_id", "--format", "json"],
+            ["status"],
+        ):
+            result = runner.invoke(app, [*cmd, "-p", str(root)])
+            outputs.append(result.output)
+            assert result.exit_code == 0, result.output
+        files = [p.read_text() for folder in ("plans", "reports") for p in (root / folder).glob("*")]
+        with Warehouse.open(root) as wh:
+            journal = [str(e.detail) for e in wh.log(pid)]
+            bodies = [
+                str(r)
+                for r in wh.backend.fetch_rows(__import__("sqlglot").parse_one("select body from _dataplan.plans"))
+            ]
+        assert files and journal and bodies
+        for text in outputs + files + journal + bodies:
+            assert "Xy9-very-secret" not in text
+    finally:
+        os.environ.pop("SHOP_DSN", None)
