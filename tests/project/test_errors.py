@@ -45,10 +45,7 @@ CASES = {
         "malformed YAML",
     ),
     "sql syntax error": (
-        {
-            "models/marts/region_totals.sql": "select region,\n  sum(total as total\n"
-            "from marts.customer_totals"
-        },
+        {"models/marts/region_totals.sql": "select region,\n  sum(total as total\nfrom marts.customer_totals"},
         "region_totals.sql:2",
         "SQL syntax error: Expecting ) near 'as'",
     ),
@@ -76,10 +73,7 @@ CASES = {
         "unsupported column type 'moneybags'",
     ),
     "unknown test": (
-        {
-            "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    tests:\n"
-            "      - unique_ish\n"
-        },
+        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    tests:\n      - unique_ish\n"},
         "region_totals.yml:4",
         "unknown test 'unique_ish'",
     ),

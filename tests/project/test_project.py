@@ -99,10 +99,7 @@ def test_fingerprint_changes_propagate_downstream(shop: Path) -> None:
     before = Project.load(shop).fingerprints
     write_files(
         shop,
-        {
-            "models/staging/stg_customers.sql": "select customer_id, name, upper(region) as region "
-            "from raw.customers"
-        },
+        {"models/staging/stg_customers.sql": "select customer_id, name, upper(region) as region from raw.customers"},
     )
     after = Project.load(shop).fingerprints
     changed = {n for n in before if before[n] != after[n]}
@@ -127,3 +124,48 @@ def test_column_lineage(shop: Path) -> None:
     assert lineage["total"] == {("stg_orders", "amount")}
     assert lineage["orders"] == {("stg_orders", "order_id")}
     assert project.column_lineage("region_totals")["total"] == {("customer_totals", "total")}
+
+
+def test_second_load_parses_nothing_and_a_changed_file_is_parsed(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = Project.load(shop)
+    assert (shop / ".dataplan" / "cache").is_dir()
+    import dataplan.project.sqlcache as sqlcache
+
+    def no_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed although cached")
+
+    monkeypatch.setattr(sqlcache, "parse_query", no_parse)
+    again = Project.load(shop)
+    assert again.fingerprints == first.fingerprints
+    assert again.models["customer_totals"].parents == ["stg_customers", "stg_orders"]
+    monkeypatch.undo()
+    write_files(
+        shop,
+        {
+            "models/marts/region_totals.sql": "select region, max(total) as total "
+            "from marts.customer_totals group by region"
+        },
+    )
+    changed = Project.load(shop)
+    assert changed.fingerprints["region_totals"] != first.fingerprints["region_totals"]
+    # the AST is still there when a model needs it, parsed on first use
+    assert changed.models["stg_orders"].query is not None
+
+
+def test_unknown_reference_is_reported_from_the_cache_too(shop: Path) -> None:
+    from dataplan import ProjectError
+
+    Project.load(shop)
+    (shop / "models/staging/stg_customers.sql").unlink()  # customer_totals now reads a missing model
+    with pytest.raises(
+        ProjectError,
+        match=r"customer_totals.sql:2: unknown reference 'staging.stg_customers' "
+        r"\(column 6\)",
+    ):
+        Project.load(shop)
+
+
+def test_models_with_identical_sql_get_distinct_fingerprints(shop: Path) -> None:
+    write_files(shop, {"models/staging/a.sql": "select 1 as x", "models/staging/b.sql": "select 1 as x"})
+    fps = Project.load(shop).fingerprints
+    assert fps["a"] != fps["b"]

@@ -17,7 +17,7 @@ from dataplan.build.naming import version_table_name
 from dataplan.errors import ContractError
 from dataplan.project import Project
 from dataplan.project.nodes import Model
-from dataplan.project.sql import Resolved, normalized_sql
+from dataplan.project.sql import Resolved
 from dataplan.state.store import StateStore, Version, literal
 
 BatchHook = Callable[[str, int, int], None]  # model, batch done, batches total
@@ -151,7 +151,7 @@ class VersionWriter:
             self.backend.render(query),
             config,
             columns,
-            model_sql=normalized_sql(model.query, self.project.dialect) if model.query is not None else "",
+            model_sql=model.normalized,
             spec=model.spec.model_dump(mode="json", exclude_defaults=True),
             parents={p: self.project.fingerprints[p] for p in model.parents},
         )

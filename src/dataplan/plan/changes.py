@@ -15,7 +15,6 @@ from dataplan.plan.querydiff import QueryDiff, diff_queries
 from dataplan.project import Project
 from dataplan.project.lineage import STAR, columns_read
 from dataplan.project.nodes import Model
-from dataplan.project.sql import normalized_sql
 from dataplan.state.store import Version
 
 
@@ -120,7 +119,7 @@ class ChangeDetector:
                     new_version=old.version_id,
                 )
             return None
-        new_sql = normalized_sql(model.query, self.project.dialect) if model.query is not None else ""
+        new_sql = model.normalized
         direct = (
             old.model_sql != new_sql
             or old.materialized != model.materialized

@@ -13,7 +13,6 @@ import json
 
 from dataplan.project.graph import ModelGraph
 from dataplan.project.nodes import Model, SourceTable
-from dataplan.project.sql import normalized_sql
 
 FINGERPRINT_SCHEMA = 1  # bump when the recipe changes, so old versions are not reused wrongly
 
@@ -31,12 +30,12 @@ def fingerprint_models(graph: ModelGraph, sources: dict[str, SourceTable], diale
     for name in graph.order:
         model = graph.models[name]
         h = hashlib.sha256()
-        h.update(f"dataplan-fp{FINGERPRINT_SCHEMA}\n{model.kind}\n".encode())
+        # The model's identity counts: two models with the same SQL are still two versions.
+        h.update(f"dataplan-fp{FINGERPRINT_SCHEMA}\n{model.kind}\n{model.layer}.{model.name}\n".encode())
         if model.kind == "seed":
             h.update(model.path.read_bytes())
         else:
-            assert model.query is not None
-            h.update(normalized_sql(model.query, dialect).encode())
+            h.update(model.normalized.encode())
         h.update(json.dumps(_data_config(model), sort_keys=True).encode())
         for parent in model.parents:
             h.update(f"\nparent {parent} {out[parent]}".encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +21,8 @@ from dataplan.project.specs import (
     SourcesFile,
     TestSpec,
 )
-from dataplan.project.sql import Resolved, Resolver, parse_query, resolve_references
+from dataplan.project.sql import Resolved, parse_query, resolve_raw, resolve_references
+from dataplan.project.sqlcache import ParseCache
 from dataplan.project.yamlfile import LineIndex, load_yaml
 
 SEED_LAYER = "seeds"
@@ -52,12 +54,17 @@ def _parse_tests(
     return tests
 
 
+@functools.lru_cache(maxsize=512)
+def _data_type(text: str, dialect: str) -> exp.DataType:
+    return exp.DataType.build(text, dialect=dialect)  # a few types, used by hundreds of columns
+
+
 def _check_types(columns: list[Any], dialect: str, index: LineIndex, key: tuple[str | int, ...]) -> None:
     for ci, col in enumerate(columns):
         if col.type is None:
             continue
         try:
-            exp.DataType.build(col.type, dialect=dialect)
+            _data_type(col.type, dialect)
         except (ParseError, ValueError) as exc:
             raise ProjectError(
                 f"unsupported column type {col.type!r} for column {col.name}",
@@ -67,26 +74,35 @@ def _check_types(columns: list[Any], dialect: str, index: LineIndex, key: tuple[
             ) from exc
 
 
-def make_resolver(config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]) -> Resolver:
-    """Map a table reference to the model or source it names (None: unknown)."""
-    by_layer = {(m.layer.lower(), m.name.lower()): m.name for m in models.values()}
-    by_layer.update({(config.schema_for(m.layer).lower(), m.name.lower()): m.name for m in models.values()})
-    by_name = {m.name.lower(): m.name for m in models.values()}
-    by_source = {k.lower(): k for k in sources}
+class ReferenceResolver:
+    """Maps a table reference to the model or source it names (None: unknown)."""
 
-    def resolve(table: exp.Table) -> Resolved | None:
-        if table.args.get("catalog"):
+    def __init__(self, config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]) -> None:
+        self.by_layer = {(m.layer.lower(), m.name.lower()): m.name for m in models.values()}
+        self.by_layer.update({(config.schema_for(m.layer).lower(), m.name.lower()): m.name for m in models.values()})
+        self.by_name = {m.name.lower(): m.name for m in models.values()}
+        self.by_source = {k.lower(): k for k in sources}
+
+    def __call__(self, table: exp.Table) -> Resolved | None:
+        return self.parts(table.catalog, table.db, table.name)
+
+    def parts(self, catalog: str, db: str, name: str) -> Resolved | None:
+        if catalog:
             return None
-        db, name = table.db.lower(), table.name.lower()
+        db, name = db.lower(), name.lower()
         if db:
-            if f"{db}.{name}" in by_source:
-                return Resolved("source", by_source[f"{db}.{name}"])
-            if (db, name) in by_layer:
-                return Resolved("model", by_layer[(db, name)])
+            if f"{db}.{name}" in self.by_source:
+                return Resolved("source", self.by_source[f"{db}.{name}"])
+            if (db, name) in self.by_layer:
+                return Resolved("model", self.by_layer[(db, name)])
             return None
-        return Resolved("model", by_name[name]) if name in by_name else None
+        return Resolved("model", self.by_name[name]) if name in self.by_name else None
 
-    return resolve
+
+def make_resolver(
+    config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]
+) -> ReferenceResolver:
+    return ReferenceResolver(config, models, sources)
 
 
 class ProjectLoader:
@@ -133,6 +149,7 @@ class ProjectLoader:
     def _models(self) -> dict[str, Model]:
         models: dict[str, Model] = {}
         default = self.config.defaults.materialized
+        cache = ParseCache(self.dir, self.dialect)
         for path in sorted((self.dir / "models").rglob("*.sql")):
             rel = path.relative_to(self.dir / "models")
             if len(rel.parts) < 2:
@@ -141,6 +158,8 @@ class ProjectLoader:
                     path=path,
                     hint="move it to models/<layer>/, e.g. models/staging/",
                 )
+            text = path.read_text(encoding="utf-8")
+            parsed, query = cache.get(text, path)
             self._add(
                 models,
                 Model(
@@ -150,9 +169,14 @@ class ProjectLoader:
                     kind="sql",
                     spec=ModelSpec(name=path.stem),
                     materialized=default,
-                    query=parse_query(path.read_text(encoding="utf-8"), self.dialect, path),
+                    sql_text=text,
+                    dialect=self.dialect,
+                    normalized=parsed.normalized,
+                    refs=parsed.refs,
+                    _query=query,
                 ),
             )
+        cache.save()
         for path in sorted((self.dir / "seeds").glob("*.csv")):
             self._add(
                 models,
@@ -215,11 +239,11 @@ class ProjectLoader:
     def _resolve(self, models: dict[str, Model], sources: dict[str, SourceTable]) -> None:
         resolve = make_resolver(self.config, models, sources)
         for model in models.values():
-            if model.query is None:
+            if model.kind == "seed":
                 continue
-            refs = resolve_references(model.query, resolve, model.path)
-            model.parents = sorted({r.name for _, r in refs if r.kind == "model"})
-            model.sources = sorted({r.name for _, r in refs if r.kind == "source"})
+            refs = resolve_raw(model.refs, resolve, model.path)
+            model.parents = sorted({r.name for r in refs if r.kind == "model"})
+            model.sources = sorted({r.name for r in refs if r.kind == "source"})
             if model.name in model.parents:
                 raise ProjectError(f"model {model.name} reads itself", path=model.path)
 

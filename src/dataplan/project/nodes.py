@@ -10,6 +10,7 @@ from sqlglot import exp
 
 from dataplan.config import Materialization
 from dataplan.project.specs import ExposureSpec, ModelSpec, SourceSpec, SourceTableSpec, TestSpec
+from dataplan.project.sql import RawRef, parse_query
 
 
 @dataclass
@@ -50,11 +51,25 @@ class Model:
     kind: Literal["sql", "seed"]
     spec: ModelSpec
     materialized: Materialization
-    query: exp.Query | None = None  # None for seeds
+    sql_text: str = ""
+    dialect: str = "duckdb"
+    normalized: str = ""  # formatting- and comment-free SQL: the fingerprint's input ("" for seeds)
+    refs: list[RawRef] = field(default_factory=list)  # table references as written (parse cache)
     parents: list[str] = field(default_factory=list)  # model names
     sources: list[str] = field(default_factory=list)  # "<source>.<table>"
     tests: list[TestSpec] = field(default_factory=list)
     yaml_path: Path | None = None
+
+    _query: exp.Query | None = field(default=None, repr=False)
+
+    @property
+    def query(self) -> exp.Query | None:
+        """The parsed SELECT (None for seeds), parsed on first use: loading works from the cache."""
+        if self.kind == "seed":
+            return None
+        if self._query is None:
+            self._query = parse_query(self.sql_text, self.dialect, self.path)
+        return self._query
 
     @property
     def fqn(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import sqlglot
 from sqlglot import exp
@@ -57,6 +58,20 @@ def table_references(query: exp.Expr) -> list[exp.Table]:
     return refs
 
 
+RawRef = tuple[str, str, str, int | None, int | None]  # catalog, db, name, line, column of its first part
+
+
+def raw_refs(query: exp.Query) -> list[RawRef]:
+    """The query's table references as plain data, with where each one starts."""
+    out: list[RawRef] = []
+    for table in table_references(query):
+        first = table.args.get("catalog") or table.args.get("db") or table.this
+        meta = first.meta  # sqlglot records where a token ends; keep where it starts
+        col = meta["col"] - len(first.name) + 1 if "col" in meta else None
+        out.append((table.catalog, table.db, table.name, meta.get("line"), col))
+    return out
+
+
 @dataclass(frozen=True)
 class Resolved:
     kind: str  # "model" | "source"
@@ -82,6 +97,29 @@ def resolve_references(query: exp.Query, resolve: Resolver, path: Path) -> list[
                 "a source as <source>.<table> declared in sources.yml",
             )
         out.append((table, target))
+    return out
+
+
+class PartsResolver(Protocol):
+    def parts(self, catalog: str, db: str, name: str) -> Resolved | None: ...
+
+
+def resolve_raw(refs: list[RawRef], resolver: PartsResolver, path: Path) -> list[Resolved]:
+    """Resolve cached references; an unknown one is an error naming file, line and column."""
+    out = []
+    for catalog, db, name, line, col in refs:
+        target = resolver.parts(catalog, db, name)
+        if target is None:
+            shown = ".".join(p for p in (catalog, db, name) if p)
+            where = f" (column {col})" if col else ""
+            raise ProjectError(
+                f"unknown reference {shown!r}{where}: no model, seed or source has that name",
+                path=path,
+                line=line,
+                hint="reference a model as <layer>.<name> or its bare name, "
+                "a source as <source>.<table> declared in sources.yml",
+            )
+        out.append(target)
     return out
 
 

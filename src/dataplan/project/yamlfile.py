@@ -20,10 +20,25 @@ KeyPath = tuple[str | int, ...]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: several times faster
+
+
 @dataclass
 class LineIndex:
+    """Key path -> line, built only when an error needs a line (composing costs as much as loading)."""
+
     path: Path
-    lines: dict[KeyPath, int] = field(default_factory=dict)
+    text: str = ""
+    _lines: dict[KeyPath, int] | None = field(default=None, repr=False)
+
+    @property
+    def lines(self) -> dict[KeyPath, int]:
+        if self._lines is None:
+            self._lines = {}
+            node = yaml.compose(self.text, Loader=_Loader)
+            if node is not None:
+                _index(node, (), self._lines)
+        return self._lines
 
     def line(self, key: KeyPath) -> int | None:
         """Line of ``key``, or of its nearest ancestor that has one."""
@@ -53,8 +68,7 @@ def load_yaml(path: Path, *, error: type[ProjectError] | type[ConfigError] = Pro
     except OSError as exc:
         raise error(f"cannot read file: {exc.strerror}", path=path) from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
     except yaml.YAMLError as exc:
         # The context mark (where the unclosed construct opened) beats the problem
         # mark, which for unclosed brackets points at the end of the file.
@@ -66,10 +80,7 @@ def load_yaml(path: Path, *, error: type[ProjectError] | type[ConfigError] = Pro
             line=mark.line + 1 if mark is not None else None,
             hint="fix the YAML syntax at that line (indentation, quotes, colons)",
         ) from exc
-    index = LineIndex(path)
-    if node is not None:
-        _index(node, (), index.lines)
-    return data, index
+    return data, LineIndex(path, text)
 
 
 def substitute_env(data: Any, index: LineIndex, key: KeyPath = ()) -> Any:
