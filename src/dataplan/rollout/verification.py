@@ -70,7 +70,26 @@ class PlanVerifier:
             key=model.spec.grain or None,
             label_a=f"{self.plan.environment}: {fqn}",
             label_b=f"{self.plan.plan_environment}: {fqn}",
+            thresholds=self._thresholds(fqn),
         )
+
+    def _thresholds(self, fqn: str) -> dict[str, dict[str, float | None]]:
+        """The diff report judges by the plan's thresholds, and expects the changes the plan expects."""
+        out: dict[str, dict[str, float | None]] = {}
+        names = {"row_count": "row_count_change_pct", "profile": "null_pct_delta", "distribution": "psi"}
+        for check in self.plan.checks:
+            if check.model != fqn:
+                continue
+            if check.kind in names:
+                out[names[check.kind]] = {"warn": check.warn, "fail": check.fail}
+            elif check.kind == "value_diff":
+                expected = set(_strs(check.params.get("expected_changes")))
+                if expected:
+                    out["changed_rows"] = {"fail": None}  # judged per column by the plan's own check
+                if ALL_COLUMNS in expected:
+                    out["only_a_rows"] = {"fail": None}
+                    out["only_b_rows"] = {"fail": None}
+        return out
 
     def run(self) -> Verification:
         diffs: dict[str, DiffResult] = {}
