@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
-from scipy import stats
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, column
@@ -39,6 +39,12 @@ def _double(e: exp.Expr) -> exp.Expr:
 
 def _lit(value: float) -> exp.Expr:
     return _double(exp.Literal.number(repr(float(value))))
+
+
+def _stats() -> ModuleType:
+    from scipy import stats  # imported on use: scipy.stats costs seconds at start-up
+
+    return stats
 
 
 def psi(a_counts: Sequence[float], b_counts: Sequence[float], epsilon: float = PSI_EPSILON) -> float | None:
@@ -128,6 +134,8 @@ def approximate_ks(qa: list[float], qb: list[float], na: int, nb: int) -> tuple[
     points = np.unique(np.asarray(qa + qb, dtype=float))
     d = float(np.max(np.abs(_cdf(points, qa) - _cdf(points, qb))))
     en = na * nb / (na + nb)
+    from scipy import stats  # imported on use: scipy.stats costs seconds at start-up
+
     return d, float(stats.kstwobign.sf(d * math.sqrt(en)))
 
 
@@ -170,7 +178,7 @@ def numeric_distributions(
             if raw_a[i].size and raw_b[i].size:
                 with warnings.catch_warnings():  # "exact calculation unsuccessful": scipy falls back, and says so
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    ks = stats.ks_2samp(raw_a[i], raw_b[i])
+                    ks = _stats().ks_2samp(raw_a[i], raw_b[i])
                 dist.ks_statistic, dist.ks_pvalue = float(ks.statistic), float(ks.pvalue)
             dist.method = (
                 hist_text + psi_text + f"KS: exact two-sample statistic on all non-null values "
@@ -277,7 +285,7 @@ def categorical_distributions(
             if table.shape[1] < 2:
                 dist.chi2, dist.chi2_pvalue = 0.0, 1.0
             else:
-                res = stats.chi2_contingency(table)
+                res = _stats().chi2_contingency(table)
                 dist.chi2, dist.chi2_pvalue = float(res.statistic), float(res.pvalue)
         out.append(dist)
     return out
