@@ -18,8 +18,9 @@ VIEW|FULL)`` headers, the same SQL with references qualified, a DuckDB gateway, 
 external models), installed in its own virtualenv (``--sqlmesh-venv``, default ``/tmp/sqlmesh-venv``; create
 it with ``python -m venv /tmp/sqlmesh-venv && /tmp/sqlmesh-venv/bin/pip install sqlmesh``). Its prod is
 created with ``sqlmesh plan --auto-apply --no-prompts``; after the same N modifications, ``sqlmesh plan
---no-prompts`` (prod, no apply: it computes and prints the plan, then exits) is timed around a subprocess,
-and the in-process ``Context(paths=...)`` load and ``context.plan_builder("prod").build()`` separately.
+--no-prompts`` (prod, no apply: it computes and prints the plan, then its apply prompt reads end-of-file
+from the closed standard input and aborts) is timed around a subprocess, and the in-process
+``Context(paths=...)`` load and ``context.plan_builder("prod").build()`` separately.
 Tools are interleaved within each repeat so that a change of machine load hits both.
 
 Results are written to ``benchmarks/results/plan-duckdb.json``.

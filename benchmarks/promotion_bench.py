@@ -13,7 +13,7 @@ library calls ``wh.promote(plan_id)`` and ``wh.rollback(plan_id)``. Each repeat 
 applies a fresh plan of the same change, whose versions already exist, so only the first apply builds tables.
 
 The apply's data verification (profiles, distributions and diffs of every rebuilt model against prod) costs
-about 40 s per 10,000,000-row model here, over an hour for 100 of them, so by default (``--verification
+about 30 s per 10,000,000-row model here, some 50 minutes for 100 of them, so by default (``--verification
 light``) apply runs with a stand-in verifier that records only what promotion reads from it: each model's
 prod row count as the baseline. The real verification is timed on one model at each size instead
 (``full_verification_one_model_s``); ``--verification full`` runs it for every model.
