@@ -15,6 +15,7 @@ from tests.conftest import ProjectFactory, catalog, write_files
 
 runner = CliRunner()
 
+
 FILES = {
     "models/staging/stg_orders.sql": """
         select order_id, customer_id, amount, status, ordered_at from raw.orders where status <> 'test'
@@ -328,3 +329,38 @@ def test_plan_cli_list_show_abandon_and_json(deployed: Path) -> None:
     assert again.exit_code == 2 and "is ABANDONED" in again.output
     missing = runner.invoke(app, ["plan", "show", "nope", "-p", str(deployed)])
     assert missing.exit_code == 2 and "no plan 'nope'" in missing.output
+
+
+def test_type_change_propagates_to_descendants_and_value_change_does_not(
+    deployed: Path, make_project: ProjectFactory
+) -> None:
+    write_files(
+        deployed,
+        {
+            "models/staging/stg_orders.sql": """
+        select order_id, customer_id, cast(amount as decimal(10, 2)) as amount, status, ordered_at
+        from raw.orders where status <> 'test'
+    """
+        },
+    )
+    plan = plan_of(make_project)
+    retyped = {(c.model, c.before.split()[0]) for c in plan.contract_changes if c.change == "column type changed"}
+    assert ("staging.stg_orders", "amount") in retyped
+    assert ("marts.customer_totals", "total") in retyped  # an unchanged query whose input type changed
+    write_files(
+        deployed,
+        {
+            "models/staging/stg_orders.sql": """
+        select order_id, customer_id, amount * 2 as amount, status, ordered_at
+        from raw.orders where status <> 'test'
+    """
+        },
+    )
+    with make_project.open() as wh:
+        before = wh.backend.round_trips
+        plan = wh.plan("prod", save=False)
+        trips = wh.backend.round_trips - before
+    assert [c.model for c in plan.contract_changes] == []
+    assert by_model(plan)["customer_totals"].rebuild  # rebuilt: its values change...
+    # ...but only the directly modified model is described (5 batched state reads + 1 describe)
+    assert trips == 6, trips

@@ -26,8 +26,15 @@ class ContractDiffer:
         self.backend = backend
         self.writer = writer
         self.unbuilt = unbuilt  # models whose new version does not exist yet
+        self._virtual: dict[str, exp.Query] = {}
 
     def virtual_query(self, name: str) -> exp.Query:
+        """The model's query over built versions, unbuilt parents inlined (cached: deep trees repeat)."""
+        if name not in self._virtual:
+            self._virtual[name] = self._build_virtual(name)
+        return self._virtual[name]
+
+    def _build_virtual(self, name: str) -> exp.Query:
         model = self.project.models[name]
         assert model.query is not None
 
@@ -45,13 +52,22 @@ class ContractDiffer:
 
     def diff(self, changes: ChangeSet, old: dict[str, Version]) -> list[ContractChange]:
         out: list[ContractChange] = []
+        reshaped: set[str] = set()  # models whose output columns or types change
         for change in changes.changes:
+            if change.change == "added":
+                reshaped.add(change.model)
             if change.change in ("added", "removed") or change.model not in old:
                 continue
             model, before = self.project.models[change.model], old[change.model]
             found: list[tuple[ContractChangeKind, str | None, str | None]] = []
-            if change.rebuild and model.query is not None:
-                found += self._columns(change.model, before, changes)
+            # A descendant whose own SQL is unchanged can only change shape through a parent that did:
+            # describing it otherwise costs a query and tells nothing.
+            same_shape = change.change == "indirectly modified" and not (set(model.parents) & reshaped)
+            if change.rebuild and model.query is not None and not same_shape:
+                columns = self._columns(change.model, before, changes)
+                if columns:
+                    reshaped.add(change.model)
+                found += columns
             old_grain, new_grain = list(before.spec.get("grain", []) or []), model.spec.grain
             if old_grain != new_grain:
                 found.append(("grain changed", ", ".join(old_grain) or "(none)", ", ".join(new_grain) or "(none)"))
