@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +12,7 @@ import pytest
 
 from dataplan.dashboard import ChartError, ChartSpec, DashboardSection, render_page
 from tests.dashboard.helpers import realistic_sections
+from tests.htmlcheck import collect, screenshot
 
 GENERATED = datetime(2025, 12, 31, 9, 30, tzinfo=UTC)
 
@@ -27,43 +25,6 @@ def sections() -> list[DashboardSection]:
 @pytest.fixture(scope="module")
 def page(sections: list[DashboardSection]) -> str:
     return render_page("shop", "Dashboards of shop · prod", sections, generated_at=GENERATED)
-
-
-class _Collector(HTMLParser):
-    """Collects tags, attributes and unbalanced tags of an HTML document."""
-
-    VOID = {"meta", "link", "br", "img", "input", "hr"}
-    SVG_EMPTY = {"rect", "line", "circle", "path"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.tags: list[str] = []
-        self.attributes: list[tuple[str, str | None]] = []
-        self.errors: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes += attrs
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes += attrs
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
-        else:
-            self.stack.pop()
-
-
-def collect(document: str) -> _Collector:
-    collector = _Collector()
-    collector.feed(document)
-    collector.close()
-    return collector
 
 
 def test_page_is_one_balanced_html5_document(page: str) -> None:
@@ -103,9 +64,7 @@ def test_every_inline_svg_is_well_formed_xml(page: str) -> None:
 
 
 def test_text_is_escaped() -> None:
-    spec = ChartSpec(
-        title="<b>Rev</b> & co", model="m", kind="bar", x="k", y=["v"], description='"quoted" <i>'
-    )
+    spec = ChartSpec(title="<b>Rev</b> & co", model="m", kind="bar", x="k", y=["v"], description='"quoted" <i>')
     section = DashboardSection(
         name="x<y",
         description="<script>alert(1)</script>",
@@ -139,9 +98,7 @@ def test_failed_and_broken_charts_get_an_error_card_not_a_crash() -> None:
 def test_empty_results_and_empty_pages() -> None:
     spec = ChartSpec(title="Quiet", model="m", kind="line", x="d", y=["v"])
     empty = pa.table({"d": pa.array([], pa.date32()), "v": pa.array([], pa.int64())})
-    page = render_page(
-        "p", "", [DashboardSection("a", charts=[(spec, empty)]), DashboardSection("b")]
-    )
+    page = render_page("p", "", [DashboardSection("a", charts=[(spec, empty)]), DashboardSection("b")])
     assert "No data" in page and "0 rows" in page
     assert "This dashboard declares no charts." in page
     assert "No dashboards" in render_page("p", "", [])
@@ -152,41 +109,7 @@ def test_duplicate_section_names_get_distinct_anchors() -> None:
     assert 'id="d-a-b"' in page and 'id="d-a-b-2"' in page
 
 
-def _find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def test_page_renders_offline_in_headless_chromium(page: str, tmp_path: Path) -> None:
-    chromium = _find_chromium()
-    if chromium is None:
-        pytest.skip("no chromium / google-chrome on PATH to take a screenshot with")
-    html_file = tmp_path / "dashboard.html"
-    html_file.write_text(page, encoding="utf-8")
-    png = tmp_path / "dashboard.png"
-    command = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={png}",
-        "--window-size=1400,2000",
-        html_file.as_uri(),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert png.exists(), result.stderr[-2000:]
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    assert (width, height) == (1400, 2000)
+    data = screenshot(page, tmp_path, 1400, 2000)
     # A blank page compresses to a few kilobytes; charts, text and colors do not.
     assert len(data) > 60_000

@@ -11,12 +11,9 @@ import json
 import math
 import os
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from decimal import Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +35,7 @@ from dataplan.verify.model import (
     Side,
 )
 from dataplan.verify.reports import from_json, html_report, markdown_report, terminal_report, to_json
+from tests.htmlcheck import collect, screenshot
 
 GOLDEN = Path(__file__).parent / "golden"
 LONG_NOTE = (
@@ -554,42 +552,6 @@ def test_terminal_report_all_profiles_flags_the_moved_ones() -> None:
 # --- HTML -----------------------------------------------------------------------------------------------
 
 
-class _Collector(HTMLParser):
-    """Tags, attributes and unbalanced end tags of an HTML document."""
-
-    VOID = {"meta", "link", "br", "img", "input", "hr", "wbr"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.tags: list[str] = []
-        self.attributes: list[tuple[str, str | None]] = []
-        self.errors: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes += attrs
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes += attrs
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
-        else:
-            self.stack.pop()
-
-
-def _parse(document: str) -> _Collector:
-    collector = _Collector()
-    collector.feed(document)
-    collector.close()
-    return collector
-
-
 @pytest.fixture(scope="module")
 def page() -> str:
     return html_report(changed_result(), title="orders: prod vs plan")
@@ -599,7 +561,7 @@ def page() -> str:
 def test_html_is_one_balanced_offline_document(name: str) -> None:
     document = html_report(RESULTS[name]())
     assert document.startswith('<!DOCTYPE html>\n<html lang="en">')
-    parsed = _parse(document)
+    parsed = collect(document)
     assert parsed.errors == [] and parsed.stack == []
     assert "http://" not in document and "https://" not in document
     assert "script" not in parsed.tags and "link" not in parsed.tags and "img" not in parsed.tags
@@ -644,43 +606,18 @@ def test_html_key_problem_and_titles_are_escaped() -> None:
     assert "not unique in B (3 key values appear on more than one row)" in document
     assert "query:SELECT * FROM staging.customers_v2 WHERE region = &#x27;EU&#x27;" in document
     assert 'id="rows"' in document and 'id="samples"' not in document
-    assert _parse(document).errors == []
+    assert collect(document).errors == []
 
 
 def test_html_survives_a_degenerate_histogram() -> None:
     result = identical_result()
     result.distributions[0].histogram = Histogram(edges=[1.0, 1.0], a_counts=[5], b_counts=[5])
     document = html_report(result)
-    assert "No histogram" in document and _parse(document).errors == []
-
-
-def _find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+    assert "No histogram" in document and collect(document).errors == []
 
 
 def test_html_renders_offline_in_headless_chromium(page: str, tmp_path: Path) -> None:
-    chromium = _find_chromium()
-    if chromium is None:
-        pytest.skip("no chromium / google-chrome on PATH to take a screenshot with")
-    html_file = tmp_path / "diff.html"
-    html_file.write_text(page, encoding="utf-8")
-    png = tmp_path / "diff.png"
-    command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1400,2400",
-        html_file.as_uri(),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert png.exists(), result.stderr[-2000:]
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    assert (width, height) == (1400, 2400)
+    data = screenshot(page, tmp_path, 1400, 2400)
     # A blank page compresses to a few kilobytes; cards, tables and histograms do not.
     assert len(data) > 100_000
 
@@ -717,7 +654,7 @@ def test_every_format_renders_sparse_and_unusual_results(make: Callable[[], Diff
     assert json.loads(to_json(result))["outcome"] == result.outcome
     markdown = markdown_report(result)
     document = html_report(result)
-    assert _parse(document).errors == []
+    assert collect(document).errors == []
     for svg in re.findall(r"<svg .*?</svg>", document, flags=re.S):
         ET.fromstring(svg)
     text = _terminal_text(result)
