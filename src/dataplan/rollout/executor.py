@@ -191,7 +191,7 @@ class Rollout:
             if force:
                 plan = self._save(plan.model_copy(update={"forced_reason": reason}))
             journal.record("promote", "start", target=target, before=plan.target_state)
-            self._swap(plan, target)
+            self._swap(plan, target, journal)
             after = self._state(target)
             journal.record("promote", "end", "ok", after=after)
             plan = self._save(plan.model_copy(update={"promoted_at": now(), "promoted_state": after}))
@@ -214,7 +214,12 @@ class Rollout:
         self._drop_plan_environment(plan)
         return RolloutResult(plan, "promoted", [f"{target} now points at the plan's versions"], post_checks=checks)
 
-    def _swap(self, plan: Plan, target: str) -> None:
+    def _swap(self, plan: Plan, target: str, journal: Journal) -> None:
+        """Re-point the target: one transaction where the engine can, else view by view, journaled.
+
+        Without transactional DDL a crash can leave some views swapped; the journal names them and
+        ``resume`` re-runs the swap (re-pointing a view that already points right changes nothing).
+        """
         plan_env = self.store.environment_models(plan.plan_environment)
         changed = {c.model for c in plan.changes if c.change != "removed"}
         removed = [
@@ -233,7 +238,17 @@ class Rollout:
             for n, e in plan_env.items()
             if n in changed
         ]
-        environments.point(self.backend, self.store, target, pointers, removed)
+        if self.backend.atomic_swap:
+            environments.point(self.backend, self.store, target, pointers, removed)
+            return
+        for pointer in pointers:
+            journal.record("swap_view", "start", model=pointer.model, version=pointer.version_id)
+            environments.point(self.backend, self.store, target, [pointer], [])
+            journal.record("swap_view", "end", "ok", model=pointer.model)
+        for entry in removed:
+            journal.record("swap_view", "start", model=entry.model, version=None)
+            environments.point(self.backend, self.store, target, [], [entry])
+            journal.record("swap_view", "end", "ok", model=entry.model)
 
     def _drop_plan_environment(self, plan: Plan) -> None:
         if self.store.environment_models(plan.plan_environment):
@@ -310,17 +325,22 @@ class Rollout:
             with self.locks.held(plan.environment, f"resume {plan_id}", break_lock=break_lock):
                 self._restore(plan, plan.environment, journal, plan.rollback_reason or "resumed after a crash")
             return RolloutResult(self.records.get(plan_id), "rolled back", ["finished the interrupted rollback"])
-        if step in ("promote", "post_check") or "promote" in steps:
+        if step in ("promote", "swap_view", "post_check") or "promote" in steps:
             if self._state(plan.environment) == plan.target_state:
                 # The swap never committed: promote again from the start.
                 return self.promote(plan_id, break_lock=break_lock)
             journal.record("resume", "end", "post_check")
-            return self._finish_promotion(plan, journal, break_lock)
+            return self._finish_promotion(plan, journal, break_lock, swap_unfinished=step in ("promote", "swap_view"))
         return self.apply(plan_id, progress=progress, break_lock=break_lock)
 
-    def _finish_promotion(self, plan: Plan, journal: Journal, break_lock: bool) -> RolloutResult:
+    def _finish_promotion(
+        self, plan: Plan, journal: Journal, break_lock: bool, swap_unfinished: bool = False
+    ) -> RolloutResult:
         target = plan.environment
         with self.locks.held(target, f"resume {plan.plan_id}", break_lock=break_lock):
+            if swap_unfinished:  # only possible view by view: finish re-pointing
+                self._swap(plan, target, journal)
+                journal.record("promote", "end", "ok", after=self._state(target), resumed=True)
             if not plan.promoted_state:
                 plan = self._save(plan.model_copy(update={"promoted_at": now(), "promoted_state": self._state(target)}))
             checks = post_promotion_checks(self.project, self.backend, self.store, plan, target)
