@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint browser clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "dataplan needs Python 3.11+"'
@@ -22,7 +22,17 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+# The screenshot tests look at the HTML reports in headless Chromium, from Debian's packages.
+# Installed when this runs as root with apt-get (CI); otherwise those two tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the screenshot tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed: the screenshot tests will skip"; \
+	  else echo "no chromium: the screenshot tests will skip"; fi; }
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 clean:
