@@ -23,7 +23,7 @@ from dataplan.rollout.locks import Locks
 from dataplan.rollout.postcheck import PostCheckResult, post_promotion_checks
 from dataplan.rollout.verification import PlanVerifier, Verification
 from dataplan.state.plans import PlanRecords
-from dataplan.state.store import EnvironmentModel, StateStore, Version, now
+from dataplan.state.store import StateStore, Version, now
 
 
 @dataclass
@@ -196,23 +196,26 @@ class Rollout:
             journal.record("promote", "end", "ok", after=after)
             plan = self._save(plan.model_copy(update={"promoted_at": now(), "promoted_state": after}))
             journal.record("post_check", "start")
-            checks = post_promotion_checks(self.project, self.backend, self.store, plan, target)
-            fired = [c for c in checks if c.triggers_rollback]
-            journal.record("post_check", "end", "fail" if fired else "pass", fired=[c.name for c in fired])
-            if fired:
-                why = "; ".join(f"{c.name}: {c.detail}" for c in fired)
-                self._restore(plan, target, journal, why)
-                plan = self.records.get(plan_id)
-                return RolloutResult(
-                    plan,
-                    "rolled back",
-                    [f"post-promotion check failed, rolled back: {why}"],
-                    post_checks=checks,
-                    exit_code=1,
-                )
+            return self._post_check(plan, target, journal, f"{target} now points at the plan's versions")
+
+    def _post_check(self, plan: Plan, target: str, journal: Journal, done: str) -> RolloutResult:
+        """Post-promotion checks; a fired trigger rolls back, else the plan is COMPLETE."""
+        checks = post_promotion_checks(self.project, self.backend, self.store, plan, target)
+        fired = [c for c in checks if c.triggers_rollback]
+        journal.record("post_check", "end", "fail" if fired else "pass", fired=[c.name for c in fired])
+        if fired:
+            why = "; ".join(f"{c.name}: {c.detail}" for c in fired)
+            self._restore(plan, target, journal, why)
+            return RolloutResult(
+                self.records.get(plan.plan_id),
+                "rolled back",
+                [f"post-promotion check failed, rolled back: {why}"],
+                post_checks=checks,
+                exit_code=1,
+            )
         plan = self._save(plan.model_copy(update={"status": "COMPLETE"}))
         self._drop_plan_environment(plan)
-        return RolloutResult(plan, "promoted", [f"{target} now points at the plan's versions"], post_checks=checks)
+        return RolloutResult(plan, "promoted", [done], post_checks=checks)
 
     def _swap(self, plan: Plan, target: str, journal: Journal) -> None:
         """Re-point the target: one transaction where the engine can, else view by view, journaled.
@@ -343,19 +346,5 @@ class Rollout:
                 journal.record("promote", "end", "ok", after=self._state(target), resumed=True)
             if not plan.promoted_state:
                 plan = self._save(plan.model_copy(update={"promoted_at": now(), "promoted_state": self._state(target)}))
-            checks = post_promotion_checks(self.project, self.backend, self.store, plan, target)
-            fired = [c for c in checks if c.triggers_rollback]
-            journal.record("post_check", "end", "fail" if fired else "pass", fired=[c.name for c in fired])
-            if fired:
-                why = "; ".join(f"{c.name}: {c.detail}" for c in fired)
-                self._restore(plan, target, journal, why)
-                return RolloutResult(
-                    self.records.get(plan.plan_id), "rolled back", [why], post_checks=checks, exit_code=1
-                )
-        plan = self._save(plan.model_copy(update={"status": "COMPLETE"}))
-        self._drop_plan_environment(plan)
-        return RolloutResult(plan, "promoted", ["finished the interrupted promotion"], post_checks=checks)
+            return self._post_check(plan, target, journal, "finished the interrupted promotion")
 
-
-def environment_state(entries: dict[str, EnvironmentModel]) -> dict[str, str]:
-    return {n: e.version_id for n, e in sorted(entries.items())}
