@@ -14,7 +14,8 @@ subset). Every approach then runs in its own subprocess, one after the other, in
 the parent reads each child's peak RSS from ``os.wait4`` and records the load average around it:
 
 * ``floor``: ``SELECT sum(hash(<all 20 columns>))`` over ``a`` and over ``b`` (one scan each);
-* ``dataplan_keydiff``: ``rowdiff.key_check`` + ``rowdiff.row_diff`` exactly as ``diff()`` calls them
+* ``dataplan_keydiff``: ``joindiff.join_diff`` (key check and key-level diff in one statement, plus a
+  ``count(*)`` per side that sizes the join's cap), as ``diff()`` calls it
   (key checks, the one-join aggregate, the samples query);
 * ``dataplan_keydiff_1gb``: the same with ``SET memory_limit = '1GB'`` (not a dataplan default);
 * ``dataplan_diff``: the whole ``verify.diff.diff()`` (schema, profiles, key diff, distributions);
@@ -290,11 +291,12 @@ def _counts(rows: Any) -> dict[str, int]:
 
 
 def w_dp_keydiff(spec: dict[str, Any]) -> dict[str, Any]:
-    """dataplan's key diff alone: key_check + row_diff, as diff() calls them on one backend."""
+    """dataplan's key diff alone: join_diff (the key check is part of it), as diff() calls it on one backend."""
     from dataplan.backends.duckdb import DuckDBBackend
     from dataplan.verify.diff import open_relation
+    from dataplan.verify.joindiff import join_diff
     from dataplan.verify.relations import relation_columns
-    from dataplan.verify.rowdiff import ColumnPair, key_check, row_diff
+    from dataplan.verify.rowdiff import ColumnPair
 
     t_open = time.perf_counter()
     be = DuckDBBackend(spec["db"])
@@ -310,21 +312,15 @@ def w_dp_keydiff(spec: dict[str, Any]) -> dict[str, Any]:
         types_b = {c.name: c.type for c in cols_b}
         pairs = [ColumnPair(c.name, c.type, types_b[c.name]) for c in cols_a if c.name != KEY]
         t1 = time.perf_counter()
-        kc = key_check(be, ra, be, rb, [KEY])
+        kc, rows = join_diff(be, ra, rb, [KEY], pairs, key_types=[(types_b[KEY], types_b[KEY])], sample_size=10)
         t2 = time.perf_counter()
-        assert kc.ok
-        rows = row_diff(be, ra, rb, [KEY], pairs, key_types=[(types_b[KEY], types_b[KEY])], sample_size=10)
-        t3 = time.perf_counter()
-        queries = log.take()
-        samples = sum(q["seconds"] for q in queries if q["sql"].startswith("WITH"))
+        assert kc.ok and rows is not None
         reps.append(
             {
-                "seconds": round(t3 - t0, 3),
+                "seconds": round(t2 - t0, 3),
                 "describe": round(t1 - t0, 3),
-                "key_check": round(t2 - t1, 3),
-                "join_aggregate": round(t3 - t2 - samples, 3),
-                "samples": round(samples, 3),
-                "queries": queries,
+                "key_diff": round(t2 - t1, 3),
+                "queries": log.take(),
                 **_counts(rows),
             }
         )
@@ -354,7 +350,7 @@ def _whole_diff(a: Any, b: Any, table_a: str, table_b: str, distributions: bool 
     import dataplan.verify.diff as d
 
     phases: dict[str, float] = {}
-    saved = {name: getattr(d, name) for name in ("profile", "key_check", "_rows", "compute_distributions")}
+    saved = {name: getattr(d, name) for name in ("profile", "join_diff", "compute_distributions")}
     for name, fn in saved.items():
         setattr(d, name, _timed(phases, name.strip("_").replace("compute_", ""), fn))
     try:

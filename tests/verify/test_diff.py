@@ -137,8 +137,8 @@ def test_diff_end_to_end(backend: Backend) -> None:
         ("status", "categorical"),
         ("region", "categorical"),
     ]
-    # describe x2, profile x2, key check x2, join + samples, histogram + download x2, top values x2
-    assert result.queries == 14
+    # describe x2, profile x2, ONE key diff statement, histogram + download x2, top values x2
+    assert result.queries == 11
     outcomes = {c.name: c.outcome for c in result.checks}
     assert outcomes["row_count_change_pct"] == "warn"  # 3 %
     assert outcomes["schema_changes"] == "warn"

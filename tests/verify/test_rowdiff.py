@@ -1,4 +1,4 @@
-"""Key checks and the one-join row diff, on DuckDB and a real Postgres."""
+"""Key checks and the one-statement key diff (joindiff), on DuckDB and a real Postgres."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 
 from dataplan.backends.base import Backend
 from dataplan.verify.diff import diff
-from dataplan.verify.model import RowDiff, Tolerance
+from dataplan.verify.joindiff import join_diff
+from dataplan.verify.model import KeyCheck, RowDiff, Tolerance
 from dataplan.verify.relations import relation_columns
-from dataplan.verify.rowdiff import ColumnPair, key_check, row_diff
+from dataplan.verify.rowdiff import ColumnPair, key_check
 from tests.verify.test_profile import open_backend, rel, setup
 
 
@@ -32,16 +33,24 @@ def duck(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Backend]:
     be.close()
 
 
-def compare(
+def checked(
     backend: Backend, a: str, b: str, key: list[str], tolerance: Tolerance | None = None, sample_size: int = 10
-) -> RowDiff:
-    """row_diff over the common non-key columns, types from the engine."""
+) -> tuple[KeyCheck, RowDiff | None]:
+    """join_diff over the common non-key columns, types from the engine."""
     ra, rb = rel(backend, a), rel(backend, b)
     ta = {c.name: c.type for c in relation_columns(backend, ra)}
     tb = {c.name: c.type for c in relation_columns(backend, rb)}
     pairs = [ColumnPair(n, t, tb[n]) for n, t in ta.items() if n in tb and n not in key]
     key_types = [(ta[k], tb[k]) for k in key]
-    return row_diff(backend, ra, rb, key, pairs, key_types=key_types, tolerance=tolerance, sample_size=sample_size)
+    return join_diff(backend, ra, rb, key, pairs, key_types=key_types, tolerance=tolerance, sample_size=sample_size)
+
+
+def compare(
+    backend: Backend, a: str, b: str, key: list[str], tolerance: Tolerance | None = None, sample_size: int = 10
+) -> RowDiff:
+    kc, rows = checked(backend, a, b, key, tolerance, sample_size)
+    assert kc.ok and rows is not None
+    return rows
 
 
 def mismatches(result: RowDiff) -> dict[str, int]:
@@ -64,7 +73,7 @@ def test_counts_mismatches_and_samples(backend: Backend) -> None:
     setup(backend, ORDERS)
     before = backend.round_trips
     r = compare(backend, "a", "b", ["id"])
-    assert backend.round_trips - before == 2 + 1 + 1  # two describes, the join aggregate, the samples
+    assert backend.round_trips - before == 2 + 1 + 1  # two describes, the row counts, ONE diff statement
     assert (r.only_a, r.only_b, r.changed, r.unchanged) == (2, 2, 4, 4)
     assert mismatches(r) == {"amount": 2, "qty": 1, "note": 2}
     assert {c.column: c.rate for c in r.columns}["amount"] == pytest.approx(2 / 8)
@@ -161,7 +170,7 @@ def test_duplicate_key_stops_the_join(backend: Backend) -> None:
     )  # fmt: skip
     assert result.rows is None
     assert result.key_check is not None and result.key_check.a_duplicate_keys == 1
-    assert result.queries == 2 + 2 + 2  # describes, profiles, key checks: no join
+    assert result.queries == 2 + 2 + 1 + 2  # describes, profiles, the diff statement, then the exact key checks
     check = {c.name: c for c in result.checks}["key_not_unique"]
     assert check.outcome == "fail" and "not a key" in check.detail
     assert "changed_rows" not in {c.name for c in result.checks}
@@ -251,3 +260,73 @@ def test_different_kinds_compare_as_text(backend: Backend) -> None:
     assert (r.only_a, r.only_b, r.changed, r.unchanged) == (0, 0, 1, 1)
     sample: dict[str, Any] = r.sample_changed[0]
     assert sample == {"id": 2, "code": [8, "08"]}
+
+
+def test_no_samples_and_no_value_columns(backend: Backend) -> None:
+    setup(backend, ORDERS)
+    r = compare(backend, "a", "b", ["id"], sample_size=0)
+    assert (r.only_a, r.only_b, r.changed, r.unchanged) == (2, 2, 4, 4)
+    assert r.sample_only_a == r.sample_only_b == r.sample_changed == []
+    setup(backend, ["create table k1 (id integer)", "create table k2 (id integer)",
+                    "insert into k1 values (1), (2)", "insert into k2 values (2), (3)"])  # fmt: skip
+    keys_only = compare(backend, "k1", "k2", ["id"])
+    assert (keys_only.only_a, keys_only.only_b, keys_only.changed, keys_only.unchanged) == (1, 1, 0, 1)
+    assert keys_only.sample_only_a == [{"id": 1}] and keys_only.sample_only_b == [{"id": 3}]
+
+
+# Every way a key can fail to be a key, each caught by the checks made after the join (see joindiff):
+NOT_A_KEY = {
+    # the same row twice in A, once in B: equal hashes, so only count(A present) != count(*) A shows it
+    "identical duplicate on a matched key": (["(1, 1)", "(1, 1)", "(2, 1)"], ["(1, 1)", "(2, 1)"], (1, 0, 0, 0)),
+    "duplicate in B on a matched key": (["(1, 1)", "(2, 1)"], ["(1, 1)", "(1, 2)", "(2, 1)"], (0, 1, 0, 0)),
+    "duplicate on one side only": (["(1, 1)", "(3, 1)", "(3, 2)"], ["(1, 1)"], (1, 0, 0, 0)),
+    "NULL key in A": (["(1, 1)", "(null, 1)"], ["(1, 1)"], (0, 0, 1, 0)),
+    "NULL key in B, twice": (["(1, 1)"], ["(1, 1)", "(null, 1)", "(null, 2)"], (0, 0, 0, 2)),
+    # a column that is not a key at all: 3 x 3 rows per value would multiply; the join is capped
+    "not a key at all": (["(1, 1)"] * 3 + ["(2, 1)"] * 3, ["(1, 1)"] * 3 + ["(2, 2)"] * 3, (2, 2, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_A_KEY))
+def test_a_key_that_is_not_a_key_is_reported_exactly(backend: Backend, case: str) -> None:
+    rows_a, rows_b, figures = NOT_A_KEY[case]
+    inserts = [f"insert into a values {', '.join(rows_a)}", f"insert into b values {', '.join(rows_b)}"]
+    setup(backend, ["create table a (id integer, v integer)", "create table b (id integer, v integer)", *inserts])
+    before = backend.round_trips
+    kc, rows = checked(backend, "a", "b", ["id"])
+    assert rows is None and not kc.ok
+    assert (kc.a_duplicate_keys, kc.b_duplicate_keys, kc.a_null_keys, kc.b_null_keys) == figures
+    # two describes, the row counts, the diff statement, then one exact key check per side
+    assert backend.round_trips - before == 2 + 1 + 1 + 2
+
+
+def test_a_key_that_is_a_key_costs_one_statement(backend: Backend) -> None:
+    setup(backend, ["create table a (k1 varchar, k2 integer, v integer)",
+                    "create table b (k1 varchar, k2 integer, v integer)",
+                    "insert into a values ('x', 1, 1), ('x', 2, 1), ('y', 1, 1)",
+                    "insert into b values ('x', 1, 1), ('x', 2, 2), ('y', 2, 1)"])  # fmt: skip
+    ra, rb = rel(backend, "a"), rel(backend, "b")
+    pairs = [ColumnPair("v", "INTEGER", "INTEGER")]
+    before = backend.round_trips
+    kc, rows = join_diff(backend, ra, rb, ["k1", "k2"], pairs, key_types=[("VARCHAR", "VARCHAR"), ("INTEGER",) * 2],
+                         row_counts=(3, 3))  # fmt: skip
+    assert backend.round_trips - before == 1  # row counts given: the key check is part of the one statement
+    assert kc.ok and rows is not None
+    assert (rows.only_a, rows.only_b, rows.changed, rows.unchanged) == (1, 1, 1, 1)
+    assert rows.sample_changed == [{"k1": "x", "k2": 2, "v": [1, 2]}]
+
+
+def test_types_that_hash_apart_but_compare_equal(backend: Backend) -> None:
+    # INTEGER against BIGINT and a float within tolerance: different hashes, equal values -> unchanged
+    setup(
+        backend,
+        [
+            "create table a (id integer, n integer, x double)",
+            "create table b (id bigint, n bigint, x double)",
+            "insert into a values (1, 5, 1.0), (2, 6, 2.0)",
+            "insert into b values (1, 5, 1.0000001), (2, 7, 2.0)",
+        ],
+    )
+    r = compare(backend, "a", "b", ["id"], Tolerance(abs=1e-3))
+    assert (r.only_a, r.only_b, r.changed, r.unchanged) == (0, 0, 1, 1)
+    assert r.sample_changed == [{"id": 2, "n": [6, 7]}]

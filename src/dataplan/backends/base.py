@@ -55,6 +55,12 @@ def select_star(relation: exp.Expr) -> exp.Select:
     return exp.select("*").from_(relation)
 
 
+def row_text(values: list[exp.Expr]) -> exp.Expr:
+    """``CAST(ROW(v1, ...) AS TEXT)``: a row's values as one text (engines quote values that need it)."""
+    row = exp.Anonymous(this="ROW", expressions=values or [exp.Literal.number(0)])
+    return exp.cast(row, exp.DataType.build("text"))
+
+
 class Backend(ABC):
     """One engine connection. Not thread-safe; one per thread."""
 
@@ -65,6 +71,9 @@ class Backend(ABC):
     reads_files: ClassVar[bool] = False  # can query Parquet/CSV files directly
     late_binding_views: ClassVar[bool] = False  # views resolve names at query time
     max_identifier_length: ClassVar[int] = 255
+    # approx_count_distinct, reservoir_quantile and histogram() (a map of value -> count) exist:
+    # the verifier uses them above its exact-row limit instead of exact distincts and quantiles.
+    approx_aggregates: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.round_trips = 0  # statements sent: what benchmarks count
@@ -83,6 +92,13 @@ class Backend(ABC):
         text = query.sql(dialect=read)
         out = sqlglot.parse_one(text, read=read).sql(dialect=self.dialect)
         return sqlglot.parse_one(out, read=self.dialect)  # type: ignore[return-value]
+
+    def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
+        """A hash of a row's values: equal values give equal hashes (the key diff's pre-filter).
+
+        The portable spelling is the md5 of the row's text; engines override it with a native 64-bit hash.
+        """
+        return exp.func("md5", row_text(values))
 
     # -- running ---------------------------------------------------------
     @abstractmethod

@@ -23,6 +23,7 @@ class DuckDBBackend(Backend):
     reads_files = True
     late_binding_views = True
     max_identifier_length = 255
+    approx_aggregates = True
 
     def __init__(self, path: str, threads: int | None = None) -> None:
         super().__init__()
@@ -35,6 +36,9 @@ class DuckDBBackend(Backend):
             ) from exc
         if threads:
             self.conn.execute("SET threads TO ?", [threads])
+
+    def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
+        return exp.Anonymous(this="hash", expressions=values or [exp.Literal.number(0)])
 
     def _run(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
         try:

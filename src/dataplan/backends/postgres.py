@@ -8,7 +8,7 @@ import psycopg
 import pyarrow as pa
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, Column, Relation, ident
+from dataplan.backends.base import Backend, Column, Relation, ident, row_text
 from dataplan.errors import EngineError
 from dataplan.secrets import redact
 
@@ -48,6 +48,9 @@ class PostgresBackend(Backend):
                 transient=isinstance(exc, psycopg.OperationalError),
                 hint="check connection.dsn in dataplan.yml and that the server is running",
             ) from exc
+
+    def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
+        return exp.Anonymous(this="hashtextextended", expressions=[row_text(values), exp.Literal.number(0)])
 
     def _run(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
         try:

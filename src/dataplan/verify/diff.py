@@ -6,10 +6,12 @@ exist, key and named columns exist on both sides, the filter binds); only
 then do the data queries run, all of them reads:
 
 - one profile aggregate per side;
-- with a key: one key-check query per side; when the key is unique and
-  non-NULL, ONE full outer join when both sides are on the same backend
-  object (plus one sample query), or checksum bisection across engines
-  (``dataplan.verify.crossdiff``);
+- with a key, when both sides are on the same backend object: ONE statement
+  (``dataplan.verify.joindiff``) that joins the row hashes, checks the key
+  and compares the values of the few rows whose hashes differ; when the key
+  turns out not to be a key, one GROUP BY per side for the exact figures;
+- with a key across two engines: one key-check query per side, then checksum
+  bisection (``dataplan.verify.crossdiff``);
 - distributions: one histogram query per side for all numeric columns (plus
   a download per side for the exact KS on small relations), one top-k query
   per side for all categorical columns (plus one small count query per side
@@ -32,10 +34,11 @@ from dataplan.errors import InputError
 from dataplan.secrets import redact
 from dataplan.verify import checks
 from dataplan.verify.distribution import distributions as compute_distributions
+from dataplan.verify.joindiff import join_diff
 from dataplan.verify.model import DiffResult, KeyCheck, Profile, RowDiff, SchemaDiff, Side, Tolerance
 from dataplan.verify.profile import profile, profile_deltas
 from dataplan.verify.relations import filtered, parse_relation, relation_columns, resolve_columns
-from dataplan.verify.rowdiff import ColumnPair, key_check, row_diff
+from dataplan.verify.rowdiff import ColumnPair, key_check
 
 __all__ = ["describe_connection", "diff", "open_relation", "profile_relation", "schema_diff"]
 
@@ -149,10 +152,18 @@ def diff(
     # -- rows --------------------------------------------------------------------------
     kc: KeyCheck | None = None
     rows: RowDiff | None = None
-    if key:
+    if key and a is b:
+        ta, tb = {c.name: c.type for c in cols_a}, {c.name: c.type for c in cols_b}
+        kc, rows = join_diff(
+            a, src_a, src_b, key_a, pairs, key_types=[(ta[ka], tb[kb]) for ka, kb in zip(key_a, key_b, strict=True)],
+            key_b=key_b, tolerance=tol, sample_size=sample_size, row_counts=(prof_a.row_count, prof_b.row_count),
+        )  # fmt: skip
+    elif key:
         kc = key_check(a, src_a, b, src_b, key_a, key_b=key_b, sample_size=sample_size)
         if kc.ok:
-            rows = _rows(a, src_a, b, src_b, key_a, key_b, cols_a, cols_b, pairs, tol, sample_size)
+            from dataplan.verify.crossdiff import bisect_diff  # the cross-engine path, only when needed
+
+            rows = bisect_diff(a, src_a, b, src_b, key_a, [p.name for p in pairs], tol, sample_size)
 
     # -- distributions ----------------------------------------------------------------
     dists = []
@@ -181,27 +192,3 @@ def diff(
     result.queries = sum(x.round_trips for x in backends) - start
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def _rows(
-    a: Backend,
-    src_a: exp.Expr,
-    b: Backend,
-    src_b: exp.Expr,
-    key_a: list[str],
-    key_b: list[str],
-    cols_a: list[Column],
-    cols_b: list[Column],
-    pairs: list[ColumnPair],
-    tol: Tolerance,
-    sample_size: int,
-) -> RowDiff:
-    if a is b:
-        ta, tb = {c.name: c.type for c in cols_a}, {c.name: c.type for c in cols_b}
-        key_types = [(ta[ka], tb[kb]) for ka, kb in zip(key_a, key_b, strict=True)]
-        return row_diff(
-            a, src_a, src_b, key_a, pairs, key_types=key_types, key_b=key_b, tolerance=tol, sample_size=sample_size
-        )
-    from dataplan.verify.crossdiff import bisect_diff  # the cross-engine path, only when needed
-
-    return bisect_diff(a, src_a, b, src_b, key_a, [p.name for p in pairs], tol, sample_size)

@@ -1,11 +1,9 @@
-"""Key-level diff of two relations on one engine: key checks, then ONE full outer join.
+"""How two values compare, and the exact key check: the pieces both key-level diffs share.
 
-Key checks come first (one query per side: duplicate and NULL keys with a
-sample); a key that is not a key makes the join meaningless, so the caller
-skips it. The join computes every figure in the engine in one aggregate:
-rows only in A, only in B, changed, unchanged and mismatches per column.
-Samples of each kind, ordered by key, come from one follow-up query that
-computes the join once (a materialized CTE) when there is anything to show.
+The one-engine diff (``joindiff``) and the cross-engine checksum bisection
+(``crossdiff``) compare values with ``same_value`` and, when a key turns out not
+to be a key, report it with ``key_check``: one GROUP BY key per side with
+duplicate and NULL key counts and a sample.
 
 Values compare by type:
 
@@ -27,7 +25,7 @@ from typing import Any
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, column
-from dataplan.verify.model import ColumnMismatch, KeyCheck, RowDiff, Tolerance
+from dataplan.verify.model import KeyCheck, Tolerance
 from dataplan.verify.profile import TIME_UNITS, column_kind, count_star, numeric_class, temporal_precision
 from dataplan.verify.relations import as_from
 
@@ -103,12 +101,29 @@ def same_value(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str, tolerance: 
     return exp.func("coalesce", exp.paren(equal), exp.false())
 
 
-def _flag(cond: exp.Expr) -> exp.Case:
+def flag(cond: exp.Expr) -> exp.Case:
     return exp.Case(ifs=[exp.If(this=cond, true=ONE.copy())], default=ZERO.copy())
 
 
-def _sum(e: exp.Expr) -> exp.Expr:
-    return exp.func("coalesce", exp.Sum(this=e), ZERO.copy())
+def balanced_sum(terms: list[exp.Expr]) -> exp.Expr:
+    """t0 + t1 + ... as a balanced tree: shallow for sqlglot however many terms."""
+    if len(terms) == 1:
+        return terms[0]
+    mid = len(terms) // 2
+    return exp.Add(this=balanced_sum(terms[:mid]), expression=balanced_sum(terms[mid:]))
+
+
+def hash_pair(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str) -> tuple[exp.Expr, exp.Expr]:
+    """The two values as they are hashed for the key diff's pre-filter: equal values must hash equally.
+
+    Values are normalized as ``same_value`` normalizes them; two different types that normalization leaves
+    apart (INTEGER against BIGINT, DECIMAL(18,2) against DECIMAL(18,3)) hash as text. A pair that hashes
+    differently but compares equal costs only a second look at that row.
+    """
+    na, nb, is_float = normalize_pair(ea, eb, a_type, b_type)
+    if is_float or a_type.strip().upper() == b_type.strip().upper():
+        return na, nb
+    return _cast(na, "varchar"), _cast(nb, "varchar")
 
 
 # -- key checks -----------------------------------------------------------
@@ -125,14 +140,14 @@ def side_key_check(
         .group_by(*[column(k) for k in key])
     )
     any_null = exp.or_(*[column(a).is_(exp.null()) for a in ks])
-    flagged = exp.select(*[column(a) for a in ks], "n", _flag(any_null).as_("nk")).from_(grouped.subquery("g"))
+    flagged = exp.select(*[column(a) for a in ks], "n", flag(any_null).as_("nk")).from_(grouped.subquery("g"))
     dup = exp.and_(column("nk").eq(0), column("n") > 1)
     null_rows = exp.Case(ifs=[exp.If(this=column("nk").eq(1), true=column("n"))], default=ZERO.copy())
     totals = exp.select(
         *[column(a) for a in ks],
         "n",
         "nk",
-        exp.Window(this=exp.Sum(this=_flag(dup))).as_("dup_keys"),
+        exp.Window(this=exp.Sum(this=flag(dup))).as_("dup_keys"),
         exp.Window(this=exp.Sum(this=null_rows)).as_("null_rows"),
     ).from_(flagged.subquery("f"))
     query = (
@@ -175,180 +190,3 @@ def key_check(
         b_null_keys=null_b,
         duplicate_samples=samples,
     )
-
-
-# -- the join -------------------------------------------------------------
-
-
-def _balanced_sum(terms: list[exp.Expr]) -> exp.Expr:
-    """t0 + t1 + ... as a balanced tree: shallow for sqlglot however many terms."""
-    if len(terms) == 1:
-        return terms[0]
-    mid = len(terms) // 2
-    return exp.Add(this=_balanced_sum(terms[:mid]), expression=_balanced_sum(terms[mid:]))
-
-
-@dataclass(frozen=True)
-class _Join:
-    """The full outer join of the two sides: one row per key with pa, pb, bo, ak*, bk*, [ac*, bc*,] m*.
-
-    ``bo`` is 1 when the key is on both sides; ``m<i>`` is 1 when column i differs (meaningful when
-    ``bo`` is 1). The presence test is computed once per row rather than inside every flag: DuckDB's
-    planner slows down sharply on hundreds of repeated subexpressions.
-    """
-
-    key: list[str]
-    pairs: list[ColumnPair]
-    side_a: exp.Subquery
-    side_b: exp.Subquery
-    on: exp.Expr
-    flags: list[exp.Expr]
-
-    def select(self, values: bool) -> exp.Select:
-        da, db = "da", "db"
-        both = exp.and_(exp.not_(column("p", da).is_(exp.null())), exp.not_(column("p", db).is_(exp.null())))
-        exprs: list[exp.Expr] = [column("p", da).as_("pa"), column("p", db).as_("pb"), _flag(both).as_("bo")]
-        for i in range(len(self.key)):
-            exprs += [column(f"k{i}", da).as_(f"ak{i}"), column(f"k{i}", db).as_(f"bk{i}")]
-        if values:
-            exprs += [column(f"c{i}", da).as_(f"ac{i}") for i in range(len(self.pairs))]
-            exprs += [column(f"c{i}", db).as_(f"bc{i}") for i in range(len(self.pairs))]
-        exprs += [f.copy().as_(f"m{i}") for i, f in enumerate(self.flags)]
-        return (
-            exp.select(*exprs)
-            .from_(self.side_a.copy())
-            .join(self.side_b.copy(), on=self.on.copy(), join_type="full outer")
-        )
-
-    def ks(self, side: str) -> list[exp.Column]:
-        return [column(f"{side}k{i}") for i in range(len(self.key))]
-
-    def cs(self, side: str) -> list[exp.Column]:
-        return [column(f"{side}c{i}") for i in range(len(self.pairs))]
-
-    def ms(self) -> list[exp.Column]:
-        return [column(f"m{i}") for i in range(len(self.pairs))]
-
-    def changed(self) -> exp.Expr:
-        if not self.pairs:
-            return exp.false()
-        return exp.and_(column("bo").eq(1), _balanced_sum(list(self.ms())) > 0)
-
-
-def _side(rel: exp.Expr, key: list[str], cols: list[str]) -> exp.Select:
-    exprs = [ONE.copy().as_("p")]
-    exprs += [column(k).as_(f"k{i}") for i, k in enumerate(key)]
-    exprs += [column(c).as_(f"c{i}") for i, c in enumerate(cols)]
-    return exp.select(*exprs).from_(as_from(rel))
-
-
-def _build_join(
-    rel_a: exp.Expr,
-    rel_b: exp.Expr,
-    key: list[tuple[str, str, str, str]],  # (name in A, name in B, type in A, type in B)
-    pairs: list[ColumnPair],
-    tolerance: Tolerance,
-) -> _Join:
-    side_a = _side(rel_a, [k[0] for k in key], [p.in_a for p in pairs]).subquery("da")
-    side_b = _side(rel_b, [k[1] for k in key], [p.in_b for p in pairs]).subquery("db")
-    on = []
-    for i, (_, _, ta, tb) in enumerate(key):
-        ea, eb, _ = normalize_pair(column(f"k{i}", "da"), column(f"k{i}", "db"), ta, tb)
-        on.append(exp.EQ(this=ea, expression=eb))
-    flags: list[exp.Expr] = []
-    for i, pair in enumerate(pairs):
-        same = same_value(column(f"c{i}", "da"), column(f"c{i}", "db"), pair.a_type, pair.b_type, tolerance)
-        flags.append(_flag(exp.not_(same)))
-    return _Join([k[0] for k in key], pairs, side_a, side_b, exp.and_(*on), flags)
-
-
-def _absent(side: str) -> exp.Expr:
-    return column(f"p{side}").is_(exp.null())
-
-
-def row_diff(
-    backend: Backend,
-    rel_a: exp.Expr,
-    rel_b: exp.Expr,
-    key: list[str],
-    pairs: list[ColumnPair],
-    *,
-    key_types: list[tuple[str, str]],
-    key_b: list[str] | None = None,
-    tolerance: Tolerance | None = None,
-    sample_size: int = 10,
-) -> RowDiff:
-    """Compare two relations on one backend with ONE full outer join on ``key``.
-
-    ``key_types`` are the (A, B) engine types of the key columns; ``pairs`` the
-    compared non-key columns. Keys must already be checked unique and non-NULL.
-    """
-    tol = tolerance or Tolerance()
-    keys = [(k, kb, ta, tb) for k, kb, (ta, tb) in zip(key, key_b or key, key_types, strict=True)]
-    j = _build_join(rel_a, rel_b, keys, pairs, tol)
-    aggs = [
-        _sum(_flag(_absent("b"))).as_("only_a"),
-        _sum(_flag(_absent("a"))).as_("only_b"),
-        _sum(column("bo")).as_("both"),
-        _sum(_flag(j.changed())).as_("changed"),
-    ]
-    aggs += [_sum(exp.Mul(this=m, expression=column("bo"))).as_(f"mm{i}") for i, m in enumerate(j.ms())]
-    row = backend.fetch_rows(exp.select(*aggs).from_(j.select(values=False).subquery("j")))[0]
-    only_a, only_b, matched, changed = (int(v or 0) for v in row[:4])
-    mismatches = [int(v or 0) for v in row[4:]]
-    columns = [
-        ColumnMismatch(column=p.name, mismatches=m, rate=(m / matched) if matched else 0.0)
-        for p, m in zip(pairs, mismatches, strict=True)
-    ]
-    result = RowDiff(
-        key=key, method="join", only_a=only_a, only_b=only_b, changed=changed, unchanged=matched - changed,
-        columns=columns,
-    )  # fmt: skip
-    if sample_size > 0 and (only_a or only_b or changed):
-        _samples(backend, j, result, sample_size)
-    return result
-
-
-_KINDS = {"only_a": 1, "only_b": 2, "changed": 3}
-_CTE = "__dp_j"
-
-
-def _samples(backend: Backend, j: _Join, result: RowDiff, n: int) -> None:
-    """All three kinds of sample in ONE query, over the join materialized once (a CTE)."""
-    cols = [*j.ks("a"), *j.ks("b"), *j.cs("a"), *j.cs("b"), *j.ms()]
-    wanted = [
-        ("only_a", _absent("b"), j.ks("a"), result.only_a),
-        ("only_b", _absent("a"), j.ks("b"), result.only_b),
-        ("changed", j.changed(), j.ks("a"), result.changed),
-    ]
-    branches = []
-    for kind, cond, order, count in wanted:
-        if not count:
-            continue
-        limited = (
-            exp.select(exp.Literal.number(_KINDS[kind]).as_("kind"), *[c.copy() for c in cols])
-            .from_(exp.table_(_CTE, quoted=True))
-            .where(cond)
-            .order_by(*order)
-            .limit(n)
-        )
-        branches.append(exp.select("*").from_(limited.subquery(f"s_{kind}")))
-    union = branches[0] if len(branches) == 1 else exp.union(*branches, distinct=False)
-    ordered = exp.select("*").from_(union.subquery("samples")).order_by("kind", *j.ks("a"), *j.ks("b"))
-    query = ordered.with_(_CTE, as_=j.select(values=True), materialized=True)
-    width, ncols = len(j.key), len(j.pairs)
-    names = j.key + [p.name for p in j.pairs]
-    for row in backend.fetch_rows(query):
-        kind, ak, bk = row[0], row[1 : 1 + width], row[1 + width : 1 + 2 * width]
-        rest = row[1 + 2 * width :]
-        ac, bc, flags = rest[:ncols], rest[ncols : 2 * ncols], rest[2 * ncols :]
-        if kind == _KINDS["only_a"]:
-            result.sample_only_a.append(dict(zip(names, [*ak, *ac], strict=True)))
-        elif kind == _KINDS["only_b"]:
-            result.sample_only_b.append(dict(zip(names, [*bk, *bc], strict=True)))
-        else:
-            sample: dict[str, Any] = dict(zip(j.key, ak, strict=True))
-            for pair, va, vb, flag in zip(j.pairs, ac, bc, flags, strict=True):
-                if flag:
-                    sample[pair.name] = [va, vb]
-            result.sample_changed.append(sample)
