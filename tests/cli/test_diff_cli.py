@@ -101,3 +101,18 @@ def test_diff_across_duckdb_and_postgres(db: Path, pg_dsn: str) -> None:
     rows = json.loads(output)["rows"]
     assert rows["method"] == "checksum-bisect"
     assert (rows["only_a"], rows["only_b"], rows["changed"]) == (1, 1, 2)
+
+
+def test_profile_is_approximate_above_the_limit_unless_exact(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataplan.verify.profile as profile_module
+
+    monkeypatch.setattr(profile_module, "EXACT_ROWS", 500)  # table a has 1,000 rows
+    code, output = invoke("profile", "a", "--connection", str(db))
+    assert code == 0, output
+    assert "approx.:" in output and "HyperLogLog" in output and "--exact" in output
+    code, output = invoke("profile", "a", "--connection", str(db), "--exact", "--format", "json")
+    assert code == 0, output
+    cols = {c["column"]: c for c in json.loads(output)["columns"]}
+    assert cols["id"]["distinct"] == 1000 and not cols["id"]["approximate"]
+    code, output = invoke("diff", "a", "b", "--key", "id", "--connection", str(db), "--format", "md")
+    assert code == 1 and "_Approximate profiles: above" in output

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from dataplan.backends.base import Backend
-from dataplan.verify.distribution import approximate_ks, distributions, psi
+from dataplan.verify.distribution import binned_ks, distributions, psi
 from dataplan.verify.model import Distribution
 from dataplan.verify.profile import profile
 from tests.verify.test_profile import open_backend, rel, setup
@@ -95,7 +95,7 @@ def test_ks_is_approximate_above_ten_thousand_rows(backend: Backend) -> None:
 def test_approximate_path_takes_one_query_per_side(backend: Backend) -> None:
     setup(backend, BIG)
     _, queries = dists(backend, "big_a", "big_b", ["x", "id"])
-    assert queries == 2  # histograms and 101 quantiles for both columns in one aggregate per side
+    assert queries == 2  # the bin counts of both columns in one GROUPING SETS query per side
 
 
 CATEGORIES = [
@@ -148,11 +148,13 @@ def test_psi_and_approximate_ks_helpers() -> None:
     assert psi([0, 0], [1, 1]) is None
     expected = (0.75 - 0.25) * math.log(0.75 / 0.25) + (0.25 - 0.75) * math.log(0.25 / 0.75)
     assert psi([25, 75], [75, 25]) == pytest.approx(expected)
-    grid = [i / 100 for i in range(101)]
-    d, pvalue = approximate_ks(grid, [g + 0.5 for g in grid], 50_000, 50_000)
-    assert d == pytest.approx(0.5, abs=0.01) and pvalue < 1e-100
-    d0, p0 = approximate_ks(grid, grid, 50_000, 50_000)
-    assert d0 == 0.0 and p0 == 1.0
+    # the CDFs at the edges: A 0.5, 1, 1; B 0, 0.5, 1 -> the largest gap is 0.5
+    d, pvalue = binned_ks([25_000, 25_000, 0], [0, 25_000, 25_000])
+    assert d == pytest.approx(0.5) and pvalue < 1e-100
+    expected = stats.kstwobign.sf(0.5 * math.sqrt(50_000 * 50_000 / 100_000))
+    assert pvalue == pytest.approx(expected)
+    d0, p0 = binned_ks([10, 20, 30], [20, 40, 60])  # same shares, different totals
+    assert d0 == pytest.approx(0.0, abs=1e-12) and p0 == pytest.approx(1.0)
 
 
 def test_infinite_values_have_no_histogram(backend: Backend) -> None:

@@ -69,7 +69,8 @@ def test_profile_figures_from_one_query(backend: Backend) -> None:
     cols = relation_columns(backend, r)
     before = backend.round_trips
     p = profile(backend, r, label="s.t", columns=cols)
-    assert backend.round_trips - before == 1  # one aggregate for all six columns
+    # one aggregate for all six columns (on DuckDB after a count(*) that decides exact or approximate)
+    assert backend.round_trips - before == 1 + backend.approx_aggregates
     assert p.row_count == 12 and p.queries == 1 and p.label == "s.t"
     by = {c.column: c for c in p.columns}
     assert [c.kind for c in p.columns] == ["numeric", "numeric", "numeric", "text", "boolean", "temporal"]
@@ -112,8 +113,8 @@ def test_profile_of_a_query_and_an_empty_relation(backend: Backend) -> None:
     setup(backend, PROFILE_DATA)
     q = rel(backend, "query: select amount * 2 as doubled from s.t where amount > 5")
     before = backend.round_trips
-    p = profile(backend, q, label="query")  # describe + one aggregate
-    assert backend.round_trips - before == 2
+    p = profile(backend, q, label="query")  # describe + one aggregate (+ the count(*) on DuckDB)
+    assert backend.round_trips - before == 2 + backend.approx_aggregates
     (doubled,) = p.columns
     assert (p.row_count, doubled.min, doubled.max, doubled.mean) == (5, 12.0, 20.0, 16.0)
 
@@ -193,6 +194,39 @@ def test_wide_relation_takes_one_query_per_hundred_columns(backend: Backend) -> 
     columns = relation_columns(backend, r)
     before = backend.round_trips
     p = profile(backend, r, label="w", columns=columns)
-    assert backend.round_trips - before == 2 and p.queries == 2
+    assert backend.round_trips - before == 2 + backend.approx_aggregates and p.queries == 2
     assert [(c.column, c.min, c.max) for c in p.columns][::50] == [("c0", 1, 10), ("c50", 51, 60), ("c100", 101, 110)]
     assert all(c.rows == 10 and c.distinct == 10 for c in p.columns)
+
+
+BIG_PROFILE = [
+    "create table big as select g as id, cast(g % 1000 as double) as x, 'v' || cast(g % 300 as varchar) as s,"
+    " g % 2 = 0 as even from generate_series(1, 20000) as t(g)",
+]
+
+
+def test_above_the_exact_limit_distincts_and_quantiles_are_approximate(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataplan.verify.profile as profile_module
+
+    setup(backend, BIG_PROFILE)
+    monkeypatch.setattr(profile_module, "EXACT_ROWS", 10_000)
+    r = rel(backend, "big")
+    p = profile(backend, r, label="big")
+    by = {c.column: c for c in p.columns}
+    if not backend.approx_aggregates:  # Postgres: always exact, and no count(*) to decide it
+        assert p.method == "exact" and not any(c.approximate for c in p.columns)
+        assert by["id"].distinct == 20000 and by["x"].quantiles["p50"] == pytest.approx(499.5)
+        return
+    assert "HyperLogLog" in p.method and "reservoir sample" in p.method
+    assert by["id"].approximate and by["x"].approximate and by["s"].approximate and not by["even"].approximate
+    # HyperLogLog within 5 %, reservoir quantiles within 2 % of the range; min, max, mean and nulls stay exact
+    assert by["id"].distinct == pytest.approx(20000, rel=0.05) and by["s"].distinct == pytest.approx(300, rel=0.05)
+    assert by["x"].quantiles["p50"] == pytest.approx(499.5, abs=20)
+    assert by["x"].quantiles["p99"] == pytest.approx(989.0, abs=20)
+    assert (by["x"].min, by["x"].max, by["x"].mean) == (0.0, 999.0, pytest.approx(499.5))
+    exact = profile(backend, r, label="big", exact=True)
+    ex = {c.column: c for c in exact.columns}
+    assert exact.method == "exact" and ex["id"].distinct == 20000 and ex["s"].distinct == 300
+    assert ex["x"].quantiles["p50"] == pytest.approx(499.5) and not ex["x"].approximate

@@ -58,6 +58,15 @@ def _emit(text: str, output: Path | None) -> None:
         out.print(f"wrote [bold]{output}[/]")
 
 
+ExactOpt = Annotated[
+    bool,
+    typer.Option(
+        "--exact",
+        help="Exact distinct counts and quantiles at any size (by default approximate above 1,000,000 rows on DuckDB).",
+    ),
+]
+
+
 def diff(
     a: Annotated[str, typer.Argument(help="Table, view, or query:SELECT ... (side A, the baseline).")],
     b: Annotated[str, typer.Argument(help="Table, view, or query:SELECT ... (side B).")],
@@ -75,6 +84,7 @@ def diff(
     project: ProjectOpt = Path("."),
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json, md or html.")] = ReportFormat.text,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+    exact: ExactOpt = False,
 ) -> None:
     """Diff two relations: counts, schema, profiles, key-level diff and distributions. Exit 1 when a check fails."""
     with errors(), ExitStack() as stack:
@@ -92,6 +102,7 @@ def diff(
             tolerance=tol,
             label_a=a,
             label_b=b,
+            exact=exact,
         )
     if fmt is ReportFormat.text and output is None:
         out.print(terminal_report(result))
@@ -112,13 +123,15 @@ def profile(
     connection: Connection = None,
     project: ProjectOpt = Path("."),
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
+    exact: ExactOpt = False,
 ) -> None:
     """Profile one relation (null %, distinct, min, max, mean, quantiles) in one aggregate query."""
     if fmt not in (ReportFormat.text, ReportFormat.json):
         raise typer.BadParameter("profile supports --format text or json")
     with errors(), _backend(connection, project) as backend:
         rel = open_relation(backend, relation)
-        result = profile_relation(backend, rel, relation, parse_where(where, backend.dialect) if where else None)
+        filter_ = parse_where(where, backend.dialect) if where else None
+        result = profile_relation(backend, rel, relation, filter_, exact=exact)
     if fmt is ReportFormat.json:
         _emit(result.model_dump_json(indent=2), None)
         return
@@ -137,6 +150,8 @@ def profile(
             "" if "p50" not in c.quantiles else f"{c.quantiles['p50']:,.4g}",
         )
     out.print(t)
+    if any(c.approximate for c in result.columns):
+        out.print(f"[dim]approx.: {result.method} (--exact for exact figures)[/dim]")
 
 
 def register(app: typer.Typer) -> None:

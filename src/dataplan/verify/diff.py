@@ -48,10 +48,12 @@ def open_relation(backend: Backend, text: str) -> exp.Expr:
     return parse_relation(text, backend.dialect)
 
 
-def profile_relation(backend: Backend, rel: exp.Expr, label: str, where: exp.Expr | None = None) -> Profile:
+def profile_relation(
+    backend: Backend, rel: exp.Expr, label: str, where: exp.Expr | None = None, *, exact: bool = False
+) -> Profile:
     """Profile one relation: a describe, then ONE aggregate query for every column."""
     cols = relation_columns(backend, rel, where)
-    return profile(backend, filtered(rel, where), label=label, columns=cols)
+    return profile(backend, filtered(rel, where), label=label, columns=cols, exact=exact)
 
 
 def describe_connection(backend: Backend) -> str:
@@ -113,13 +115,15 @@ def diff(
     label_b: str,
     sample_size: int = 10,
     distributions: bool = True,
+    exact: bool = False,
 ) -> DiffResult:
     """Compare relation A (before) with relation B (after).
 
     ``key`` names the columns identifying a row (composite allowed); without
     it there is no row-level diff. ``columns`` restricts every part of the diff
-    to those columns (plus the key). ``where`` filters both sides. Bad input
-    raises InputError before any data query runs.
+    to those columns (plus the key). ``where`` filters both sides. ``exact``
+    keeps distinct counts and quantiles exact above ``profile.EXACT_ROWS``.
+    Bad input raises InputError before any data query runs.
     """
     t0 = time.perf_counter()
     backends = [a] if a is b else [a, b]
@@ -146,8 +150,8 @@ def diff(
     pairs = [ColumnPair(c.name, c.type, types_b[c.name]) for c in cols_a if c.name in types_b and c.name not in keys]
 
     # -- profiles: one aggregate per side -------------------------------------------
-    prof_a = profile(a, src_a, label=label_a, columns=cols_a)
-    prof_b = profile(b, src_b, label=label_b, columns=cols_b)
+    prof_a = profile(a, src_a, label=label_a, columns=cols_a, exact=exact)
+    prof_b = profile(b, src_b, label=label_b, columns=cols_b, exact=exact)
 
     # -- rows --------------------------------------------------------------------------
     kc: KeyCheck | None = None

@@ -49,6 +49,7 @@ class ColumnProfile(_Data):
     mean: float | None = None
     stddev: float | None = None
     quantiles: dict[str, float] = Field(default_factory=dict)  # "p01", "p25", "p50", "p75", "p99"
+    approximate: bool = False  # distinct count and quantiles estimated (see profile.APPROXIMATE_METHOD)
 
 
 class Profile(_Data):
@@ -56,6 +57,7 @@ class Profile(_Data):
     row_count: int
     columns: list[ColumnProfile]
     queries: int = 1  # aggregate queries used: one for all columns
+    method: str = "exact"  # how distinct counts and quantiles were computed, in words
 
 
 class ProfileDelta(_Data):

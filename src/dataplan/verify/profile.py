@@ -2,13 +2,20 @@
 
 (One query per ``COLUMNS_PER_QUERY`` = 100 columns for wider relations.)
 
-Per column: nulls, exact distinct count (``count(DISTINCT ...)``; exact is
-affordable on DuckDB and Postgres at the sizes dataplan compares), min and max,
-and for numerics the mean, sample standard deviation and the quantiles
-p01/p25/p50/p75/p99 (continuous interpolation: DuckDB ``quantile_cont``,
-Postgres ``percentile_cont ... WITHIN GROUP``, one array-valued aggregate per
-column). Booleans get min/max as ``bool_and``/``bool_or`` and their mean is the
-share of true values.
+Per column: nulls, distinct count, min and max, and for numerics the mean,
+sample standard deviation and the quantiles p01/p25/p50/p75/p99. Booleans get
+min/max as ``bool_and``/``bool_or`` and their mean is the share of true values.
+
+Distinct counts and quantiles are exact (``count(DISTINCT ...)``; continuous
+quantiles: DuckDB ``quantile_cont``, Postgres ``percentile_cont ... WITHIN
+GROUP``, one array-valued aggregate per column) up to ``EXACT_ROWS`` rows. Both
+hold every value in memory and sort or hash it, which at 10M rows costs several
+times a scan. Above ``EXACT_ROWS``, on engines with approximate aggregates
+(``Backend.approx_aggregates``), they are approximate and flagged so: a
+HyperLogLog distinct count (``approx_count_distinct``, typically within 2 %)
+and quantiles of a reservoir sample of ``RESERVOIR_SIZE`` values per column
+(``reservoir_quantile``; rank error about 1 %). Deciding that takes one
+``count(*)`` query first, which DuckDB answers from metadata for tables.
 """
 
 from __future__ import annotations
@@ -23,7 +30,12 @@ from dataplan.backends.base import Backend, Column, column
 from dataplan.verify.model import ColumnKind, ColumnProfile, Profile, ProfileDelta
 from dataplan.verify.relations import as_from, relation_columns
 
-DISTINCT_METHOD = "exact"  # count(DISTINCT column)
+EXACT_ROWS = 1_000_000
+RESERVOIR_SIZE = 8192  # DuckDB's default reservoir for reservoir_quantile
+APPROXIMATE_METHOD = (
+    f"above {EXACT_ROWS:,} rows: distinct counts by HyperLogLog (approx_count_distinct) and quantiles from a "
+    f"reservoir sample of {RESERVOIR_SIZE:,} values per column"
+)
 QUANTILES: dict[str, float] = {"p01": 0.01, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p99": 0.99}
 # Columns per aggregate query. Up to this width a profile is ONE query; wider relations take one query
 # per slice: Postgres allows at most 1,664 select-list entries, and DuckDB plans hundreds of
@@ -119,14 +131,27 @@ def quantile_array(value: exp.Expr, fractions: list[float]) -> exp.Expr:
     )
 
 
-def _column_aggregates(i: int, col: Column) -> list[exp.Expr]:
+def _distinct(value: exp.Expr, approximate: bool) -> exp.Expr:
+    if approximate:
+        return exp.ApproxDistinct(this=value)
+    return exp.Count(this=exp.Distinct(expressions=[value]))
+
+
+def _quantiles(value: exp.Expr, approximate: bool) -> exp.Expr:
+    if approximate:
+        fractions = exp.Array(expressions=[exp.Literal.number(f) for f in QUANTILES.values()])
+        return exp.Anonymous(this="reservoir_quantile", expressions=[value, fractions])
+    return quantile_array(value, list(QUANTILES.values()))
+
+
+def _column_aggregates(i: int, col: Column, approximate: bool = False) -> list[exp.Expr]:
     kind = column_kind(col.type)
     c = column(col.name)
     out: list[exp.Expr] = [exp.Count(this=c.copy()).as_(f"nn{i}")]
     if kind == "other":
-        out.append(exp.Count(this=exp.Distinct(expressions=[_cast(c.copy(), "varchar")])).as_(f"d{i}"))
+        out.append(_distinct(_cast(c.copy(), "varchar"), approximate).as_(f"d{i}"))
         return out
-    out.append(exp.Count(this=exp.Distinct(expressions=[c.copy()])).as_(f"d{i}"))
+    out.append(_distinct(c.copy(), approximate).as_(f"d{i}"))
     if kind == "boolean":
         out += [exp.LogicalAnd(this=c.copy()).as_(f"lo{i}"), exp.LogicalOr(this=c.copy()).as_(f"hi{i}")]
         share = exp.Case(
@@ -143,17 +168,28 @@ def _column_aggregates(i: int, col: Column) -> list[exp.Expr]:
         out += [
             exp.Avg(this=v.copy()).as_(f"m{i}"),
             exp.StddevSamp(this=v.copy()).as_(f"s{i}"),
-            quantile_array(v.copy(), list(QUANTILES.values())).as_(f"q{i}"),
+            _quantiles(v.copy(), approximate).as_(f"q{i}"),
         ]
     return out
 
 
-def profile_query(rel: exp.Expr, columns: list[Column], offset: int = 0) -> exp.Select:
+def profile_query(rel: exp.Expr, columns: list[Column], offset: int = 0, approximate: bool = False) -> exp.Select:
     """The aggregate query behind a profile; output aliases are positional (n, nn0, d0, ...) from ``offset``."""
     aggs: list[exp.Expr] = [count_star().as_("n")]
     for i, col in enumerate(columns):
-        aggs += _column_aggregates(offset + i, col)
+        aggs += _column_aggregates(offset + i, col, approximate)
     return exp.select(*aggs).from_(as_from(rel))
+
+
+def wants_approximation(backend: Backend, rel: exp.Expr, exact: bool = False) -> bool:
+    """Whether ``rel`` is profiled approximately: more than EXACT_ROWS rows on an engine that can.
+
+    One ``count(*)`` query, and only on engines with approximate aggregates.
+    """
+    if exact or not backend.approx_aggregates:
+        return False
+    rows = backend.fetch_value(exp.select(count_star()).from_(as_from(rel)))
+    return int(rows or 0) > EXACT_ROWS
 
 
 def _number(v: Any) -> Any:
@@ -164,13 +200,19 @@ def _float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def profile(backend: Backend, rel: exp.Expr, *, label: str, columns: list[Column] | None = None) -> Profile:
-    """Profile ``rel``: one aggregate query per ``COLUMNS_PER_QUERY`` columns (plus a describe without ``columns``)."""
+def profile(
+    backend: Backend, rel: exp.Expr, *, label: str, columns: list[Column] | None = None, exact: bool = False
+) -> Profile:
+    """Profile ``rel``: one aggregate query per ``COLUMNS_PER_QUERY`` columns (plus a describe without ``columns``).
+
+    ``exact`` keeps distinct counts and quantiles exact whatever the size (see the module's docstring).
+    """
     cols = columns if columns is not None else relation_columns(backend, rel)
+    approximate = wants_approximation(backend, rel, exact)
     values: dict[str, Any] = {}
     starts = list(range(0, len(cols), COLUMNS_PER_QUERY)) or [0]
     for start in starts:
-        query = profile_query(rel, cols[start : start + COLUMNS_PER_QUERY], offset=start)
+        query = profile_query(rel, cols[start : start + COLUMNS_PER_QUERY], offset=start, approximate=approximate)
         rows = backend.fetch_rows(query)
         values.update(zip([e.alias for e in query.expressions], rows[0], strict=True))
     n = int(values.get("n") or 0)
@@ -200,9 +242,11 @@ def profile(backend: Backend, rel: exp.Expr, *, label: str, columns: list[Column
                 mean=_float(values.get(f"m{i}")),
                 stddev=_float(values.get(f"s{i}")),
                 quantiles=quantiles,
+                approximate=approximate and kind != "boolean",
             )
         )
-    return Profile(label=label, row_count=n, columns=out, queries=len(starts))
+    method = APPROXIMATE_METHOD if approximate else "exact"
+    return Profile(label=label, row_count=n, columns=out, queries=len(starts), method=method)
 
 
 def profile_deltas(a: Profile, b: Profile) -> list[ProfileDelta]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from dataplan.secrets import redact
 from dataplan.verify.model import DiffResult, KeyCheck, Outcome, ProfileDelta, RowDiff
+from dataplan.verify.profile import APPROXIMATE_METHOD
 
 OUTCOME_MARK: dict[str, str] = {"pass": "✓ pass", "warn": "⚠ warn", "fail": "✗ fail"}
 OUTCOME_WORD: dict[str, str] = {
@@ -249,6 +250,18 @@ def key_message(result: DiffResult) -> tuple[str, bool]:
     listed = ", ".join(problems[:-1]) + " and " + problems[-1] if len(problems) > 1 else problems[0]
     tail = " Rows were not matched by key, so there is no row-level diff." if result.rows is None else ""
     return f"Key ({key}) is {listed}.{tail}", False
+
+
+APPROX_KS_NOTE = (
+    "KS is the largest gap between the two CDFs at the shared fine-bin edges, not computed from every value."
+)
+
+
+def approx_profile_note(result: DiffResult) -> str | None:
+    """The footnote for approximate profiles, when any column's profile is approximate."""
+    if any(d.a.approximate or d.b.approximate for d in result.profiles):
+        return f"Approximate profiles: {APPROXIMATE_METHOD}."
+    return None
 
 
 def moved(delta: ProfileDelta) -> bool:

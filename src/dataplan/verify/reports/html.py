@@ -14,10 +14,12 @@ from dataplan.dashboard.svgkit import esc
 from dataplan.verify.model import DiffResult, Distribution
 from dataplan.verify.reports.charts import histogram_svg, mismatch_svg, top_values_svg
 from dataplan.verify.reports.common import (
+    APPROX_KS_NOTE,
     DASH,
     OUTCOME_MARK,
     OUTCOME_WORD,
     PSI_MAJOR,
+    approx_profile_note,
     changed_values,
     columns_of,
     fmt_int,
@@ -308,7 +310,7 @@ def _distributions(result: DiffResult) -> str:
     ]
     table = _table(["column", "kind", "PSI", "shift", "KS D", "KS p", "χ²", "χ² p"], rows, numeric=(2, 4, 5, 6, 7))
     if any(d.approximate for d in result.distributions):
-        table += '<p class="note">approx.: KS computed from quantile sketches, not from every value.</p>'
+        table += f'<p class="note">approx.: {esc(APPROX_KS_NOTE)}</p>'
     cards = []
     for d in result.distributions:
         if d.histogram is not None:
@@ -359,6 +361,9 @@ def _profiles(result: DiffResult, all_profiles: bool) -> str:
         )
         classes.append("moved" if moved else "dim")
     header = ["column", "type", "nulls", "distinct", "mean", "min", "max"]
+    approx = approx_profile_note(result)
+    if approx:
+        note += f'<p class="note">{esc(approx)}</p>'
     return _panel(_table(header, rows, numeric=(2, 3, 4), row_classes=classes) + note)
 
 

@@ -14,9 +14,11 @@ from typing import Any
 
 from dataplan.verify.model import DiffResult
 from dataplan.verify.reports.common import (
+    APPROX_KS_NOTE,
     DASH,
     OUTCOME_MARK,
     OUTCOME_WORD,
+    approx_profile_note,
     changed_values,
     columns_of,
     fmt_int,
@@ -243,7 +245,7 @@ def _distributions(result: DiffResult) -> list[str]:
         )
     out = table(["column", "kind", "PSI", "KS D", "KS p", "χ²", "χ² p", "method"], rows, right=(2, 3, 4, 5, 6))
     if any(d.approximate for d in result.distributions):
-        out += ["", "_approx._: KS computed from quantile sketches, not from every value."]
+        out += ["", f"_approx._: {APPROX_KS_NOTE}"]
     return out
 
 
@@ -277,7 +279,9 @@ def _profiles(result: DiffResult, all_profiles: bool) -> list[str]:
             ]
         )
     note = f"{moved_count} of {len(result.profiles)} columns moved" + (" (●)." if all_profiles else ".")
-    return [note, "", *table(["column", "type", "nulls", "distinct", "mean", "min", "max"], rows)]
+    out = [note, "", *table(["column", "type", "nulls", "distinct", "mean", "min", "max"], rows)]
+    approx = approx_profile_note(result)
+    return out + ["", f"_{approx}_"] if approx else out
 
 
 def _samples(result: DiffResult, sample_rows: int, sample_columns: int) -> list[str]:

@@ -17,9 +17,11 @@ from rich.text import Text
 
 from dataplan.verify.model import DiffResult, Distribution, ProfileDelta
 from dataplan.verify.reports.common import (
+    APPROX_KS_NOTE,
     DASH,
     OUTCOME_MARK,
     OUTCOME_WORD,
+    approx_profile_note,
     changed_values,
     columns_of,
     fmt_int,
@@ -276,7 +278,8 @@ def _profiles(result: DiffResult, all_profiles: bool) -> list[RenderableType]:
         if all_profiles:
             cells.insert(0, Text("●", style="yellow") if moved else Text(""))
         table.add_row(*cells)
-    return [table]
+    note = approx_profile_note(result)
+    return [table, Text(note, style="dim")] if note else [table]
 
 
 def sparkline(a_counts: Sequence[int], b_counts: Sequence[int], width: int = 24) -> tuple[str, str]:
@@ -335,7 +338,7 @@ def _distributions(result: DiffResult) -> list[RenderableType]:
     for method in methods:
         parts.append(Text(f"method: {method}", style="dim"))
     if any(d.approximate for d in result.distributions):
-        parts.append(Text("approx.: KS computed from quantile sketches, not from every value.", style="dim"))
+        parts.append(Text(f"approx.: {APPROX_KS_NOTE}", style="dim"))
     return parts
 
 
