@@ -23,6 +23,9 @@ class DuckDBConnection(_Strict):
     type: Literal["duckdb"]
     path: str = "warehouse.duckdb"
     threads: int | None = None
+    # DuckDB's memory_limit, e.g. "512MB": past it, joins and aggregates spill to <path>.tmp
+    # (the default, 80% of RAM, lets the buffer pool keep whole tables cached)
+    memory_limit: str | None = Field(default=None, pattern=r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$")
 
     def describe(self) -> str:
         return f"duckdb:{self.path}"

@@ -19,7 +19,7 @@ def connect(connection: DuckDBConnection | PostgresConnection, project_dir: Path
         path = Path(connection.path)
         if connection.path != ":memory:" and not path.is_absolute():
             path = project_dir / path
-        return DuckDBBackend(str(path), threads=connection.threads)
+        return DuckDBBackend(str(path), threads=connection.threads, memory_limit=connection.memory_limit)
     try:
         from dataplan.backends.postgres import PostgresBackend
     except ImportError as exc:
@@ -43,9 +43,22 @@ def connect_url(url: str, base_dir: Path) -> Backend:
         from pydantic import SecretStr
 
         return connect(PostgresConnection(type="postgres", dsn=SecretStr(url)), base_dir)
-    path = url.removeprefix("duckdb:")
+    path, _, query = url.removeprefix("duckdb:").partition("?")
     if url.startswith("duckdb:") or path.endswith((".duckdb", ".db")) or path == ":memory:":
-        return connect(DuckDBConnection(type="duckdb", path=path), base_dir)
+        from urllib.parse import parse_qsl
+
+        from pydantic import ValidationError
+
+        try:
+            settings = dict(parse_qsl(query, strict_parsing=bool(query)))
+            return connect(DuckDBConnection(type="duckdb", path=path, **settings), base_dir)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            bad = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise InputError(f"bad DuckDB connection setting in {url!r}: {bad}",
+                             hint="duckdb:PATH?threads=2&memory_limit=512MB") from exc  # fmt: skip
+        except ValueError as exc:
+            raise InputError(f"bad DuckDB connection settings in {url!r}: {exc}",
+                             hint="duckdb:PATH?threads=2&memory_limit=512MB") from exc  # fmt: skip
     raise InputError(
         f"cannot tell which engine {url!r} is",
         hint="use duckdb:PATH, a .duckdb file, or a postgresql:// URL",

@@ -25,7 +25,7 @@ class DuckDBBackend(Backend):
     max_identifier_length = 255
     approx_aggregates = True
 
-    def __init__(self, path: str, threads: int | None = None) -> None:
+    def __init__(self, path: str, threads: int | None = None, memory_limit: str | None = None) -> None:
         super().__init__()
         self.path = path
         try:
@@ -36,6 +36,8 @@ class DuckDBBackend(Backend):
             ) from exc
         if threads:
             self.conn.execute("SET threads TO ?", [threads])
+        if memory_limit:
+            self.conn.execute("SET memory_limit = ?", [memory_limit])
 
     def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
         return exp.Anonymous(this="hash", expressions=values or [exp.Literal.number(0)])
