@@ -394,3 +394,16 @@ def test_kinds_and_local_comparison() -> None:
     assert Interval(0, 99).children(32)[0] == Interval(0, 3) and Interval(0, 99).children(32)[-1] == Interval(96, 99)
     assert Interval(5, 7).children(32) == [Interval(5, 5), Interval(6, 6), Interval(7, 7)]
     assert sum(c.hi - c.lo + 1 for c in Interval(-(10**12), 10**12).children(32)) == 2 * 10**12 + 1
+
+
+def test_one_connection_on_both_sides_agrees_with_two(duck: DuckDBBackend, pg: PostgresBackend) -> None:
+    # Two connections query each level's sides at once (one thread each); one connection takes turns.
+    rows = make_rows(list(range(1, 3_001)))
+    b_rows, done = mutate(rows)
+    ra, rb = load(duck, rows), load(duck, b_rows, name="u")
+    same, _, _ = run(duck, ra, duck, rb, ["id"])
+    two, _, _ = run(duck, ra, pg, load(pg, b_rows, name="u"), ["id"])
+    for result in (same, two):
+        assert (result.only_a, result.only_b, result.changed) == (5, 5, 10)
+        assert mismatches(result) == done["per_column"]
+    assert same.sample_changed == two.sample_changed

@@ -7,7 +7,8 @@ most ``threshold`` rows per side is a leaf, downloaded from both sides and compa
 type-aware rules. When a level's leaves together exceed ``threshold`` rows, those larger than
 ``bisection_factor`` rows are split once more instead (one more query per side, ~factor times fewer
 rows downloaded). A range present on one side only is counted, not downloaded (only enough rows for
-the samples are read). Equal ranges are never read. Cost: ``describe`` + (integer keys) a min/max
+the samples are read). Equal ranges are never read. The two sides' queries of a level run at the
+same time, one thread per connection. Cost: ``describe`` + (integer keys) a min/max
 query + one query per level + one download query per level that has leaves, per side.
 
 **Key ranges.** Every row gets an integer *position*; ranges are integer intervals of positions,
@@ -67,10 +68,11 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlglot import exp
 
@@ -541,6 +543,7 @@ def _sorted(items: list[tuple[tuple[Any, ...], dict[str, Any]]], limit: int) -> 
 class _Run:
     factor: int
     threshold: int
+    parallel: bool  # two connections: each level queries both sides at once
     segments: int = 0
     unchanged: int = 0
     downloaded: int = 0
@@ -557,6 +560,24 @@ class _Seg:
     iv: Interval
     count_a: int  # -1: not counted yet (the first range), always split
     count_b: int
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def _both(on_a: Callable[[], T], on_b: Callable[[], U], parallel: bool) -> tuple[T, U]:
+    """Run one query on each side, at the same time when the sides are two connections.
+
+    Each connection is used by one thread; both drivers release the GIL while the engine works, so a
+    level costs the slower side's time, not the sum of both. One connection on both sides: in turn.
+    """
+    if not parallel:
+        return on_a(), on_b()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(on_b)
+        got_a = on_a()
+        return got_a, pending.result()
 
 
 def bisect_diff(
@@ -596,11 +617,11 @@ def bisect_diff(
         tolerance, numeric_key,
     )  # fmt: skip
 
-    run = _Run(factor=max(2, bisection_factor), threshold=max(1, threshold))
+    run = _Run(factor=max(2, bisection_factor), threshold=max(1, threshold), parallel=a is not b)
     pending: list[_Seg] = []
     if numeric_key:
         # Key bounds first (cheap, no hashing); the first level then checksums 1/factor slices of it.
-        bounds = [v for lo, hi in (side_a.bounds(), side_b.bounds()) for v in (lo, hi) if v is not None]
+        bounds = [v for lo, hi in _both(side_a.bounds, side_b.bounds, a is not b) for v in (lo, hi) if v is not None]
         if bounds and max(bounds) - min(bounds) < 2**62 and min(bounds) > -(2**62) and max(bounds) < 2**62:
             pending = [_Seg(Interval(min(bounds), max(bounds)), -1, -1)]
         elif bounds:  # key - lo could overflow BIGINT arithmetic: hash the key instead
@@ -638,16 +659,19 @@ def _level(run: _Run, side_a: _Side, side_b: _Side, pending: list[_Seg], sample_
             samples.extend(got)
 
     for batch in _batches([s.iv for s in leaves]):
-        for side, store in ((side_a, run.rows_a), (side_b, run.rows_b)):
-            got = side.rows(batch)
+        got_both = _both(lambda: side_a.rows(batch), lambda: side_b.rows(batch), run.parallel)  # noqa: B023
+        for side, store, got in ((side_a, run.rows_a, got_both[0]), (side_b, run.rows_b, got_both[1])):
             run.downloaded += len(got)
             for row in got:
                 store[_row_key(row, side)] = row
 
     out: list[_Seg] = []
     for parents in _batches([s.iv for s in splits]):
-        sums_a = side_a.segment_sums(parents, run.factor)
-        sums_b = side_b.segment_sums(parents, run.factor)
+        sums_a, sums_b = _both(
+            lambda: side_a.segment_sums(parents, run.factor),  # noqa: B023 - called at once
+            lambda: side_b.segment_sums(parents, run.factor),  # noqa: B023
+            run.parallel,
+        )
         for j, parent in enumerate(parents):
             for c, child in enumerate(parent.children(run.factor)):
                 cid = j * run.factor + c
