@@ -15,17 +15,16 @@ the parent reads each child's peak RSS from ``os.wait4`` and records the load av
 
 * ``floor``: ``SELECT sum(hash(<all 20 columns>))`` over ``a`` and over ``b`` (one scan each);
 * ``dataplan_keydiff``: ``joindiff.join_diff`` (key check and key-level diff in one statement, plus a
-  ``count(*)`` per side that sizes the join's cap), as ``diff()`` calls it
-  (key checks, the one-join aggregate, the samples query);
-* ``dataplan_keydiff_1gb``: the same with ``SET memory_limit = '1GB'`` (not a dataplan default);
-* ``dataplan_diff``: the whole ``verify.diff.diff()`` (schema, profiles, key diff, distributions);
+  ``count(*)`` per side that sizes the join's cap), as ``diff()`` calls it;
+* ``dataplan_diff``: the whole ``verify.diff.diff()`` (schema, profiles, key diff, distributions),
+  its phases timed and every statement logged;
+* ``dataplan_keydiff_<limit>`` / ``dataplan_diff_<limit>``: the same on a connection opened with
+  ``memory_limit`` = ``--memory-limit`` (default 512MB; the dataplan.yml setting, not a default);
 * ``reladiff_joindiff`` / ``reladiff_hashdiff``: reladiff (the maintained data-diff fork) from its own
   venv (``--reladiff-python``; ``pip install 'reladiff[duckdb,postgresql]' pandas``), default options
   (one thread per database, key uniqueness validated, bisection factor 32, threshold 16384);
 * ``pandas`` on the 1/k subset (reading both tables into DataFrames, an outer merge on the key with
   an indicator, a per-column comparison), and ``dataplan_keydiff_sub`` on the same subset;
-* ``breakdown``: where the whole diff's time goes (the profile and histogram queries with and
-  without their exact distinct counts and quantiles) and a what-if key diff joining (key, row hash);
 * cross-engine (``--cross-rows``, default 1,000,000, on a pgserver Postgres): ``dataplan_cross_bisect``
   (``crossdiff.bisect_diff``), ``dataplan_cross_diff`` (the whole ``diff()`` across the engines) and
   ``reladiff_cross_hashdiff`` on a table whose two copies differ in 10 rows.
@@ -253,7 +252,7 @@ def w_floor(spec: dict[str, Any]) -> dict[str, Any]:
     import duckdb
 
     con = duckdb.connect(spec["db"], read_only=True)
-    reps = []
+    reps: list[dict[str, Any]] = []
     for _ in range(int(spec["repeats"])):
         times = {}
         for table in ("a", "b"):
@@ -299,12 +298,9 @@ def w_dp_keydiff(spec: dict[str, Any]) -> dict[str, Any]:
     from dataplan.verify.rowdiff import ColumnPair
 
     t_open = time.perf_counter()
-    be = DuckDBBackend(spec["db"])
-    if spec.get("memory_limit"):
-        be.conn.execute(f"SET memory_limit = '{spec['memory_limit']}'")
-        be.conn.execute(f"SET temp_directory = '{spec['temp_dir']}'")
+    be = DuckDBBackend(spec["db"], memory_limit=spec.get("memory_limit"))
     log = QueryLog(be)
-    reps = []
+    reps: list[dict[str, Any]] = []
     for _ in range(int(spec["repeats"])):
         t0 = time.perf_counter()
         ra, rb = open_relation(be, spec["table_a"]), open_relation(be, spec["table_b"])
@@ -382,66 +378,10 @@ def w_dp_diff(spec: dict[str, Any]) -> dict[str, Any]:
     """The whole dataplan diff: diff() with key diff, profiles and distributions."""
     from dataplan.backends.duckdb import DuckDBBackend
 
-    be = DuckDBBackend(spec["db"])
+    be = DuckDBBackend(spec["db"], memory_limit=spec.get("memory_limit"))
     log = QueryLog(be)
     out = _whole_diff(be, be, spec["table_a"], spec["table_b"])
     out["query_log"] = log.take()
-    be.close()
-    out["peak_rss_mb_self"] = rss_mb()
-    return out
-
-
-def w_breakdown(spec: dict[str, Any]) -> dict[str, Any]:
-    """Where the whole diff's time goes, on table a alone, and what a cheaper key diff would cost."""
-    from sqlglot import exp
-
-    from dataplan.backends.duckdb import DuckDBBackend
-    from dataplan.verify.diff import open_relation
-    from dataplan.verify.distribution import BINS, _edges, _numeric_query
-    from dataplan.verify.profile import column_kind, profile, profile_query
-    from dataplan.verify.relations import relation_columns
-
-    be = DuckDBBackend(spec["db"])
-    rel = open_relation(be, "a")
-    cols = relation_columns(be, rel)
-    out: dict[str, Any] = {}
-
-    def timed(name: str, query: exp.Expr) -> None:
-        t0 = time.perf_counter()
-        be.fetch_rows(query)
-        out[name] = round(time.perf_counter() - t0, 3)
-
-    full = profile_query(rel, cols)
-
-    def without(prefixes: tuple[str, ...]) -> exp.Select:
-        kept = [e for e in full.expressions if not any(e.alias.startswith(p) for p in prefixes) or e.alias == "n"]
-        return exp.select(*kept).from_(rel.copy())
-
-    timed("profile_query_full", full)
-    timed("profile_without_quantiles", without(("q",)))
-    timed("profile_without_count_distinct", without(("d",)))
-    timed("profile_without_either", without(("q", "d")))
-    prof = profile(be, rel, label="a", columns=cols)
-    numeric = [p for p in prof.columns if p.kind == "numeric" and p.column != KEY]
-    edges = [_edges(float(p.min), float(p.max), BINS) for p in numeric]
-    names = [p.column for p in numeric]
-    timed("histograms_with_ks_quantiles", _numeric_query(rel, names, edges, True))
-    timed("histograms_without_quantiles", _numeric_query(rel, names, edges, False))
-    out["numeric_columns"] = len(numeric)
-    out["text_columns"] = sum(1 for c in cols if column_kind(c.type) == "text")
-    # What-if: the key diff as ONE full outer join of (key, row hash) per side; per-column
-    # mismatch counts would then only be computed for the few keys whose hashes differ.
-    row_hash = f"hash({', '.join(NAMES[1:])})"
-    what_if = (
-        f"SELECT count(*) FILTER (WHERE hb IS NULL) AS only_a, count(*) FILTER (WHERE ha IS NULL) AS only_b, "
-        f"count(*) FILTER (WHERE ha <> hb) AS changed FROM (SELECT id, {row_hash} AS ha FROM a) x "
-        f"FULL OUTER JOIN (SELECT id, {row_hash} AS hb FROM b) y USING (id)"
-    )
-    t0 = time.perf_counter()
-    got = be.conn.execute(what_if).fetchone()
-    out["what_if_hash_join_keydiff"] = round(time.perf_counter() - t0, 3)
-    assert got is not None
-    out["what_if_counts"] = {"only_a": got[0], "only_b": got[1], "changed": got[2]}
     be.close()
     out["peak_rss_mb_self"] = rss_mb()
     return out
@@ -482,7 +422,7 @@ def w_pandas(spec: dict[str, Any]) -> dict[str, Any]:
     import duckdb
     import pandas as pd
 
-    reps = []
+    reps: list[dict[str, Any]] = []
     for _ in range(int(spec["repeats"])):
         t0 = time.perf_counter()
         con = duckdb.connect(spec["db"], read_only=True)
@@ -568,7 +508,7 @@ def w_dp_cross(spec: dict[str, Any]) -> dict[str, Any]:
     from dataplan.verify.model import Tolerance
 
     a, b = DuckDBBackend(spec["db"]), PostgresBackend(spec["pg_uri"])
-    reps = []
+    reps: list[dict[str, Any]] = []
     for _ in range(int(spec["repeats"])):
         start = a.round_trips + b.round_trips
         t0 = time.perf_counter()
@@ -593,7 +533,6 @@ WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "floor": w_floor,
     "dp_keydiff": w_dp_keydiff,
     "dp_diff": w_dp_diff,
-    "breakdown": w_breakdown,
     "reladiff": w_reladiff,
     "pandas": w_pandas,
     "cross_setup": w_cross_setup,
@@ -722,7 +661,7 @@ def summarize(bench: Bench, truth: dict[str, Any]) -> dict[str, Any]:
         },  # fmt: skip
         "peak_memory_below_1gb": {
             "target": "< 1024 MB",
-            "measured": {k: peaks.get(k) for k in ("dataplan_keydiff", "dataplan_keydiff_1gb", "dataplan_diff")},
+            "measured": {k: v for k, v in peaks.items() if k.startswith(("dataplan_keydiff", "dataplan_diff"))},
         },
     }
     for name, t in targets.items():
@@ -737,7 +676,7 @@ def summarize(bench: Bench, truth: dict[str, Any]) -> dict[str, Any]:
             t["met"] = {k: (None if v is None else v < 1024) for k, v in m.items()}
     correct: dict[str, bool | None] = {}
     for name, run in r.items():
-        if name in ("setup", "floor", "breakdown", "cross_setup"):
+        if name in ("setup", "floor", "cross_setup"):
             continue
         if name.startswith("dataplan_cross"):
             expected = truth.get("cross_exact_cols" if name.endswith("_exact_cols") else "cross")
@@ -774,6 +713,9 @@ def main_parent(args: argparse.Namespace) -> int:
     def want(step: str) -> bool:
         return steps is None or step in steps
 
+    def limited(name: str) -> str:
+        return f"{name}_{args.memory_limit.lower()}"
+
     every = max(1, args.rows // args.pandas_rows)
     truth: dict[str, Any] = {}
     meta = base / "setup.json"
@@ -798,11 +740,13 @@ def main_parent(args: argparse.Namespace) -> int:
     if want("keydiff"):
         spec = {"db": bench.db, "table_a": "a", "table_b": "b", "repeats": args.repeats}
         bench.child("dataplan_keydiff", "dp_keydiff", spec)
-        if args.memory_variant:
-            spec1 = {**spec, "repeats": 1, "memory_limit": "1GB", "temp_dir": str(base / "spill")}
-            bench.child("dataplan_keydiff_1gb", "dp_keydiff", spec1)
+        if args.memory_limit:
+            bench.child(limited("dataplan_keydiff"), "dp_keydiff", {**spec, "memory_limit": args.memory_limit})
     if want("diff"):
-        bench.child("dataplan_diff", "dp_diff", {"db": bench.db, "table_a": "a", "table_b": "b"})
+        spec = {"db": bench.db, "table_a": "a", "table_b": "b"}
+        bench.child("dataplan_diff", "dp_diff", spec)
+        if args.memory_limit:
+            bench.child(limited("dataplan_diff"), "dp_diff", {**spec, "memory_limit": args.memory_limit})
     if want("reladiff") and reladiff_ok:
         for algorithm in ("joindiff", "hashdiff"):
             spec = {"uri_a": duck_uri, "table_a": "a", "table_b": "b", "columns": cols, "algorithm": algorithm,
@@ -813,8 +757,6 @@ def main_parent(args: argparse.Namespace) -> int:
         bench.child("pandas", "pandas", spec, python=args.reladiff_python)
         spec = {"db": bench.db, "table_a": "a_sub", "table_b": "b_sub", "repeats": args.repeats}
         bench.child("dataplan_keydiff_sub", "dp_keydiff", spec)
-    if want("breakdown"):
-        bench.child("breakdown", "breakdown", {"db": bench.db})
     if want("cross") and args.cross_rows > 0:
         run_cross(bench, args, truth, reladiff_ok)
 
@@ -918,10 +860,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cross-rows", type=int, default=1_000_000, help="DuckDB vs Postgres table size (0: skip)")
     p.add_argument("--reladiff-python", default=DEFAULT_RELADIFF_PYTHON, help="python of reladiff's own venv")
     p.add_argument("--reladiff-threads", type=int, default=1, help="reladiff threads per database (its default: 1)")
-    p.add_argument("--no-memory-variant", dest="memory_variant", action="store_false",
-                   help="skip the key diff with memory_limit = 1GB")  # fmt: skip
+    p.add_argument("--memory-limit", default="512MB",
+                   help="also run the key and whole diffs with this DuckDB memory_limit ('': skip)")  # fmt: skip
     p.add_argument("--timeout", type=float, default=5400, help="seconds before one approach is killed")
-    p.add_argument("--steps", help="comma list: floor,keydiff,diff,reladiff,pandas,breakdown,cross (default all)")
+    p.add_argument("--steps", help="comma list: floor,keydiff,diff,reladiff,pandas,cross (default all)")
     p.add_argument("--workdir", help="keep the data here and reuse it between runs (default: a temporary dir)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--output", help="results file (default benchmarks/results/diff.json)")
