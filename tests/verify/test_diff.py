@@ -284,3 +284,10 @@ def test_a_query_with_two_columns_of_one_name_is_an_input_error(backend: Backend
         return
     with pytest.raises(InputError, match="more than one column named id"):
         diff(backend, q, backend, rel(backend, "s.b"), key=["id"], label_a="q", label_b="s.b")
+
+
+def test_progress_is_reported_before_each_data_step(backend: Backend) -> None:
+    setup(backend, SHOP)
+    seen: list[tuple[str, int, int]] = []
+    run(backend, on_progress=lambda step, done, total: seen.append((step, done, total)))
+    assert seen == [("profile A", 0, 4), ("profile B", 1, 4), ("rows by key", 2, 4), ("distributions", 3, 4)]

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from dataplan.backends import Backend, connect, connect_url
-from dataplan.cli.common import ProjectOpt, errors, out
+from dataplan.cli.common import ProjectOpt, errors, out, progress_bar
 from dataplan.config import CONFIG_FILE, load_config
 from dataplan.errors import InputError
 from dataplan.verify.diff import diff as run_diff
@@ -88,6 +88,7 @@ def diff(
 ) -> None:
     """Diff two relations: counts, schema, profiles, key-level diff and distributions. Exit 1 when a check fails."""
     with errors(), ExitStack() as stack:
+        bar = stack.enter_context(progress_bar(fmt is ReportFormat.text or output is not None))
         backend_a = stack.enter_context(_backend(connection, project))
         backend_b = stack.enter_context(_backend(connection_b, project)) if connection_b else backend_a
         tol = parse_tolerance(tolerance) if tolerance else None
@@ -103,6 +104,7 @@ def diff(
             label_a=a,
             label_b=b,
             exact=exact,
+            on_progress=bar,
         )
     if fmt is ReportFormat.text and output is None:
         out.print(terminal_report(result))

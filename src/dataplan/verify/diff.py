@@ -24,7 +24,7 @@ per 100 columns (``profile.COLUMNS_PER_QUERY``).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlglot import exp
@@ -116,6 +116,7 @@ def diff(
     sample_size: int = 10,
     distributions: bool = True,
     exact: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> DiffResult:
     """Compare relation A (before) with relation B (after).
 
@@ -123,6 +124,7 @@ def diff(
     it there is no row-level diff. ``columns`` restricts every part of the diff
     to those columns (plus the key). ``where`` filters both sides. ``exact``
     keeps distinct counts and quantiles exact above ``profile.EXACT_ROWS``.
+    ``on_progress(step, done, total)`` is called before each data step.
     Bad input raises InputError before any data query runs.
     """
     t0 = time.perf_counter()
@@ -149,13 +151,23 @@ def diff(
     keys = set(key_a) | set(key_b)
     pairs = [ColumnPair(c.name, c.type, types_b[c.name]) for c in cols_a if c.name in types_b and c.name not in keys]
 
+    steps = ["profile A", "profile B", *(["rows by key"] if key else []), *(["distributions"] if distributions else [])]
+
+    def step(name: str) -> None:
+        if on_progress is not None:
+            on_progress(name, steps.index(name), len(steps))
+
     # -- profiles: one aggregate per side -------------------------------------------
+    step("profile A")
     prof_a = profile(a, src_a, label=label_a, columns=cols_a, exact=exact)
+    step("profile B")
     prof_b = profile(b, src_b, label=label_b, columns=cols_b, exact=exact)
 
     # -- rows --------------------------------------------------------------------------
     kc: KeyCheck | None = None
     rows: RowDiff | None = None
+    if key:
+        step("rows by key")
     if key and a is b:
         ta, tb = {c.name: c.type for c in cols_a}, {c.name: c.type for c in cols_b}
         kc, rows = join_diff(
@@ -172,6 +184,7 @@ def diff(
     # -- distributions ----------------------------------------------------------------
     dists = []
     if distributions:
+        step("distributions")
         dists = compute_distributions(a, src_a, prof_a, b, src_b, prof_b, [p.name for p in pairs])
 
     sa = Side(label=label_a, connection=describe_connection(a), row_count=prof_a.row_count,
