@@ -331,3 +331,30 @@ def test_types_that_hash_apart_but_compare_equal(backend: Backend) -> None:
     r = compare(backend, "a", "b", ["id"], Tolerance(abs=1e-3))
     assert (r.only_a, r.only_b, r.changed, r.unchanged) == (0, 0, 1, 1)
     assert r.sample_changed == [{"id": 2, "n": [6, 7]}]
+
+
+def test_empty_sides(backend: Backend) -> None:
+    setup(backend, ["create table a (id integer, v integer)", "create table b (id integer, v integer)",
+                    "create table e (id integer, v integer)", "insert into b values (1, 1), (2, 2)"])  # fmt: skip
+    nothing = compare(backend, "e", "a", ["id"])
+    assert (nothing.only_a, nothing.only_b, nothing.changed, nothing.unchanged) == (0, 0, 0, 0)
+    added = compare(backend, "e", "b", ["id"])
+    assert (added.only_a, added.only_b, added.changed, added.unchanged) == (0, 2, 0, 0)
+    assert [s["id"] for s in added.sample_only_b] == [1, 2]
+    removed = compare(backend, "b", "e", ["id"])
+    assert (removed.only_a, removed.only_b) == (2, 0) and removed.sample_only_a[1] == {"id": 2, "v": 2}
+
+
+def test_awkward_column_names_are_quoted(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            'create table a ("order id" integer, "select" varchar, "h" integer)',
+            'create table b ("order id" integer, "select" varchar, "h" integer)',
+            "insert into a values (1, 'x', 1), (2, 'y', 2)",
+            "insert into b values (1, 'x', 1), (2, 'z', 2)",
+        ],
+    )
+    r = compare(backend, "a", "b", ["order id"])
+    assert (r.only_a, r.only_b, r.changed, r.unchanged) == (0, 0, 1, 1)
+    assert r.sample_changed == [{"order id": 2, "select": ["y", "z"]}]
