@@ -23,6 +23,7 @@ from dataplan.verify.crossdiff import (
     bisect_diff,
     canonical_text,
     engine_kind,
+    hex_prefix_to_int,
     is_tz_type,
     joint_kind,
     values_equal,
@@ -410,3 +411,16 @@ def test_one_connection_on_both_sides_agrees_with_two(duck: DuckDBBackend, pg: P
         assert (result.only_a, result.only_b, result.changed) == (5, 5, 10)
         assert mismatches(result) == done["per_column"]
     assert same.sample_changed == two.sample_changed
+
+
+@pytest.mark.parametrize("digits", [8, 15])
+def test_hex_prefixes_parse_to_the_same_integer_everywhere(
+    duck: DuckDBBackend, pg: PostgresBackend, digits: int
+) -> None:
+    texts = ["0" * 32, "f" * 32, "0123456789abcdef0123456789abcdef", "a1b2c3d4e5f60718293a4b5c6d7e8f90"]
+    expected = [int(t[:digits], 16) for t in texts]
+    for be in (duck, pg):
+        for dialect in (be.dialect, ""):  # the engine's native parse, and the portable digit-by-digit one
+            got = [be.fetch_value(exp.select(hex_prefix_to_int(lambda t=t: exp.Literal.string(t), digits, dialect)))
+                   for t in texts]  # fmt: skip
+            assert got == expected, (be.dialect, dialect)
