@@ -358,3 +358,25 @@ def test_awkward_column_names_are_quoted(backend: Backend) -> None:
     r = compare(backend, "a", "b", ["order id"])
     assert (r.only_a, r.only_b, r.changed, r.unchanged) == (0, 0, 1, 1)
     assert r.sample_changed == [{"order id": 2, "select": ["y", "z"]}]
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_the_key_diff_statement_matches_its_golden_file(backend: Backend) -> None:
+    # The whole statement, pretty-printed, so that a change to it shows in review. Regenerate with
+    # DATAPLAN_UPDATE_GOLDEN=1 after checking the difference.
+    import os
+
+    from dataplan.verify.joindiff import join_diff_query
+
+    pairs = [ColumnPair("amount", "DOUBLE", "DOUBLE"), ColumnPair("price", "DECIMAL(10,2)", "DECIMAL(12,2)")]
+    key = [("region", "region", "VARCHAR", "VARCHAR"), ("id", "id", "INTEGER", "BIGINT")]
+    query = join_diff_query(backend, rel(backend, "s.a"), rel(backend, "s.b"), key, pairs, cap=1001,
+                            tolerance=Tolerance(rel=1e-9), sample_size=10)  # fmt: skip
+    text = query.sql(dialect=backend.dialect, identify=True, pretty=True) + "\n"
+    path = GOLDEN / f"joindiff.{backend.dialect}.sql"
+    if os.environ.get("DATAPLAN_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden {path}; run with DATAPLAN_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} differs; DATAPLAN_UPDATE_GOLDEN=1 regenerates it"
