@@ -380,3 +380,15 @@ def test_the_key_diff_statement_matches_its_golden_file(backend: Backend) -> Non
         path.write_text(text, encoding="utf-8")
     assert path.exists(), f"missing golden {path}; run with DATAPLAN_UPDATE_GOLDEN=1"
     assert text == path.read_text(encoding="utf-8"), f"{path.name} differs; DATAPLAN_UPDATE_GOLDEN=1 regenerates it"
+
+
+def test_row_counts_that_no_longer_hold_are_an_engine_error(backend: Backend) -> None:
+    # The join's cap comes from row counts taken before it; if a side grew in between, the capped join
+    # looks like a key failure that the exact check then denies. That is reported, never guessed at.
+    from dataplan.errors import EngineError
+
+    setup(backend, ORDERS)
+    ra, rb = rel(backend, "a"), rel(backend, "b")
+    pairs = [ColumnPair("qty", "INTEGER", "INTEGER")]
+    with pytest.raises(EngineError, match="changed during the diff"):
+        join_diff(backend, ra, rb, ["id"], pairs, key_types=[("INTEGER", "INTEGER")], row_counts=(1, 1))
