@@ -34,16 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.diff_bench import (
-    RESULTS_DIR,
-    biggest_disk_dir,
-    emit,
-    load_avg,
-    machine_info,
-    rss_mb,
-    run_child,
-    uptime_text,
-)
+from benchmarks.diff_bench import RESULTS_DIR, biggest_disk_dir, machine_info
+from benchmarks.harness import load_avg, rss_mb, run_child, uptime_text, worker_main
 
 DEFAULT_CUSTOMERS = 1_000_000
 BUILD_TARGET_SECONDS = 120.0
@@ -283,11 +275,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.worker:
-        emit(WORKERS[args.worker](json.loads(args.spec)))
-        return 0
-    return main_parent(args)
+    return worker_main(parse_args(argv), WORKERS, main_parent)
 
 
 if __name__ == "__main__":

@@ -45,20 +45,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Only the standard library at module level: the reladiff and pandas workers run this file as a
-# script in reladiff's own venv, where dataplan is not installed.
+from benchmarks.harness import load_avg, rss_mb, run_child, uptime_text, worker_main
+
+# Only the standard library at module level (and benchmarks.harness, which is stdlib-only): the reladiff
+# and pandas workers run this module in reladiff's own venv, where dataplan is not installed.
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
 DEFAULT_ROWS = 10_000_000
 DEFAULT_RELADIFF_PYTHON = "/tmp/reladiff-venv/bin/python"
-RESULT_PREFIX = "RESULT:"
 KEY = "id"
 CHANGED_PER_10K, REMOVED_PER_10K, ADDED_PER_10K = 10, 5, 5  # 0.1%, 0.05%, 0.05%
 
@@ -126,75 +126,6 @@ def hash_all(table: str) -> str:
 
 
 # -- running children --------------------------------------------------------------------------------
-
-
-def load_avg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def uptime_text() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        return ""
-
-
-def run_child(
-    cmd: list[str], *, timeout: float, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> dict[str, Any]:
-    """Run one worker; its result, wall time, peak RSS (os.wait4) and the load average around it."""
-    before = load_avg()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
-        killed = threading.Event()
-
-        def kill() -> None:
-            killed.set()
-            proc.kill()
-
-        timer = threading.Timer(timeout, kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read().decode(errors="replace")
-        stderr = err.read().decode(errors="replace")
-    result: dict[str, Any] | None = None
-    for line in stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX) :])
-    run: dict[str, Any] = {
-        "ok": result is not None and proc.returncode == 0,
-        "process_wall_seconds": round(wall, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "load_before": before,
-        "load_after": load_avg(),
-    }
-    if killed.is_set():
-        run["timeout_seconds"] = timeout
-        run["error"] = f"killed after {timeout:.0f} s"
-    elif not run["ok"]:
-        run["error"] = (stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:500]
-        run["stderr_tail"] = stderr[-3000:]
-    if result is not None:
-        run.update(result)
-    return run
-
-
-def emit(result: dict[str, Any]) -> None:
-    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
-
-
-def rss_mb() -> float:
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 # -- workers (each runs in its own process) ------------------------------------------------------------
@@ -589,8 +520,8 @@ class Bench:
               env: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
         if python is None:
             cmd = [sys.executable, "-m", "benchmarks.diff_bench"]
-        else:
-            cmd = [python, str(Path(__file__).resolve())]
+        else:  # another venv: run as a module from the repository, so that benchmarks.harness imports
+            cmd = [python, "-m", "benchmarks.diff_bench"]
         cmd += ["--worker", worker, "--spec", json.dumps(spec)]
         print(f"[{time.strftime('%H:%M:%S')}] {name} ... (load {load_avg()})", file=sys.stderr, flush=True)
         run = run_child(cmd, timeout=self.args.timeout, env=env, cwd=REPO)
@@ -875,11 +806,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.worker:
-        emit(WORKERS[args.worker](json.loads(args.spec)))
-        return 0
-    return main_parent(args)
+    return worker_main(parse_args(argv), WORKERS, main_parent)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ from benchmarks.foundation import (
     raw_rows,
     write_project,
 )
+from benchmarks.harness import load_average
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PLAN_TARGETS_S = {10: 2.0, 100: 5.0}
@@ -87,15 +88,6 @@ PLAN_STAGES = [
     ("dataplan.plan.risk", "assess"),
     ("dataplan.plan.validation", "checks_for"),
 ]
-
-
-def load_average() -> dict[str, Any]:
-    """The 1, 5 and 15 minute load averages and the `uptime` line, recorded before each measurement."""
-    try:
-        line = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        line = ""
-    return {"load_1_5_15": [round(x, 2) for x in os.getloadavg()], "uptime": line}
 
 
 def median(xs: list[float]) -> float | None:

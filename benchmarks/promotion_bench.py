@@ -32,10 +32,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +47,7 @@ import sqlglot
 import yaml
 
 from benchmarks.foundation import MARKER, StageTimer, machine
+from benchmarks.harness import load_average
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_S = 1.0
@@ -63,15 +62,6 @@ PROMOTE_STAGES = [
     ("dataplan.state.plans.PlanRecords", "get"),
     ("dataplan.rollout.journal.Journal", "record"),
 ]
-
-
-def load_average() -> dict[str, Any]:
-    """The 1, 5 and 15 minute load averages and the `uptime` line, recorded before each measurement."""
-    try:
-        line = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        line = ""
-    return {"load_1_5_15": [round(x, 2) for x in os.getloadavg()], "uptime": line}
 
 
 def model_sql(i: int, bump: int) -> str:
