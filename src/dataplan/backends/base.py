@@ -71,9 +71,10 @@ class Backend(ABC):
     reads_files: ClassVar[bool] = False  # can query Parquet/CSV files directly
     late_binding_views: ClassVar[bool] = False  # views resolve names at query time
     max_identifier_length: ClassVar[int] = 255
-    # approx_count_distinct, reservoir_quantile and histogram() (a map of value -> count) exist:
-    # the verifier uses them above its exact-row limit instead of exact distincts and quantiles.
+    # approx_distinct and approx_quantiles exist: the verifier uses them above its exact-row limit
+    # instead of exact distinct counts and quantiles; approx_method says how they estimate.
     approx_aggregates: ClassVar[bool] = False
+    approx_method: ClassVar[str] = ""
 
     def __init__(self) -> None:
         self.round_trips = 0  # statements sent: what benchmarks count
@@ -92,6 +93,14 @@ class Backend(ABC):
         text = query.sql(dialect=read)
         out = sqlglot.parse_one(text, read=read).sql(dialect=self.dialect)
         return sqlglot.parse_one(out, read=self.dialect)  # type: ignore[return-value]
+
+    def approx_distinct(self, value: exp.Expr) -> exp.Expr:
+        """An approximate count of the distinct values of ``value`` (engines with ``approx_aggregates``)."""
+        raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
+
+    def approx_quantiles(self, value: exp.Expr, fractions: list[float]) -> exp.Expr:
+        """Approximate quantiles of ``value`` at ``fractions``, as one array (engines with ``approx_aggregates``)."""
+        raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
 
     def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
         """A hash of a row's values: equal values give equal hashes (the key diff's pre-filter).

@@ -188,9 +188,9 @@ def diff(
         dists = compute_distributions(a, src_a, prof_a, b, src_b, prof_b, [p.name for p in pairs])
 
     sa = Side(label=label_a, connection=describe_connection(a), row_count=prof_a.row_count,
-              columns=[(c.name, c.type) for c in cols_a])  # fmt: skip
+              columns=[(c.name, c.type) for c in cols_a], profile_method=prof_a.method)  # fmt: skip
     sb = Side(label=label_b, connection=describe_connection(b), row_count=prof_b.row_count,
-              columns=[(c.name, c.type) for c in cols_b])  # fmt: skip
+              columns=[(c.name, c.type) for c in cols_b], profile_method=prof_b.method)  # fmt: skip
     deltas = profile_deltas(prof_a, prof_b)
     result = DiffResult(
         a=sa,

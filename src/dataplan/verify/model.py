@@ -24,6 +24,7 @@ class Side(_Data):
     connection: str  # redacted description of the connection
     row_count: int
     columns: list[tuple[str, str]]  # (name, engine type)
+    profile_method: str = "exact"  # how the side's distinct counts and quantiles were computed (Profile.method)
 
 
 class SchemaDiff(_Data):
@@ -49,7 +50,7 @@ class ColumnProfile(_Data):
     mean: float | None = None
     stddev: float | None = None
     quantiles: dict[str, float] = Field(default_factory=dict)  # "p01", "p25", "p50", "p75", "p99"
-    approximate: bool = False  # distinct count and quantiles estimated (see profile.APPROXIMATE_METHOD)
+    approximate: bool = False  # distinct count and quantiles estimated (Profile.method says how)
 
 
 class Profile(_Data):

@@ -11,11 +11,11 @@ quantiles: DuckDB ``quantile_cont``, Postgres ``percentile_cont ... WITHIN
 GROUP``, one array-valued aggregate per column) up to ``EXACT_ROWS`` rows. Both
 hold every value in memory and sort or hash it, which at 10M rows costs several
 times a scan. Above ``EXACT_ROWS``, on engines with approximate aggregates
-(``Backend.approx_aggregates``), they are approximate and flagged so: a
-HyperLogLog distinct count (``approx_count_distinct``, typically within 2 %)
-and quantiles of a reservoir sample of ``RESERVOIR_SIZE`` values per column
-(``reservoir_quantile``; rank error about 1 %). Deciding that takes one
-``count(*)`` query first, which DuckDB answers from metadata for tables.
+(``Backend.approx_aggregates``), they are approximate and flagged so, spelled
+by the backend (``approx_distinct``, ``approx_quantiles``; on DuckDB a
+HyperLogLog count, typically within 2 %, and quantiles of a reservoir sample,
+rank error about 1 %). Deciding that takes one ``count(*)`` query first, which
+DuckDB answers from metadata for tables.
 """
 
 from __future__ import annotations
@@ -31,11 +31,6 @@ from dataplan.verify.model import ColumnKind, ColumnProfile, Profile, ProfileDel
 from dataplan.verify.relations import as_from, relation_columns
 
 EXACT_ROWS = 1_000_000
-RESERVOIR_SIZE = 8192  # DuckDB's default reservoir for reservoir_quantile
-APPROXIMATE_METHOD = (
-    f"above {EXACT_ROWS:,} rows: distinct counts by HyperLogLog (approx_count_distinct) and quantiles from a "
-    f"reservoir sample of {RESERVOIR_SIZE:,} values per column"
-)
 QUANTILES: dict[str, float] = {"p01": 0.01, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p99": 0.99}
 # Columns per aggregate query. Up to this width a profile is ONE query; wider relations take one query
 # per slice: Postgres allows at most 1,664 select-list entries, and DuckDB plans hundreds of
@@ -131,27 +126,26 @@ def quantile_array(value: exp.Expr, fractions: list[float]) -> exp.Expr:
     )
 
 
-def _distinct(value: exp.Expr, approximate: bool) -> exp.Expr:
-    if approximate:
-        return exp.ApproxDistinct(this=value)
+def _distinct(value: exp.Expr, approx: Backend | None) -> exp.Expr:
+    if approx is not None:
+        return approx.approx_distinct(value)
     return exp.Count(this=exp.Distinct(expressions=[value]))
 
 
-def _quantiles(value: exp.Expr, approximate: bool) -> exp.Expr:
-    if approximate:
-        fractions = exp.Array(expressions=[exp.Literal.number(f) for f in QUANTILES.values()])
-        return exp.Anonymous(this="reservoir_quantile", expressions=[value, fractions])
+def _quantiles(value: exp.Expr, approx: Backend | None) -> exp.Expr:
+    if approx is not None:
+        return approx.approx_quantiles(value, list(QUANTILES.values()))
     return quantile_array(value, list(QUANTILES.values()))
 
 
-def _column_aggregates(i: int, col: Column, approximate: bool = False) -> list[exp.Expr]:
+def _column_aggregates(i: int, col: Column, approx: Backend | None = None) -> list[exp.Expr]:
     kind = column_kind(col.type)
     c = column(col.name)
     out: list[exp.Expr] = [exp.Count(this=c.copy()).as_(f"nn{i}")]
     if kind == "other":
-        out.append(_distinct(_cast(c.copy(), "varchar"), approximate).as_(f"d{i}"))
+        out.append(_distinct(_cast(c.copy(), "varchar"), approx).as_(f"d{i}"))
         return out
-    out.append(_distinct(c.copy(), approximate).as_(f"d{i}"))
+    out.append(_distinct(c.copy(), approx).as_(f"d{i}"))
     if kind == "boolean":
         out += [exp.LogicalAnd(this=c.copy()).as_(f"lo{i}"), exp.LogicalOr(this=c.copy()).as_(f"hi{i}")]
         share = exp.Case(
@@ -168,16 +162,19 @@ def _column_aggregates(i: int, col: Column, approximate: bool = False) -> list[e
         out += [
             exp.Avg(this=v.copy()).as_(f"m{i}"),
             exp.StddevSamp(this=v.copy()).as_(f"s{i}"),
-            _quantiles(v.copy(), approximate).as_(f"q{i}"),
+            _quantiles(v.copy(), approx).as_(f"q{i}"),
         ]
     return out
 
 
-def profile_query(rel: exp.Expr, columns: list[Column], offset: int = 0, approximate: bool = False) -> exp.Select:
-    """The aggregate query behind a profile; output aliases are positional (n, nn0, d0, ...) from ``offset``."""
+def profile_query(rel: exp.Expr, columns: list[Column], offset: int = 0, approx: Backend | None = None) -> exp.Select:
+    """The aggregate query behind a profile; output aliases are positional (n, nn0, d0, ...) from ``offset``.
+
+    With ``approx``, distinct counts and quantiles are that backend's approximate aggregates.
+    """
     aggs: list[exp.Expr] = [count_star().as_("n")]
     for i, col in enumerate(columns):
-        aggs += _column_aggregates(offset + i, col, approximate)
+        aggs += _column_aggregates(offset + i, col, approx)
     return exp.select(*aggs).from_(as_from(rel))
 
 
@@ -212,7 +209,8 @@ def profile(
     values: dict[str, Any] = {}
     starts = list(range(0, len(cols), COLUMNS_PER_QUERY)) or [0]
     for start in starts:
-        query = profile_query(rel, cols[start : start + COLUMNS_PER_QUERY], offset=start, approximate=approximate)
+        part = cols[start : start + COLUMNS_PER_QUERY]
+        query = profile_query(rel, part, offset=start, approx=backend if approximate else None)
         rows = backend.fetch_rows(query)
         values.update(zip([e.alias for e in query.expressions], rows[0], strict=True))
     n = int(values.get("n") or 0)
@@ -245,7 +243,7 @@ def profile(
                 approximate=approximate and kind != "boolean",
             )
         )
-    method = APPROXIMATE_METHOD if approximate else "exact"
+    method = f"above {EXACT_ROWS:,} rows: {backend.approx_method}" if approximate else "exact"
     return Profile(label=label, row_count=n, columns=out, queries=len(starts), method=method)
 
 

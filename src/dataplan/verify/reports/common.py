@@ -17,7 +17,6 @@ from typing import Any
 
 from dataplan.secrets import redact
 from dataplan.verify.model import DiffResult, KeyCheck, Outcome, ProfileDelta, RowDiff
-from dataplan.verify.profile import APPROXIMATE_METHOD
 
 OUTCOME_MARK: dict[str, str] = {"pass": "✓ pass", "warn": "⚠ warn", "fail": "✗ fail"}
 OUTCOME_WORD: dict[str, str] = {
@@ -259,8 +258,9 @@ APPROX_KS_NOTE = (
 
 def approx_profile_note(result: DiffResult) -> str | None:
     """The footnote for approximate profiles, when any column's profile is approximate."""
-    if any(d.a.approximate or d.b.approximate for d in result.profiles):
-        return f"Approximate profiles: {APPROXIMATE_METHOD}."
+    methods = [side.profile_method for side in (result.a, result.b) if side.profile_method != "exact"]
+    if methods and any(d.a.approximate or d.b.approximate for d in result.profiles):
+        return f"Approximate profiles: {methods[0]}."
     return None
 
 

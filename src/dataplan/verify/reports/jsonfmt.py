@@ -18,7 +18,7 @@ null (SQL NULL); decimals as strings (exact, ``"12.50"``), dates and times as IS
 | `schema_version` | int | 1 |
 | `outcome` | str | `pass`, `warn` or `fail`: the worst outcome of `checks` (`pass` when there are none) |
 | `exit_code` | int | what `dataplan diff` exits with: 1 when `outcome` is `fail`, else 0 |
-| `a`, `b` | object | the two sides: `label` (table, view or `query:SELECT ...`), `connection` (redacted), `row_count`, `columns` (`[[name, engine type], ...]`) |
+| `a`, `b` | object | the two sides: `label` (table, view or `query:SELECT ...`), `connection` (redacted), `row_count`, `columns` (`[[name, engine type], ...]`), `profile_method` (`exact`, or how the approximate distinct counts and quantiles were estimated) |
 | `key` | [str] | the columns that identify a row; `[]`: no row matching |
 | `tolerance` | {str: float} | float comparison `\|a - b\| <= abs + rel * max(\|a\|, \|b\|)`: `abs`, `rel`; `{}`: exact |
 | `schema_diff` | object | `added` (`[[column, type]]`, in B only), `removed` (in A only), `type_changed` (`[[column, type in A, type in B]]`) |
