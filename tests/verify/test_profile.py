@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -230,3 +231,33 @@ def test_above_the_exact_limit_distincts_and_quantiles_are_approximate(
     ex = {c.column: c for c in exact.columns}
     assert exact.method == "exact" and ex["id"].distinct == 20000 and ex["s"].distinct == 300
     assert ex["x"].quantiles["p50"] == pytest.approx(499.5) and not ex["x"].approximate
+
+
+SHIFTED = [
+    # epoch-like values: a mean of 1.7e9 and a spread of a few units, where sum(v^2) - sum(v)^2/n loses every digit
+    "create table epochs as select g as id, 1700000000.0 + cast(g % 7 as double) + 0.25 as t,"
+    " cast(g % 1000 as decimal(12, 2)) / 8 as amount, case when g % 5 = 0 then null else g end as sparse,"
+    " cast(null as double) as empty from generate_series(1, 20000) as t(g)",
+]
+
+
+def test_above_the_exact_limit_mean_and_stddev_stay_exact(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataplan.verify.profile as profile_module
+
+    setup(backend, SHIFTED)
+    monkeypatch.setattr(profile_module, "EXACT_ROWS", 10_000)
+    p = profile(backend, rel(backend, "epochs"), label="epochs")
+    by = {c.column: c for c in p.columns}
+    g = np.arange(1, 20001)
+    expected = {
+        "t": 1700000000.0 + (g % 7) + 0.25,
+        "amount": (g % 1000) / 8,
+        "sparse": g[g % 5 != 0].astype(float),
+    }
+    for name, values in expected.items():
+        assert by[name].mean == pytest.approx(float(values.mean()), rel=1e-12), name
+        assert by[name].stddev == pytest.approx(float(values.std(ddof=1)), rel=1e-9), name
+        assert by[name].nulls == 20000 - values.size
+    assert by["empty"].mean is None and by["empty"].stddev is None and by["empty"].nulls == 20000
+    # Postgres profiles exactly (stddev_samp); DuckDB takes the shifted sums: one pre-query either way
+    assert (p.method == "exact") != backend.approx_aggregates

@@ -79,15 +79,17 @@ def _fine_edges(edges: list[float]) -> list[float]:
 
 
 def _bin(value: exp.Expr, edges: list[float]) -> exp.Expr:
-    """The 0-based bin of ``value`` (NULL for NULL): floor((v - lo) * bins / (hi - lo)); ``hi`` goes in the last bin.
+    """The 0-based bin of ``value`` (NULL for NULL): floor((v - lo) * bins / (hi - lo)).
 
-    Values are within [lo, hi] (the edges span both sides' min and max), so only the top needs clamping.
+    Values are within [lo, hi] (the edges span both sides' min and max), so the only value past the last
+    bin is ``hi`` itself, and ``_bin_counts`` folds it into the last bin. Clamping here instead (a LEAST,
+    which needs a NULL guard on DuckDB) made the query 1.7 times slower at 10M rows.
     """
     nb = len(edges) - 1
     scaled = exp.Mul(
         this=exp.paren(exp.Sub(this=value, expression=_lit(edges[0]))), expression=_lit(nb / (edges[-1] - edges[0]))
     )
-    return exp.Least(this=exp.Floor(this=scaled), expressions=[_lit(nb - 1)])
+    return exp.Floor(this=scaled)
 
 
 def _numeric_query(rel: exp.Expr, names: list[str], edges: list[list[float]]) -> exp.Select:
@@ -114,7 +116,8 @@ def _bin_counts(backend: Backend, rel: exp.Expr, names: list[str], edges: list[l
             i = next(i for i in range(width) if not row[i])  # the set this row belongs to: GROUPING() = 0
             b = row[width + i]
             if b is not None:  # the NULL values' group
-                counts[i][int(b)] += int(row[-1])
+                last = len(counts[i]) - 1  # hi lands one past the last bin; rounding may nudge lo below 0
+                counts[i][min(max(int(b), 0), last)] += int(row[-1])
         out += counts
     return out
 

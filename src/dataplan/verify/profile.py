@@ -20,6 +20,7 @@ DuckDB answers from metadata for tables.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -138,7 +139,21 @@ def _quantiles(value: exp.Expr, approx: Backend | None) -> exp.Expr:
     return quantile_array(value, list(QUANTILES.values()))
 
 
-def _column_aggregates(i: int, col: Column, approx: Backend | None = None) -> list[exp.Expr]:
+def _moments(v: exp.Expr, i: int, shift: float | None) -> list[exp.Expr]:
+    """Mean and standard deviation: the engine's, or the shifted sums they are computed from (module docstring)."""
+    if shift is None:
+        return [exp.Avg(this=v.copy()).as_(f"m{i}"), exp.StddevSamp(this=v.copy()).as_(f"s{i}")]
+    k = exp.cast(exp.Literal.number(repr(shift)), exp.DataType.build("double"))
+    d = exp.paren(exp.Sub(this=v.copy(), expression=k))
+    return [
+        exp.Sum(this=d.copy()).as_(f"sum1_{i}"),
+        exp.Sum(this=exp.Mul(this=d, expression=d.copy())).as_(f"sum2_{i}"),
+    ]
+
+
+def _column_aggregates(
+    i: int, col: Column, approx: Backend | None = None, shift: float | None = None
+) -> list[exp.Expr]:
     kind = column_kind(col.type)
     c = column(col.name)
     out: list[exp.Expr] = [exp.Count(this=c.copy()).as_(f"nn{i}")]
@@ -159,34 +174,55 @@ def _column_aggregates(i: int, col: Column, approx: Backend | None = None) -> li
     out += [exp.Min(this=c.copy()).as_(f"lo{i}"), exp.Max(this=c.copy()).as_(f"hi{i}")]
     if kind == "numeric":
         v = _cast(c.copy(), "double")
-        out += [
-            exp.Avg(this=v.copy()).as_(f"m{i}"),
-            exp.StddevSamp(this=v.copy()).as_(f"s{i}"),
-            _quantiles(v.copy(), approx).as_(f"q{i}"),
-        ]
+        out += [*_moments(v, i, shift), _quantiles(v.copy(), approx).as_(f"q{i}")]
     return out
 
 
-def profile_query(rel: exp.Expr, columns: list[Column], offset: int = 0, approx: Backend | None = None) -> exp.Select:
+def profile_query(
+    rel: exp.Expr,
+    columns: list[Column],
+    offset: int = 0,
+    approx: Backend | None = None,
+    shifts: dict[str, float] | None = None,
+) -> exp.Select:
     """The aggregate query behind a profile; output aliases are positional (n, nn0, d0, ...) from ``offset``.
 
-    With ``approx``, distinct counts and quantiles are that backend's approximate aggregates.
+    With ``approx``, distinct counts and quantiles are that backend's approximate aggregates. With
+    ``shifts`` (numeric column -> K), mean and standard deviation come as sums of ``v - K`` and ``(v - K)^2``.
     """
     aggs: list[exp.Expr] = [count_star().as_("n")]
     for i, col in enumerate(columns):
-        aggs += _column_aggregates(offset + i, col, approx)
+        aggs += _column_aggregates(offset + i, col, approx, None if shifts is None else shifts.get(col.name, 0.0))
     return exp.select(*aggs).from_(as_from(rel))
 
 
-def wants_approximation(backend: Backend, rel: exp.Expr, exact: bool = False) -> bool:
-    """Whether ``rel`` is profiled approximately: more than EXACT_ROWS rows on an engine that can.
+def approximation(
+    backend: Backend, rel: exp.Expr, columns: list[Column], exact: bool = False
+) -> dict[str, float] | None:
+    """None when ``rel`` is profiled exactly; else the shift K of each numeric column (its minimum).
 
-    One ``count(*)`` query, and only on engines with approximate aggregates.
+    Approximate means more than EXACT_ROWS rows on an engine with approximate aggregates. Deciding takes
+    one query (``count(*)`` and the numeric columns' minimums), and only on such engines.
     """
     if exact or not backend.approx_aggregates:
-        return False
-    rows = backend.fetch_value(exp.select(count_star()).from_(as_from(rel)))
-    return int(rows or 0) > EXACT_ROWS
+        return None
+    numeric = [c for c in columns if column_kind(c.type) == "numeric"]
+    query = exp.select(count_star(), *[exp.Min(this=column(c.name)) for c in numeric])  # no cast: from statistics
+    got = backend.fetch_rows(query.from_(as_from(rel)))[0]
+    if int(got[0] or 0) <= EXACT_ROWS:
+        return None
+    return {c.name: 0.0 if k is None else float(k) for c, k in zip(numeric, got[1:], strict=True)}
+
+
+def _shifted_moments(values: dict[str, Any], i: int, shift: float) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation from the shifted sums of column ``i``."""
+    n, s1, s2 = int(values.get(f"nn{i}") or 0), values.get(f"sum1_{i}"), values.get(f"sum2_{i}")
+    if n == 0 or s1 is None or s2 is None:
+        return None, None
+    mean = shift + float(s1) / n
+    if n < 2:
+        return mean, None
+    return mean, math.sqrt(max(float(s2) - float(s1) * float(s1) / n, 0.0) / (n - 1))
 
 
 def _number(v: Any) -> Any:
@@ -205,12 +241,13 @@ def profile(
     ``exact`` keeps distinct counts and quantiles exact whatever the size (see the module's docstring).
     """
     cols = columns if columns is not None else relation_columns(backend, rel)
-    approximate = wants_approximation(backend, rel, exact)
+    shifts = approximation(backend, rel, cols, exact)
+    approximate = shifts is not None
     values: dict[str, Any] = {}
     starts = list(range(0, len(cols), COLUMNS_PER_QUERY)) or [0]
     for start in starts:
         part = cols[start : start + COLUMNS_PER_QUERY]
-        query = profile_query(rel, part, offset=start, approx=backend if approximate else None)
+        query = profile_query(rel, part, offset=start, approx=backend if approximate else None, shifts=shifts)
         rows = backend.fetch_rows(query)
         values.update(zip([e.alias for e in query.expressions], rows[0], strict=True))
     n = int(values.get("n") or 0)
@@ -222,6 +259,9 @@ def profile(
         lo, hi = values.get(f"lo{i}"), values.get(f"hi{i}")
         if kind == "numeric":
             lo, hi = _number(lo), _number(hi)
+        mean, stddev = _float(values.get(f"m{i}")), _float(values.get(f"s{i}"))
+        if shifts is not None and kind == "numeric":
+            mean, stddev = _shifted_moments(values, i, shifts[col.name])
         quantiles: dict[str, float] = {}
         q = values.get(f"q{i}")
         if q is not None:
@@ -237,8 +277,8 @@ def profile(
                 distinct=None if distinct is None else int(distinct),
                 min=lo,
                 max=hi,
-                mean=_float(values.get(f"m{i}")),
-                stddev=_float(values.get(f"s{i}")),
+                mean=mean,
+                stddev=stddev,
                 quantiles=quantiles,
                 approximate=approximate and kind != "boolean",
             )
