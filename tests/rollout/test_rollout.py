@@ -66,6 +66,8 @@ def test_apply_records_results_in_plan_and_document(deployed: Deployed) -> None:
     value = by_kind[("marts.order_facts", "value_diff")]
     assert value.outcome == "pass" and "80 changed rows" in value.actual
     assert plan.baseline["marts.order_facts"]["row_count"] == 80
+    amount = plan.baseline["marts.order_facts"]["columns"]["amount"]  # type: ignore[index]
+    assert amount["distinct_approximate"] is False and amount["mean"] is not None  # exact at 80 rows
     doc = (deployed.root / plan.document).read_text()
     assert "80 -> 80 rows" in doc and "**IN PROGRESS**" in doc
     log = (deployed.root / plan.document).with_suffix(".log.md").read_text()

@@ -118,7 +118,13 @@ class PlanVerifier:
             fqn: {
                 "row_count": d.a.row_count,
                 "columns": {
-                    p.column: {"null_pct": p.a.null_pct, "mean": p.a.mean, "distinct": p.a.distinct} for p in d.profiles
+                    p.column: {
+                        "null_pct": p.a.null_pct,
+                        "mean": p.a.mean,
+                        "distinct": p.a.distinct,
+                        "distinct_approximate": p.a.approximate,  # a HyperLogLog figure above 1M rows
+                    }
+                    for p in d.profiles
                 },
             }
             for fqn, d in diffs.items()

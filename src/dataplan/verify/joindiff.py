@@ -295,14 +295,17 @@ def join_diff_query(
     ]
     names = output_columns(sh.width, len(pairs), sample_size)
     query = exp.select(*[column(n, cte) for cte, n in names]).from_(_ref(S))
+    # copy=False throughout: sqlglot's builders copy the whole query by default, which for 14 CTEs of a
+    # 20-column diff cost 0.3 s of Python per diff
     for ref in (FS, D, OK, VS):
-        query = query.join(_ref(ref), join_type="cross")
+        query = query.join(_ref(ref), join_type="cross", copy=False)
     if sample_size:
         ctes.append((SM, _samples(sh, sample_size), False))
-        query = query.join(_ref(SM), on=exp.true(), join_type="left")
-        query = query.order_by(column("kind", SM), *[column(c, SM) for c in [*sh.ks("ak"), *sh.ks("bk")]])
+        query = query.join(_ref(SM), on=exp.true(), join_type="left", copy=False)
+        order = [column("kind", SM), *[column(c, SM) for c in [*sh.ks("ak"), *sh.ks("bk")]]]
+        query = query.order_by(*order, copy=False)
     for name, q, materialized in ctes:
-        query = query.with_(name, as_=q, materialized=materialized or None)
+        query = query.with_(name, as_=q, materialized=materialized or None, copy=False)
     return query
 
 

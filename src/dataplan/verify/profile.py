@@ -211,7 +211,13 @@ def approximation(
     got = backend.fetch_rows(query.from_(as_from(rel)))[0]
     if int(got[0] or 0) <= EXACT_ROWS:
         return None
-    return {c.name: 0.0 if k is None else float(k) for c, k in zip(numeric, got[1:], strict=True)}
+    return {c.name: _finite(k) for c, k in zip(numeric, got[1:], strict=True)}
+
+
+def _finite(value: Any) -> float:
+    """A shift from a minimum: 0.0 for an empty column, or a -inf that would turn every sum into NaN."""
+    k = 0.0 if value is None else float(value)
+    return k if math.isfinite(k) else 0.0
 
 
 def _shifted_moments(values: dict[str, Any], i: int, shift: float) -> tuple[float | None, float | None]:
