@@ -519,6 +519,16 @@ def test_terminal_report_shows_the_key_figures() -> None:
     assert "quantity" in text  # in distributions
 
 
+def test_terminal_header_names_a_shared_connection_once_and_keeps_labels_on_one_line() -> None:
+    console = Console(record=True, width=80, color_system=None)
+    console.print(terminal_report(identical_result()))
+    header = console.export_text().split("╰")[0]
+    assert header.count("duckdb:warehouse.duckdb") == 1  # in the facts line, not beside each label
+    assert "│ A  analytics.players  " in header and "│ B  plan_20250101_abc123.players  " in header
+    two = _terminal_text(nonunique_result())  # different connections: each beside its side
+    assert "(duckdb:prod.duckdb)" in two and "(duckdb:dev.duckdb)" in two
+
+
 def test_terminal_report_prints_data_as_text_not_markup() -> None:
     result = changed_result()
     assert result.rows is not None

@@ -107,13 +107,14 @@ def _heading(text: str) -> Text:
 def _header(result: DiffResult) -> Panel:
     delta, fraction = row_delta(result)
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(overflow="fold")
-    grid.add_column(justify="right")
-    grid.add_column()
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold", ratio=1)  # only the label gives way on a narrow terminal
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(no_wrap=True)
+    shared = result.a.connection if result.a.connection == result.b.connection else None
     for name, side in (("A", result.a), ("B", result.b)):
         label = Text(side.label, style="cyan")
-        if side.connection:
+        if side.connection and not shared:
             label.append(f"  ({side.connection})", style="dim")
         change = Text()
         if name == "B":
@@ -125,6 +126,8 @@ def _header(result: DiffResult) -> Panel:
     if result.rows is not None:
         facts.append(f"method {result.rows.method}")
     facts.append(f"{result.seconds:.2f}s, {result.queries} queries")
+    if shared:  # one connection: said once, so the labels stay on one line on a narrow terminal
+        facts.append(shared)
     outcome = result.outcome
     counts = outcome_counts(result)
     verdict = Text(OUTCOME_MARK[outcome], style=STYLE[outcome])
