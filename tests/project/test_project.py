@@ -152,6 +152,48 @@ def test_second_load_parses_nothing_and_a_changed_file_is_parsed(shop: Path, mon
     assert changed.models["stg_orders"].query is not None
 
 
+def test_reads_and_lineage_come_from_the_analysis_cache_without_parsing(shop: Path) -> None:
+    from dataplan.project.lineage import columns_read, model_lineage
+
+    first = Project.load(shop)
+    reads = first.reads("customer_totals")
+    assert reads.columns == {
+        "stg_customers": {"customer_id", "region"},
+        "stg_orders": {"customer_id", "order_id", "amount"},
+    }
+    assert reads.row_level == {"stg_customers": {"customer_id", "region"}, "stg_orders": {"customer_id"}}
+    staged = {"order_id", "customer_id", "amount", "status", "ordered_at"}
+    assert first.reads("stg_orders").columns == {"raw.orders": staged}
+    lineage = first.column_lineage("customer_totals")
+    first.save_analysis()
+    assert (shop / ".dataplan" / "cache" / "analysis-duckdb-v1.json").is_file()
+
+    again = Project.load(shop)  # a new process would see only the files
+    assert again.reads("customer_totals") == reads and again.column_lineage("customer_totals") == lineage
+    assert again.models["customer_totals"]._query is None  # answered from the cache: never parsed
+    # and the cache agrees with computing from the AST
+    model = again.models["customer_totals"]
+    assert columns_read(model.query, again.resolver) == reads  # type: ignore[arg-type]
+    assert model_lineage(model, again.resolver, again.dialect) == lineage
+
+
+def test_analysis_cache_follows_the_sql_text_and_survives_a_corrupt_file(shop: Path) -> None:
+    first = Project.load(shop)
+    first.reads("region_totals")
+    first.save_analysis()
+    new_sql = "select region, max(orders) as top from customer_totals group by region"
+    write_files(shop, {"models/marts/region_totals.sql": new_sql})
+    changed = Project.load(shop)
+    assert changed.reads("region_totals").columns == {"customer_totals": {"region", "orders"}}
+    assert changed.column_lineage("region_totals") == {"region": {("customer_totals", "region")},
+                                                       "top": {("customer_totals", "orders")}}  # fmt: skip
+    (shop / ".dataplan" / "cache" / "analysis-duckdb-v1.json").write_text("{not json", encoding="utf-8")
+    again = Project.load(shop)
+    assert again.reads("region_totals") == changed.reads("region_totals")
+    again.save_analysis()  # rewrites the broken file
+    assert '"reads"' in (shop / ".dataplan" / "cache" / "analysis-duckdb-v1.json").read_text(encoding="utf-8")
+
+
 def test_unknown_reference_is_reported_from_the_cache_too(shop: Path) -> None:
     from dataplan import ProjectError
 

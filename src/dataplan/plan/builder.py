@@ -75,6 +75,7 @@ class PlanBuilder:
         found = self.writer.resolve(graph.order)
         physical = {n: self.writer.version_id(graph.models[n], self.project.fingerprints[n]) for n in graph.order}
         changes = ChangeDetector(self.project, old, found, physical).detect(selected)
+        self.project.save_analysis()  # columns read and lineage, for the next plan of the same SQL
         self.writer.bound.update(changes.reused)
         unbuilt = {c.model for c in changes.changes if c.rebuild and c.model not in found}
         contracts = ContractDiffer(self.project, self.backend, self.writer, unbuilt).diff(changes, old)

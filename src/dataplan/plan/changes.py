@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from dataplan.plan.model import ALL_COLUMNS, ModelChange
 from dataplan.plan.querydiff import QueryDiff, diff_queries
 from dataplan.project import Project
-from dataplan.project.lineage import STAR, columns_read
+from dataplan.project.lineage import STAR
 from dataplan.project.nodes import Model
 from dataplan.state.store import Version
 
@@ -190,8 +190,7 @@ class ChangeDetector:
         )
 
     def _indirect(self, model: Model, old: Version, out: ChangeSet) -> ModelChange:
-        assert model.query is not None
-        reads = columns_read(model.query, self.project.resolver)
+        reads = self.project.reads(model.name)  # from the analysis cache when the SQL text is unchanged
         hits: dict[str, set[str]] = {}
         star_parents = []
         for parent in model.parents:

@@ -12,10 +12,11 @@ from sqlglot import exp
 from dataplan.config import ProjectConfig
 from dataplan.project.fingerprint import fingerprint_models
 from dataplan.project.graph import ModelGraph
-from dataplan.project.lineage import ColumnRef, model_lineage
-from dataplan.project.loader import ProjectLoader, make_resolver
+from dataplan.project.lineage import ColumnRef, RawReads, Reads, raw_lineage, raw_reads, resolve_lineage, resolve_reads
+from dataplan.project.loader import ProjectLoader, ReferenceResolver, make_resolver
 from dataplan.project.nodes import Exposure, Model, SingularTest, SourceTable
-from dataplan.project.sql import Resolved, Resolver, rewrite_references
+from dataplan.project.sql import Resolved, rewrite_references
+from dataplan.project.sqlcache import AnalysisCache
 
 __all__ = ["Exposure", "Model", "ModelGraph", "Project", "SingularTest", "SourceTable"]
 
@@ -56,14 +57,35 @@ class Project:
         return rewrite_references(query, self.resolver, target, path)
 
     @cached_property
-    def resolver(self) -> Resolver:
+    def resolver(self) -> ReferenceResolver:
         return make_resolver(self.config, self.models, self.sources)
 
+    @cached_property
+    def analysis(self) -> AnalysisCache:
+        """Columns read and lineage per model SQL text, kept in ``.dataplan/cache`` (see ``save_analysis``)."""
+        return AnalysisCache(self.dir, self.dialect)
+
     def column_lineage(self, name: str) -> dict[str, set[ColumnRef]]:
-        """Output column -> (parent, column) pairs it reads; cached per model."""
+        """Output column -> (parent, column) pairs it reads; cached per model and by SQL text."""
         if name not in self._lineage:
-            self._lineage[name] = model_lineage(self.model(name), self.resolver, self.dialect)
+            model = self.model(name)
+            raw = self.analysis.get(model.sql_text, "lineage", lambda: raw_lineage(model.query, self.dialect))
+            self._lineage[name] = resolve_lineage(raw, model, self.resolver)
         return self._lineage[name]
+
+    def reads(self, name: str) -> Reads:
+        """Which parent columns the model reads and which of them decide its rows; cached by SQL text."""
+        model = self.model(name)
+
+        def compute() -> dict[str, object]:
+            assert model.query is not None
+            return raw_reads(model.query).to_json()
+
+        return resolve_reads(RawReads.from_json(self.analysis.get(model.sql_text, "reads", compute)), self.resolver)
+
+    def save_analysis(self) -> None:
+        """Write what ``reads`` and ``column_lineage`` computed, for the next plan."""
+        self.analysis.save(m.sql_text for m in self.models.values() if m.kind != "seed")
 
     def model(self, name: str) -> Model:
         if name in self.models:

@@ -3,48 +3,74 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.lineage import Node, lineage
+from sqlglot.lineage import lineage
 from sqlglot.optimizer.scope import traverse_scope
 
 from dataplan.project.nodes import Model
-from dataplan.project.sql import Resolver
+from dataplan.project.sql import PartsResolver
 
 ColumnRef = tuple[str, str]  # (model or "<source>.<table>", column)
 STAR = "*"
 
 
-def model_lineage(model: Model, resolve: Resolver, dialect: str) -> dict[str, set[ColumnRef]]:
-    """Output column -> the parent columns it reads.
+Parts = tuple[str, str, str]  # catalog, db, name of a table reference, as written
+RawLineage = dict[str, list[tuple[str, str, str, str]]] | None  # output column -> (catalog, db, name, column)
 
-    A ``SELECT *`` cannot be traced without the parents' columns; such a model
-    maps ``"*"`` to every parent with column ``"*"`` so callers treat it
-    conservatively.
+
+def _parts(table: exp.Table) -> Parts:
+    return (table.catalog, table.db, table.name)
+
+
+def raw_lineage(query: exp.Query | None, dialect: str) -> RawLineage:
+    """Output column -> the table columns it reads, with tables as written; None when it cannot be traced.
+
+    Plain data (JSON-able) that depends only on the SQL text, so the project can cache it by content.
     """
-    query = model.query
     if query is None:
         return {}
     if any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star) for s in query.selects):
-        return {STAR: {(p, STAR) for p in model.parents + model.sources}}
+        return None
     try:
         nodes = lineage(None, query, {}, dialect=dialect)
     except SqlglotError:
-        return {STAR: {(p, STAR) for p in model.parents + model.sources}}
+        return None
     assert isinstance(nodes, dict)
-    return {name: _leaves(node, resolve) for name, node in nodes.items()}
-
-
-def _leaves(node: Node, resolve: Resolver) -> set[ColumnRef]:
-    out: set[ColumnRef] = set()
-    for n in node.walk():
-        if n.downstream or not isinstance(n.source, exp.Table):
-            continue
-        target = resolve(n.source)
-        if target is not None:
-            out.add((target.name, n.name.split(".")[-1]))
+    out: dict[str, list[tuple[str, str, str, str]]] = {}
+    for name, node in nodes.items():
+        leaves = {
+            (*_parts(n.source), n.name.split(".")[-1])
+            for n in node.walk()
+            if not n.downstream and isinstance(n.source, exp.Table)
+        }
+        out[name] = sorted(leaves)
     return out
+
+
+def resolve_lineage(raw: RawLineage, model: Model, resolver: PartsResolver) -> dict[str, set[ColumnRef]]:
+    """Output column -> the parent columns it reads.
+
+    A ``SELECT *`` (or SQL sqlglot cannot trace) maps ``"*"`` to every parent with column ``"*"``, so
+    callers treat it conservatively.
+    """
+    if raw is None:
+        return {STAR: {(p, STAR) for p in model.parents + model.sources}}
+    out: dict[str, set[ColumnRef]] = {}
+    for name, leaves in raw.items():
+        refs = out.setdefault(name, set())
+        for catalog, db, table, col in leaves:
+            target = resolver.parts(catalog, db, table)
+            if target is not None:
+                refs.add((target.name, col))
+    return out
+
+
+def model_lineage(model: Model, resolver: PartsResolver, dialect: str) -> dict[str, set[ColumnRef]]:
+    """Output column -> the parent columns it reads (``resolve_lineage`` of ``raw_lineage``)."""
+    return resolve_lineage(raw_lineage(model.query, dialect), model, resolver)
 
 
 _ROW_LEVEL = (exp.Where, exp.Join, exp.Group, exp.Having, exp.Qualify)
@@ -64,13 +90,41 @@ class Reads:
             self.row_level.setdefault(parent, set()).add(name)
 
 
-def columns_read(query: exp.Query, resolve: Resolver) -> Reads:
-    reads = Reads()
+@dataclass
+class RawReads:
+    """``Reads`` with tables as written (catalog, db, name): plain data, cacheable by the SQL text."""
+
+    columns: dict[Parts, set[str]] = field(default_factory=dict)
+    row_level: dict[Parts, set[str]] = field(default_factory=dict)
+    derived_row_level: bool = False
+
+    def add(self, table: Parts, name: str, row_level: bool) -> None:
+        self.columns.setdefault(table, set()).add(name)
+        if row_level:
+            self.row_level.setdefault(table, set()).add(name)
+
+    def to_json(self) -> dict[str, object]:
+        def rows(d: dict[Parts, set[str]]) -> list[list[object]]:
+            return [[*k, sorted(v)] for k, v in sorted(d.items())]
+
+        return {"columns": rows(self.columns), "row_level": rows(self.row_level), "derived": self.derived_row_level}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RawReads:
+        def parts(rows: list[list[Any]]) -> dict[Parts, set[str]]:
+            return {(str(r[0]), str(r[1]), str(r[2])): set(r[3]) for r in rows}
+
+        return cls(parts(data["columns"]), parts(data["row_level"]), bool(data["derived"]))
+
+
+def raw_reads(query: exp.Query) -> RawReads:
+    """Which table columns the query reads, and which of them decide its rows, with tables as written."""
+    reads = RawReads()
     for scope in traverse_scope(query):
         tables = {
-            alias: resolved.name
+            alias: _parts(source)
             for alias, source in scope.sources.items()
-            if isinstance(source, exp.Table) and (resolved := resolve(source)) is not None
+            if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier)  # not read_parquet(...)
         }
         selects = scope.expression.selects if isinstance(scope.expression, exp.Select) else []
         if any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star) for s in selects):
@@ -91,3 +145,19 @@ def columns_read(query: exp.Query, resolve: Resolver) -> Reads:
             for parent in tables.values():
                 reads.add(parent, col.name, row_level)
     return reads
+
+
+def resolve_reads(raw: RawReads, resolver: PartsResolver) -> Reads:
+    """``raw`` with each table replaced by the model or source it names (unknown tables are left out)."""
+    reads = Reads(derived_row_level=raw.derived_row_level)
+    for source, target in ((raw.columns, reads.columns), (raw.row_level, reads.row_level)):
+        for parts, cols in source.items():
+            resolved = resolver.parts(*parts)
+            if resolved is not None:
+                target.setdefault(resolved.name, set()).update(cols)
+    return reads
+
+
+def columns_read(query: exp.Query, resolver: PartsResolver) -> Reads:
+    """Which parent columns ``query`` reads, and which of them decide its rows."""
+    return resolve_reads(raw_reads(query), resolver)
