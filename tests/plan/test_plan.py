@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -364,3 +365,34 @@ def test_type_change_propagates_to_descendants_and_value_change_does_not(
     assert by_model(plan)["customer_totals"].rebuild  # rebuilt: its values change...
     # ...but only the directly modified model is described (5 batched state reads + 1 describe)
     assert trips == 6, trips
+
+
+def test_a_parent_that_keeps_its_shape_is_described_from_its_current_version(
+    deployed: Path, make_project: ProjectFactory
+) -> None:
+    write_files(
+        deployed,
+        {  # same columns and types, other rows: rebuilt, but its shape is known after one describe
+            "models/staging/stg_customers.sql": "select customer_id, name, region from raw.customers "
+            "where customer_id is not null\n",
+            "models/marts/customer_names.sql": "select customer_id, name, upper(name) as shout from stg_customers\n",
+        },
+    )
+    with make_project.open() as wh:
+        current = wh.store.environment_models("prod")["stg_customers"].version_id
+        described: list[str] = []
+        original = wh.backend.describe
+
+        def recording(query: Any) -> Any:
+            described.append(wh.backend.render(query))
+            return original(query)
+
+        wh.backend.describe = recording  # type: ignore[method-assign]
+        plan = wh.plan("prod", save=False)
+    assert by_model(plan)["stg_customers"].rebuild and by_model(plan)["customer_names"].rebuild
+    added = [(c.model, (c.after or "").split()[0]) for c in plan.contract_changes if c.change == "column added"]
+    assert added == [("marts.customer_names", "shout")]
+    assert [c.model for c in plan.contract_changes] == ["marts.customer_names"]  # stg_customers kept its shape
+    names_sql = next(sql for sql in described if "shout" in sql.lower())
+    # the parent's current version is read, not its new query inlined (no raw.customers, no filter)
+    assert f'"{current}"' in names_sql and '"raw"' not in names_sql and "NULL" not in names_sql.upper()
