@@ -153,7 +153,7 @@ def test_second_load_parses_nothing_and_a_changed_file_is_parsed(shop: Path, mon
 
 
 def test_reads_and_lineage_come_from_the_analysis_cache_without_parsing(shop: Path) -> None:
-    from dataplan.project.lineage import columns_read, model_lineage
+    from dataplan.project.lineage import raw_lineage, raw_reads, resolve_lineage, resolve_reads
 
     first = Project.load(shop)
     reads = first.reads("customer_totals")
@@ -173,8 +173,8 @@ def test_reads_and_lineage_come_from_the_analysis_cache_without_parsing(shop: Pa
     assert again.models["customer_totals"]._query is None  # answered from the cache: never parsed
     # and the cache agrees with computing from the AST
     model = again.models["customer_totals"]
-    assert columns_read(model.query, again.resolver) == reads  # type: ignore[arg-type]
-    assert model_lineage(model, again.resolver, again.dialect) == lineage
+    assert resolve_reads(raw_reads(model.query), again.resolver) == reads  # type: ignore[arg-type]
+    assert resolve_lineage(raw_lineage(model.query, again.dialect), model, again.resolver) == lineage
 
 
 def test_analysis_cache_follows_the_sql_text_and_survives_a_corrupt_file(shop: Path) -> None:

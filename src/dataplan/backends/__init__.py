@@ -52,12 +52,12 @@ def connect_url(url: str, base_dir: Path) -> Backend:
         try:
             settings = dict(parse_qsl(query, strict_parsing=bool(query)))
             return connect(DuckDBConnection(type="duckdb", path=path, **settings), base_dir)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            bad = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise InputError(f"bad DuckDB connection setting in {url!r}: {bad}",
-                             hint="duckdb:PATH?threads=2&memory_limit=512MB") from exc  # fmt: skip
-        except ValueError as exc:
-            raise InputError(f"bad DuckDB connection settings in {url!r}: {exc}",
+        except ValueError as exc:  # a query string that does not parse, or a setting pydantic refuses
+            bad = str(exc)
+            if isinstance(exc, ValidationError):
+                bad = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+            plural = "" if isinstance(exc, ValidationError) else "s"
+            raise InputError(f"bad DuckDB connection setting{plural} in {url!r}: {bad}",
                              hint="duckdb:PATH?threads=2&memory_limit=512MB") from exc  # fmt: skip
     raise InputError(
         f"cannot tell which engine {url!r} is",

@@ -55,6 +55,11 @@ def select_star(relation: exp.Expr) -> exp.Select:
     return exp.select("*").from_(relation)
 
 
+def hex_digits(text: exp.Expr, digits: int) -> exp.Expr:
+    """``substring(text, 1, digits)``"""
+    return exp.Substring(this=text, start=exp.Literal.number(1), length=exp.Literal.number(digits))
+
+
 def row_text(values: list[exp.Expr]) -> exp.Expr:
     """``CAST(ROW(v1, ...) AS TEXT)``: a row's values as one text (engines quote values that need it)."""
     row = exp.Anonymous(this="ROW", expressions=values or [exp.Literal.number(0)])
@@ -75,6 +80,9 @@ class Backend(ABC):
     # instead of exact distinct counts and quantiles; approx_method says how they estimate.
     approx_aggregates: ClassVar[bool] = False
     approx_method: ClassVar[str] = ""
+    # The planner inlines a subquery's computed columns into each reference to them unless the
+    # subquery is fenced (OFFSET 0): multi-stage queries fence their stages on such engines.
+    inlines_subquery_columns: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.round_trips = 0  # statements sent: what benchmarks count
@@ -101,6 +109,23 @@ class Backend(ABC):
     def approx_quantiles(self, value: exp.Expr, fractions: list[float]) -> exp.Expr:
         """Approximate quantiles of ``value`` at ``fractions``, as one array (engines with ``approx_aggregates``)."""
         raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
+
+    def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:
+        """The first ``digits`` lower-case hex digits of ``text`` as a BIGINT (``digits`` <= 15).
+
+        The portable spelling, digit by digit: ``(ascii(c) - 48) % 39`` maps '0'..'9' to 0..9 and
+        'a'..'f' (97..102) to 10..15. Engines override it with their native hex parse, 3 to 4 times faster.
+        """
+        total: exp.Expr | None = None
+        for i in range(digits):
+            char = exp.Substring(this=text.copy(), start=exp.Literal.number(i + 1), length=exp.Literal.number(1))
+            code = exp.Sub(this=exp.Ascii(this=char), expression=exp.Literal.number(48))
+            digit = exp.Mod(this=exp.paren(code), expression=exp.Literal.number(39))
+            weight = exp.cast(exp.Literal.number(16 ** (digits - 1 - i)), exp.DataType.Type.BIGINT)
+            term: exp.Expr = exp.Mul(this=exp.paren(digit), expression=weight)
+            total = term if total is None else exp.Add(this=total, expression=term)
+        assert total is not None
+        return total
 
     def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
         """A hash of a row's values: equal values give equal hashes (the key diff's pre-filter).

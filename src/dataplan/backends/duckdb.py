@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, Column, Relation
+from dataplan.backends.base import Backend, Column, Relation, hex_digits
 from dataplan.errors import EngineError
 from dataplan.project.nodes import SourceTable
 from dataplan.secrets import redact
@@ -51,6 +51,10 @@ class DuckDBBackend(Backend):
         # measured as slow as the exact quantile_cont at 10M rows.
         array = exp.Array(expressions=[exp.Literal.number(f) for f in fractions])
         return exp.Anonymous(this="reservoir_quantile", expressions=[value, array])
+
+    def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:
+        prefixed = exp.paren(exp.DPipe(this=exp.Literal.string("0x"), expression=hex_digits(text, digits)))
+        return exp.cast(prefixed, "BIGINT")
 
     def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
         return exp.Anonymous(this="hash", expressions=values or [exp.Literal.number(0)])

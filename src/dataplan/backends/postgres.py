@@ -8,7 +8,7 @@ import psycopg
 import pyarrow as pa
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, Column, Relation, ident, row_text
+from dataplan.backends.base import Backend, Column, Relation, hex_digits, ident, row_text
 from dataplan.errors import EngineError
 from dataplan.secrets import redact
 
@@ -37,6 +37,7 @@ class PostgresBackend(Backend):
     transactional_ddl = True
     atomic_swap = True
     max_identifier_length = 63
+    inlines_subquery_columns = True
 
     def __init__(self, dsn: str) -> None:
         super().__init__()
@@ -48,6 +49,11 @@ class PostgresBackend(Backend):
                 transient=isinstance(exc, psycopg.OperationalError),
                 hint="check connection.dsn in dataplan.yml and that the server is running",
             ) from exc
+
+    def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:
+        bits = exp.DataType.build(f"bit({4 * digits})", dialect="postgres")
+        prefixed = exp.paren(exp.DPipe(this=exp.Literal.string("x"), expression=hex_digits(text, digits)))
+        return exp.cast(exp.cast(prefixed, bits), "BIGINT")
 
     def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
         return exp.Anonymous(this="hashtextextended", expressions=[row_text(values), exp.Literal.number(0)])

@@ -68,11 +68,6 @@ def resolve_lineage(raw: RawLineage, model: Model, resolver: PartsResolver) -> d
     return out
 
 
-def model_lineage(model: Model, resolver: PartsResolver, dialect: str) -> dict[str, set[ColumnRef]]:
-    """Output column -> the parent columns it reads (``resolve_lineage`` of ``raw_lineage``)."""
-    return resolve_lineage(raw_lineage(model.query, dialect), model, resolver)
-
-
 _ROW_LEVEL = (exp.Where, exp.Join, exp.Group, exp.Having, exp.Qualify)
 
 
@@ -157,7 +152,3 @@ def resolve_reads(raw: RawReads, resolver: PartsResolver) -> Reads:
                 target.setdefault(resolved.name, set()).update(cols)
     return reads
 
-
-def columns_read(query: exp.Query, resolver: PartsResolver) -> Reads:
-    """Which parent columns ``query`` reads, and which of them decide its rows."""
-    return resolve_reads(raw_reads(query), resolver)
