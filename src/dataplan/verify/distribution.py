@@ -73,9 +73,7 @@ def _edges(lo: float, hi: float, bins: int) -> list[float]:
 
 def _fine_edges(edges: list[float]) -> list[float]:
     """Each bin of ``edges`` cut into FINE equal parts."""
-    lo, hi, nb = edges[0], edges[-1], (len(edges) - 1) * FINE
-    width = (hi - lo) / nb
-    return [lo + i * width for i in range(nb)] + [hi]
+    return _edges(edges[0], edges[-1], (len(edges) - 1) * FINE)
 
 
 def _bin(value: exp.Expr, edges: list[float]) -> exp.Expr:
