@@ -396,3 +396,65 @@ def test_a_parent_that_keeps_its_shape_is_described_from_its_current_version(
     names_sql = next(sql for sql in described if "shout" in sql.lower())
     # the parent's current version is read, not its new query inlined (no raw.customers, no filter)
     assert f'"{current}"' in names_sql and '"raw"' not in names_sql and "NULL" not in names_sql.upper()
+
+
+def test_descendants_are_traced_through_case_using_distinct_and_windows(make_project: ProjectFactory) -> None:
+    files = dict(FILES)
+    files.update(
+        {  # each reads stg_customers in a way a case-sensitive or column-only trace would miss
+            "models/marts/shouty.sql": "select C.CUSTOMER_ID, C.Region as r from staging.stg_customers as c\n",
+            "models/marts/matched.sql": "select o.order_id, c.name from stg_orders o "
+            "join stg_customers c using (customer_id)\n",
+            "models/marts/regions.sql": "select distinct region from stg_customers\n",
+            "models/marts/running.sql": "select order_id, count(*) over w as n from stg_orders "
+            "window w as (partition by customer_id)\n",
+        }
+    )
+    root = make_project(files)
+    with make_project.open() as wh:
+        wh.build("prod")
+    write_files(
+        root,
+        {
+            "models/staging/stg_customers.sql": "select upper(customer_id) as customer_id, name, "
+            "upper(region) as region from raw.customers\n",
+            "models/marts/running.sql": "select order_id, count(*) over w as n from stg_orders "
+            "window w as (order by customer_id)\n",
+        },
+    )
+    changes = by_model(plan_of(make_project))
+    assert changes["shouty"].rebuild and changes["shouty"].changed_columns == ["customer_id", "r"]  # type: ignore[attr-defined]
+    assert changes["matched"].rebuild and changes["matched"].changed_columns == ["*"]  # type: ignore[attr-defined]
+    assert changes["regions"].rebuild and changes["regions"].changed_columns == ["*"]  # type: ignore[attr-defined]
+    running = changes["running"]
+    assert running.category == "breaking" and "WINDOW" in running.reason  # type: ignore[attr-defined]
+    assert changes["customer_names"].changed_columns == ["customer_id"]  # type: ignore[attr-defined]
+    assert changes["customer_totals"].rebuild  # type: ignore[attr-defined]  # reads customer_id and region
+
+
+def test_moving_an_incremental_start_changes_its_rows_and_the_backfill(make_project: ProjectFactory) -> None:
+    import datetime as dt
+
+    files = dict(FILES)
+    files["models/staging/daily_orders.sql"] = "select ordered_at, count(*) as orders from raw.orders group by 1\n"
+    files["models/staging/daily_orders.yml"] = """
+        models:
+          - name: daily_orders
+            materialized: incremental_by_time
+            time_column: ordered_at
+            start: 2025-01-03
+            batch_days: 2
+    """
+    files["models/marts/order_days.sql"] = "select count(*) as days from daily_orders\n"
+    root = make_project(files)
+    with make_project.open() as wh:
+        wh.build("prod", end=dt.date(2025, 1, 7))
+    moved = files["models/staging/daily_orders.yml"].replace("01-03", "01-01")
+    write_files(root, {"models/staging/daily_orders.yml": moved})
+    plan = plan_of(make_project, end=dt.date(2025, 1, 7))
+    daily = by_model(plan)["daily_orders"]
+    assert daily.category == "breaking" and daily.changed_columns == ["*"]  # type: ignore[attr-defined]
+    assert "2025-01-03 -> ordered_at from 2025-01-01" in daily.reason  # type: ignore[attr-defined]
+    assert by_model(plan)["order_days"].rebuild  # its count changes with the rows
+    bf = next(b for b in plan.backfills if b.model == "staging.daily_orders")
+    assert bf.ranges == [("2025-01-01", "2025-01-07")]

@@ -166,14 +166,14 @@ def test_reads_and_lineage_come_from_the_analysis_cache_without_parsing(shop: Pa
     assert first.reads("stg_orders").columns == {"raw.orders": staged}
     lineage = first.column_lineage("customer_totals")
     first.save_analysis()
-    assert (shop / ".dataplan" / "cache" / "analysis-duckdb-v1.json").is_file()
+    assert (shop / ".dataplan" / "cache" / "analysis-duckdb-v2.json").is_file()
 
     again = Project.load(shop)  # a new process would see only the files
     assert again.reads("customer_totals") == reads and again.column_lineage("customer_totals") == lineage
     assert again.models["customer_totals"]._query is None  # answered from the cache: never parsed
     # and the cache agrees with computing from the AST
     model = again.models["customer_totals"]
-    assert resolve_reads(raw_reads(model.query), again.resolver) == reads  # type: ignore[arg-type]
+    assert resolve_reads(raw_reads(model.query, again.dialect), again.resolver) == reads  # type: ignore[arg-type]
     assert resolve_lineage(raw_lineage(model.query, again.dialect), model, again.resolver) == lineage
 
 
@@ -187,11 +187,11 @@ def test_analysis_cache_follows_the_sql_text_and_survives_a_corrupt_file(shop: P
     assert changed.reads("region_totals").columns == {"customer_totals": {"region", "orders"}}
     assert changed.column_lineage("region_totals") == {"region": {("customer_totals", "region")},
                                                        "top": {("customer_totals", "orders")}}  # fmt: skip
-    (shop / ".dataplan" / "cache" / "analysis-duckdb-v1.json").write_text("{not json", encoding="utf-8")
+    (shop / ".dataplan" / "cache" / "analysis-duckdb-v2.json").write_text("{not json", encoding="utf-8")
     again = Project.load(shop)
     assert again.reads("region_totals") == changed.reads("region_totals")
     again.save_analysis()  # rewrites the broken file
-    assert '"reads"' in (shop / ".dataplan" / "cache" / "analysis-duckdb-v1.json").read_text(encoding="utf-8")
+    assert '"reads"' in (shop / ".dataplan" / "cache" / "analysis-duckdb-v2.json").read_text(encoding="utf-8")
 
 
 def test_unknown_reference_is_reported_from_the_cache_too(shop: Path) -> None:

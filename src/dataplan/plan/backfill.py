@@ -39,7 +39,8 @@ def choose(
     assert spec.start is not None
     batch_days = spec.batch_days or project.config.defaults.batch_days
     if old_intervals:
-        start, stop = min(s for s, _ in old_intervals), max(e for _, e in old_intervals)
+        # A new version is filled from its own start (which the change may have moved), to where the old one got.
+        start, stop = as_datetime(spec.start), max(e for _, e in old_intervals)
         reason = (
             "the processed history is rebuilt in the plan environment, in batches of "
             f"{batch_days} days; later intervals are caught up by `dataplan run`"

@@ -37,6 +37,20 @@ def _data_config(model: Model) -> dict[str, object]:
     return {"time_column": spec.time_column, "start": str(spec.start)}
 
 
+def _window_moved(old: Version, model: Model) -> bool:
+    """The rows an incremental model holds are bounded differently: its time column or start changed, or it
+    became or stopped being incremental (a table has no start)."""
+    if "incremental_by_time" not in (old.materialized, model.materialized):
+        return False
+    new = _data_config(model)
+    return (old.config.get("time_column"), old.config.get("start")) != (new.get("time_column"), new.get("start"))
+
+
+def _fold(names: set[str]) -> set[str]:
+    """Column names compared without case: engines fold unquoted names, and a false match only rebuilds more."""
+    return {n.lower() for n in names}
+
+
 def _cols(names: set[str] | list[str]) -> str:
     return ", ".join(sorted(names)) if names else "none"
 
@@ -120,17 +134,24 @@ class ChangeDetector:
                 )
             return None
         new_sql = model.normalized
-        direct = (
-            old.model_sql != new_sql
-            or old.materialized != model.materialized
-            or (old.config.get("time_column"), old.config.get("start"))
-            != (_data_config(model).get("time_column"), _data_config(model).get("start"))
-        )
+        direct = old.model_sql != new_sql or old.materialized != model.materialized or _window_moved(old, model)
         if model.kind == "seed":
             direct = True
         return self._direct(model, old, new_sql, out) if direct else self._indirect(model, old, out)
 
     def _direct(self, model: Model, old: Version, new_sql: str, out: ChangeSet) -> ModelChange:
+        if _window_moved(old, model) and model.query is not None:
+            before = f"{old.config.get('time_column')} from {old.config.get('start')}"
+            after = f"{model.spec.time_column} from {model.spec.start}"
+            out.changed_columns[model.name] = {ALL_COLUMNS}
+            return self._base(
+                model,
+                change="directly modified",
+                category="breaking",
+                reason=f"incremental window changed ({before} -> {after}): rows are added or removed",
+                rebuild=True,
+                changed_columns=[ALL_COLUMNS],
+            )
         if model.query is None:  # seed
             out.changed_columns[model.name] = {ALL_COLUMNS}
             return self._base(
@@ -144,8 +165,6 @@ class ChangeDetector:
         if old.model_sql == new_sql:
             out.changed_columns[model.name] = set()
             reason = f"materialization changed ({old.materialized} -> {model.materialized}): rebuilt, same data"
-            if old.materialized == model.materialized:
-                reason = "incremental settings changed: rebuilt over its whole range"
             return self._base(model, change="directly modified", category="non-breaking", reason=reason, rebuild=True)
         diff = diff_queries(old.model_sql, model.query, self.project.dialect)
         out.diffs[model.name] = diff
@@ -191,17 +210,19 @@ class ChangeDetector:
 
     def _indirect(self, model: Model, old: Version, out: ChangeSet) -> ModelChange:
         reads = self.project.reads(model.name)  # from the analysis cache when the SQL text is unchanged
-        hits: dict[str, set[str]] = {}
+        hits: dict[str, set[str]] = {}  # parent -> its changed columns this model reads
         star_parents = []
         for parent in model.parents:
             changed = out.changed_columns.get(parent, set())
-            read = reads.columns.get(parent, set())
-            if not changed or not read:
+            read = _fold(reads.columns.get(parent, set()))
+            if not changed or not (read or ALL_COLUMNS in changed):  # count(*) reads rows, not columns
                 continue
-            if ALL_COLUMNS in changed or STAR in read or read & changed:
-                hits[parent] = changed if ALL_COLUMNS in changed or STAR in read else read & changed
+            if ALL_COLUMNS in changed or STAR in read:
+                hits[parent] = changed
                 if STAR in read:
                     star_parents.append(parent)
+            elif matched := {c for c in changed if c.lower() in read}:
+                hits[parent] = matched
         if not hits:
             out.changed_columns[model.name] = set()
             out.reused[model.name] = old.version_id
@@ -215,13 +236,16 @@ class ChangeDetector:
                 new_version=old.version_id,
                 reason=f"reads none of the changed upstream columns ({_cols(changed_up)}): keeps its current version",
             )
-        row_level = any(ALL_COLUMNS in cols or reads.row_level.get(p, set()) & cols for p, cols in hits.items())
+        row_level = any(
+            ALL_COLUMNS in cols or _fold(reads.row_level.get(p, set())) & _fold(cols) for p, cols in hits.items()
+        )
         if row_level or reads.derived_row_level or star_parents:
             changed = {ALL_COLUMNS}
         else:
             lineage = self.project.column_lineage(model.name)
+            folded = {p: _fold(cols) for p, cols in hits.items()}
             changed = {
-                out_col for out_col, refs in lineage.items() if any(c in hits.get(p, set()) for p, c in refs)
+                out_col for out_col, refs in lineage.items() if any(c.lower() in folded.get(p, set()) for p, c in refs)
             } or {ALL_COLUMNS}
         out.changed_columns[model.name] = changed
         read_list = _cols({f"{p}.{c}" for p, cols in hits.items() for c in cols})

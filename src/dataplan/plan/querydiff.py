@@ -17,6 +17,7 @@ _BODY_CLAUSES = {
     "group": "GROUP BY",
     "having": "HAVING",
     "qualify": "QUALIFY",
+    "windows": "WINDOW",
     "distinct": "DISTINCT",
     "order": "ORDER BY",
     "limit": "LIMIT",
@@ -88,4 +89,13 @@ def diff_queries(old_sql: str, new: exp.Query, dialect: str) -> QueryDiff:
         a, b = old.args.get(key), new.args.get(key)
         if _render(a, dialect) != _render(b, dialect) and label not in diff.row_clauses:
             diff.row_clauses.append(label)
+    if not diff.row_clauses and _body(old, dialect) != _body(new, dialect):
+        diff.row_clauses.append("query body")  # a clause the list above does not name: assume rows change
     return diff
+
+
+def _body(query: exp.Select, dialect: str) -> str:
+    """The query without its projections."""
+    body = query.copy()
+    body.set("expressions", [exp.Star()])
+    return body.sql(dialect=dialect, normalize=True, comments=False)

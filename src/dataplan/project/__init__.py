@@ -79,7 +79,7 @@ class Project:
 
         def compute() -> dict[str, object]:
             assert model.query is not None
-            return raw_reads(model.query).to_json()
+            return raw_reads(model.query, self.dialect).to_json()
 
         return resolve_reads(RawReads.from_json(self.analysis.get(model.sql_text, "reads", compute)), self.resolver)
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import traverse_scope
 
 from dataplan.project.nodes import Model
@@ -42,7 +43,7 @@ def raw_lineage(query: exp.Query | None, dialect: str) -> RawLineage:
     out: dict[str, list[tuple[str, str, str, str]]] = {}
     for name, node in nodes.items():
         leaves = {
-            (*_parts(n.source), n.name.split(".")[-1])
+            (*_parts(n.source), exp.to_column(n.name).name)  # 'o."amount"' -> amount
             for n in node.walk()
             if not n.downstream and isinstance(n.source, exp.Table)
         }
@@ -69,6 +70,18 @@ def resolve_lineage(raw: RawLineage, model: Model, resolver: PartsResolver) -> d
 
 
 _ROW_LEVEL = (exp.Where, exp.Join, exp.Group, exp.Having, exp.Qualify)
+
+
+def _decides_rows(col: exp.Column, select: exp.Select | None) -> bool:
+    """Whether ``col`` decides which rows the scope returns, not only what they hold."""
+    if col.find_ancestor(*_ROW_LEVEL) is not None:
+        return True
+    if select is None:
+        return False
+    if select.args.get("distinct"):  # DISTINCT (ON): every column read can merge or split rows
+        return True
+    limited = select.args.get("limit") or select.args.get("offset")
+    return bool(limited) and col.find_ancestor(exp.Order) is not None  # ORDER BY ... LIMIT picks the rows
 
 
 @dataclass
@@ -112,21 +125,36 @@ class RawReads:
         return cls(parts(data["columns"]), parts(data["row_level"]), bool(data["derived"]))
 
 
-def raw_reads(query: exp.Query) -> RawReads:
-    """Which table columns the query reads, and which of them decide its rows, with tables as written."""
+def raw_reads(query: exp.Query, dialect: str) -> RawReads:
+    """Which table columns the query reads, and which of them decide its rows, with tables as written.
+
+    Identifiers are normalized the way the engine resolves them first, so ``O.Amount`` over ``... AS o``
+    is the parent's ``amount``.
+    """
     reads = RawReads()
+    query = normalize_identifiers(query.copy(), dialect=dialect)
     for scope in traverse_scope(query):
         tables = {
             alias: _parts(source)
             for alias, source in scope.sources.items()
             if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier)  # not read_parquet(...)
         }
-        selects = scope.expression.selects if isinstance(scope.expression, exp.Select) else []
+        select = scope.expression if isinstance(scope.expression, exp.Select) else None
+        selects = select.selects if select is not None else []
         if any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star) for s in selects):
             for parent in tables.values():
                 reads.add(parent, STAR, False)
+        joins = select.args.get("joins") or [] if select is not None else []
+        for join in joins:
+            # JOIN ... USING (k) names k as identifiers, not columns: it matches rows on both sides.
+            using = [name.name for name in join.args.get("using") or []]
+            if join.args.get("method") == "NATURAL":  # matches on every common column
+                using = [STAR]
+            for name in using:
+                for parent in tables.values():
+                    reads.add(parent, name, True)
         for col in scope.columns:
-            row_level = col.find_ancestor(*_ROW_LEVEL) is not None
+            row_level = _decides_rows(col, select)
             if col.table:
                 if col.table in tables:
                     reads.add(tables[col.table], col.name, row_level)
@@ -151,4 +179,3 @@ def resolve_reads(raw: RawReads, resolver: PartsResolver) -> Reads:
             if resolved is not None:
                 target.setdefault(resolved.name, set()).update(cols)
     return reads
-

@@ -9,7 +9,9 @@ from typing import Protocol
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from dataplan.errors import ProjectError
 
@@ -42,7 +44,21 @@ def parse_query(text: str, dialect: str, path: Path) -> exp.Query:
             path=path,
             hint="a model is a query; dataplan creates the tables and views itself",
         )
-    return query
+    return _fold_identifiers(query, dialect)
+
+
+def _fold_identifiers(query: exp.Query, dialect: str) -> exp.Query:
+    """Unquoted names folded the way engines that care fold them; quoted names stay as written.
+
+    dataplan quotes every identifier it renders, so ``C.Amount`` must become ``c.amount`` first: on
+    Postgres a quoted "Amount" is another column than amount. DuckDB ignores case, so folding there only
+    keeps the rendered SQL the same whichever engine it goes to.
+    """
+    strategy = Dialect.get_or_raise(dialect).normalization_strategy
+    if strategy is NormalizationStrategy.CASE_SENSITIVE:
+        return query
+    upper = strategy in (NormalizationStrategy.UPPERCASE, NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE)
+    return normalize_identifiers(query, dialect=dialect if upper else "postgres")
 
 
 def table_references(query: exp.Expr) -> list[exp.Table]:
