@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,10 @@ def test_init_build_test_roundtrip(tmp_path: Path) -> None:
     assert results and all(r["outcome"] == "pass" for r in results)
     again_init = runner.invoke(app, ["init", str(target)])
     assert again_init.exit_code == 2 and "already exists" in again_init.output
+    # a clone at another path (a teammate, CI) is the same project: its file sources did not change
+    moved = tmp_path / "elsewhere" / "shop"
+    shutil.copytree(target, moved)
+    assert "Nothing to do" in runner.invoke(app, ["build", "-p", str(moved)]).output
 
 
 def test_test_exit_code_1_on_failure(duck_project: ProjectFactory) -> None:

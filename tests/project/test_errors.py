@@ -64,6 +64,11 @@ CASES = {
         "stg_orders.sql",
         "two models are named stg_orders",
     ),
+    "model names differing only in case": (
+        {"models/marts/STG_Orders.sql": "select 1 as x"},
+        "stg_orders.sql",
+        "two models are named stg_orders",
+    ),
     "unsupported column type": (
         {
             "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    columns:\n"
@@ -137,10 +142,11 @@ def test_bad_selection_changes_nothing(built: Path) -> None:
     assert snapshot(built) == before
 
 
-def test_bad_environment_name(built: Path) -> None:
-    result = runner.invoke(app, ["build", "--project", str(built), "--env", "Bad-Name"])
-    assert result.exit_code == 2 and "invalid environment name 'Bad-Name'" in result.output
-    assert not any(r[0].endswith("Bad-Name") for r in snapshot(built)[0])  # type: ignore[index]
+@pytest.mark.parametrize("name", ["Bad-Name", "dev\n"])
+def test_bad_environment_name(built: Path, name: str) -> None:
+    result = runner.invoke(app, ["build", "--project", str(built), "--env", name])
+    assert result.exit_code == 2 and f"invalid environment name {name!r}" in result.output
+    assert not any(r[0].endswith(name) for r in snapshot(built)[0])  # type: ignore[index]
 
 
 def test_engine_failure_exits_3(duck_project: ProjectFactory) -> None:

@@ -8,11 +8,11 @@ import re
 from dataplan.errors import InputError
 
 PROD = "prod"
-_ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+_ENV_NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")
 
 
 def check_environment_name(name: str) -> str:
-    if not _ENV_NAME.match(name):
+    if not _ENV_NAME.fullmatch(name):  # not match(): "$" also matches before a trailing newline
         raise InputError(
             f"invalid environment name {name!r}",
             hint="use lowercase letters, digits and _, starting with a letter (e.g. dev, plan_42)",

@@ -189,18 +189,20 @@ class ProjectLoader:
                     materialized="table",
                 ),
             )
-        return models
+        return {m.name: m for m in models.values()}
 
     @staticmethod
     def _add(models: dict[str, Model], model: Model) -> None:
-        if model.name in models:
-            other = models[model.name]
+        # SQL names ignore case (references resolve without it, DuckDB views too): Stats and stats clash.
+        # Keyed by the lower-cased name; Model.name keeps the file's spelling.
+        other = models.get(model.name.lower())
+        if other is not None:
             raise ProjectError(
                 f"two models are named {model.name}: {other.path} and {model.path}",
                 path=model.path,
-                hint="model names are unique across layers; rename one file",
+                hint="model names are unique across layers, whatever their case; rename one file",
             )
-        models[model.name] = model
+        models[model.name.lower()] = model
 
     def _apply_specs(self, models: dict[str, Model]) -> None:
         files = [p for ext in ("*.yml", "*.yaml") for d in ("models", "seeds") for p in (self.dir / d).rglob(ext)]

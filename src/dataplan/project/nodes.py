@@ -39,7 +39,10 @@ class SourceTable:
     def identity(self) -> str:
         """What about the source changes the data a model reads from it."""
         if self.is_files:
-            return f"files:{self.source.format}:{self.files_root}"
+            # Relative to the project when inside it: a clone at another path is the same project.
+            root = self.files_root
+            where = root.relative_to(self.project_dir).as_posix() if root.is_relative_to(self.project_dir) else root
+            return f"files:{self.source.format}:{where}"
         return f"table:{self.source.schema_ or self.source.name}.{self.spec.name}"
 
 
