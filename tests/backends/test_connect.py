@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 from sqlglot import exp
 
@@ -16,6 +17,7 @@ def setting(backend: object, name: str) -> str:
 
 
 def test_duckdb_url_settings_are_applied(tmp_path: Path) -> None:
+    duckdb.connect(str(tmp_path / "w.duckdb")).close()
     be = connect_url(f"duckdb:{tmp_path / 'w.duckdb'}?threads=1&memory_limit=512MB", tmp_path)
     try:
         assert setting(be, "threads") == "1"
@@ -38,3 +40,32 @@ def test_bad_duckdb_url_settings_are_input_errors(tmp_path: Path, query: str, me
     with pytest.raises(InputError, match=message):
         connect_url(f"{path}?{query}", tmp_path)
     assert not path.exists()  # nothing was opened, so nothing was created
+
+
+def test_a_missing_duckdb_file_is_an_input_error_and_is_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "typo.duckdb"
+    with pytest.raises(InputError, match="no DuckDB database at .*typo.duckdb"):
+        connect_url(str(path), tmp_path)
+    assert not path.exists()
+
+
+def test_fetched_timestamptz_values_need_no_missing_module(tmp_path: Path) -> None:
+    import datetime as dt
+
+    be = connect_url(":memory:", tmp_path)
+    try:
+        (value,) = be.fetch_rows(exp.select(exp.cast(exp.Literal.string("2024-01-01 10:00+00"), "timestamptz")))[0]
+    finally:
+        be.close()
+    assert value.astimezone(dt.UTC) == dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC)
+
+
+def test_a_value_python_cannot_hold_is_an_engine_error(tmp_path: Path, pg_dsn: str) -> None:
+    from dataplan.errors import EngineError
+
+    be = connect_url(pg_dsn, tmp_path)
+    try:
+        with pytest.raises(EngineError, match="Postgres: .*infinity"):
+            be.fetch_rows(exp.select(exp.cast(exp.Literal.string("infinity"), "date")))
+    finally:
+        be.close()

@@ -458,3 +458,28 @@ def test_moving_an_incremental_start_changes_its_rows_and_the_backfill(make_proj
     assert by_model(plan)["order_days"].rebuild  # its count changes with the rows
     bf = next(b for b in plan.backfills if b.model == "staging.daily_orders")
     assert bf.ranges == [("2025-01-01", "2025-01-07")]
+
+
+def test_a_child_reading_a_removed_column_is_named_by_file(deployed: Path) -> None:
+    write_files(deployed, {"models/staging/stg_customers.sql": "select customer_id, region from raw.customers\n"})
+    result = runner.invoke(app, ["plan", "-p", str(deployed)])
+    assert result.exit_code == 2, result.output
+    assert "models/marts/customer_names.sql" in result.output and "cannot run" in result.output
+    assert "name" in result.output and not (deployed / "plans").exists()
+
+
+def test_seed_columns_are_contract_changes(make_project: ProjectFactory) -> None:
+    files = dict(FILES)
+    files["seeds/regions.csv"] = "region,label\neu,Europe\nus,United States\n"
+    files["models/marts/region_names.sql"] = "select region, label from seeds.regions\n"
+    root = make_project(files)
+    with make_project.open() as wh:
+        wh.build("prod")
+    write_files(root, {"seeds/regions.csv": "region,label,population\neu,Europe,448\nus,United States,335\n"})
+    plan = plan_of(make_project)
+    found = [(c.model, c.change, (c.after or "").lower()) for c in plan.contract_changes]
+    assert found == [("seeds.regions", "column added", "population bigint")]
+    assert by_model(plan)["region_names"].rebuild  # the seed's rows may differ: its readers rebuild
+    write_files(root, {"seeds/regions.csv": "region,name\neu,Europe\nus,United States\n"})
+    result = runner.invoke(app, ["plan", "-p", str(root)])
+    assert result.exit_code == 2 and "models/marts/region_names.sql" in result.output, result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from dataplan.verify.profile import (
     temporal_precision,
 )
 from dataplan.verify.relations import parse_relation, relation_columns
+from dataplan.verify.reports.common import moved
 
 
 def open_backend(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
@@ -141,6 +143,26 @@ def test_profile_deltas(backend: Backend) -> None:
     assert deltas["name"].distinct_delta == 0
 
 
+def test_decimal_min_and_max_stay_exact(backend: Backend) -> None:
+    # As floats both maxima were 1.2345678901234568e16: the change was invisible and the column not flagged.
+    setup(
+        backend,
+        [
+            "create table a (d decimal(38,2))",
+            "create table b (d decimal(38,2))",
+            "insert into a values (12345678901234567.01), (-1.10)",
+            "insert into b values (12345678901234567.09), (-1.10)",
+        ],
+    )
+    pa, pb = profile(backend, rel(backend, "a"), label="a"), profile(backend, rel(backend, "b"), label="b")
+    (da,), (db,) = pa.columns, pb.columns
+    assert isinstance(da.max, Decimal) and isinstance(da.min, Decimal)
+    assert (str(da.min), str(da.max), str(db.max)) == ("-1.10", "12345678901234567.01", "12345678901234567.09")
+    (delta,) = profile_deltas(pa, pb)
+    assert moved(delta)
+    assert da.mean == pytest.approx(float(Decimal("12345678901234565.91") / 2))  # the mean stays a float
+
+
 @pytest.mark.parametrize(
     ("engine_type", "kind", "cls"),
     [
@@ -209,10 +231,12 @@ BIG_PROFILE = [
 def test_above_the_exact_limit_distincts_and_quantiles_are_approximate(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import dataplan.backends.duckdb as duckdb_module
     import dataplan.verify.profile as profile_module
 
     setup(backend, BIG_PROFILE)
     monkeypatch.setattr(profile_module, "EXACT_ROWS", 10_000)
+    monkeypatch.setattr(duckdb_module, "QUANTILE_SAMPLE", 5_000)  # quantiles from about a quarter of the rows
     r = rel(backend, "big")
     p = profile(backend, r, label="big")
     by = {c.column: c for c in p.columns}
@@ -220,12 +244,15 @@ def test_above_the_exact_limit_distincts_and_quantiles_are_approximate(
         assert p.method == "exact" and not any(c.approximate for c in p.columns)
         assert by["id"].distinct == 20000 and by["x"].quantiles["p50"] == pytest.approx(499.5)
         return
-    assert "HyperLogLog" in p.method and "reservoir sample" in p.method
+    assert "HyperLogLog" in p.method and "random sample" in p.method
     assert by["id"].approximate and by["x"].approximate and by["s"].approximate and not by["even"].approximate
-    # HyperLogLog within 5 %, reservoir quantiles within 2 % of the range; min, max, mean and nulls stay exact
+    # HyperLogLog within 5 %, sampled quantiles within 2 % of the range; min, max, mean and nulls stay exact
     assert by["id"].distinct == pytest.approx(20000, rel=0.05) and by["s"].distinct == pytest.approx(300, rel=0.05)
     assert by["x"].quantiles["p50"] == pytest.approx(499.5, abs=20)
     assert by["x"].quantiles["p99"] == pytest.approx(989.0, abs=20)
+    # an ordered column (ids, timestamps): the sample spans the whole table, not its first rows
+    assert by["id"].quantiles["p25"] == pytest.approx(5000, abs=400)
+    assert by["id"].quantiles["p99"] == pytest.approx(19800, abs=400)
     assert (by["x"].min, by["x"].max, by["x"].mean) == (0.0, 999.0, pytest.approx(499.5))
     exact = profile(backend, r, label="big", exact=True)
     ex = {c.column: c for c in exact.columns}

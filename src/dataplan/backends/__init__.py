@@ -51,7 +51,7 @@ def connect_url(url: str, base_dir: Path) -> Backend:
 
         try:
             settings = dict(parse_qsl(query, strict_parsing=bool(query)))
-            return connect(DuckDBConnection(type="duckdb", path=path, **settings), base_dir)  # type: ignore[arg-type]
+            connection = DuckDBConnection(type="duckdb", path=path, **settings)  # type: ignore[arg-type]
         except ValueError as exc:  # a query string that does not parse, or a setting pydantic refuses
             bad = str(exc)
             if isinstance(exc, ValidationError):
@@ -59,6 +59,10 @@ def connect_url(url: str, base_dir: Path) -> Backend:
             plural = "" if isinstance(exc, ValidationError) else "s"
             raise InputError(f"bad DuckDB connection setting{plural} in {url!r}: {bad}",
                              hint="duckdb:PATH?threads=2&memory_limit=512MB") from exc  # fmt: skip
+        if path != ":memory:" and not (base_dir / path).expanduser().is_file():
+            # Connecting would create an empty database, and "table a does not exist" would hide the typo.
+            raise InputError(f"no DuckDB database at {path}", hint="check the path (relative to the current directory)")
+        return connect(connection, base_dir)
     raise InputError(
         f"cannot tell which engine {url!r} is",
         hint="use duckdb:PATH, a .duckdb file, or a postgresql:// URL",

@@ -106,8 +106,9 @@ class Backend(ABC):
         """An approximate count of the distinct values of ``value`` (engines with ``approx_aggregates``)."""
         raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
 
-    def approx_quantiles(self, value: exp.Expr, fractions: list[float]) -> exp.Expr:
-        """Approximate quantiles of ``value`` at ``fractions``, as one array (engines with ``approx_aggregates``)."""
+    def approx_quantiles(self, value: exp.Expr, fractions: list[float], rows: int) -> exp.Expr:
+        """Approximate quantiles of ``value`` at ``fractions`` over ``rows`` rows, as one array (engines with
+        ``approx_aggregates``)."""
         raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
 
     def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:
@@ -151,7 +152,12 @@ class Backend(ABC):
 
     def fetch_rows(self, expression: exp.Expr) -> list[tuple[Any, ...]]:
         self.round_trips += 1
-        return list(self._run(self.render(expression)).fetchall())
+        return self._rows(self.render(expression))
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run ``sql`` and fetch its rows; engines override it so errors raised while fetching (a value
+        Python cannot hold) become EngineError too."""
+        return list(self._run(sql).fetchall())
 
     def fetch_value(self, expression: exp.Expr) -> Any:
         rows = self.fetch_rows(expression)
@@ -243,6 +249,10 @@ class Backend(ABC):
     @abstractmethod
     def load_arrow(self, target: exp.Table, data: pa.Table) -> None:
         """Create ``target`` from an Arrow table (seeds, small loads)."""
+
+    @abstractmethod
+    def arrow_columns(self, schema: pa.Schema) -> list[Column]:
+        """The columns ``load_arrow`` would create for ``schema``, without creating anything."""
 
     def source_relation(self, source: SourceTable) -> exp.Expr:
         """What a model's reference to a source table becomes."""

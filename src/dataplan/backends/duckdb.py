@@ -14,6 +14,7 @@ from dataplan.project.nodes import SourceTable
 from dataplan.secrets import redact
 
 _TRANSIENT = (duckdb.IOException, duckdb.ConnectionException)
+QUANTILE_SAMPLE = 100_000  # rows behind approximate quantiles
 
 
 class DuckDBBackend(Backend):
@@ -25,8 +26,8 @@ class DuckDBBackend(Backend):
     max_identifier_length = 255
     approx_aggregates = True
     approx_method = (
-        "distinct counts by HyperLogLog (approx_count_distinct) and quantiles from a reservoir sample of 8,192 "
-        "values per column"
+        "distinct counts by HyperLogLog (approx_count_distinct) and exact quantiles of a uniform random sample "
+        "of about 100,000 rows"
     )
 
     def __init__(self, path: str, threads: int | None = None, memory_limit: str | None = None) -> None:
@@ -46,11 +47,15 @@ class DuckDBBackend(Backend):
     def approx_distinct(self, value: exp.Expr) -> exp.Expr:
         return exp.ApproxDistinct(this=value)
 
-    def approx_quantiles(self, value: exp.Expr, fractions: list[float]) -> exp.Expr:
-        # reservoir_quantile: DuckDB's default reservoir of 8,192 values; approx_quantile (t-digest)
-        # measured as slow as the exact quantile_cont at 10M rows.
+    def approx_quantiles(self, value: exp.Expr, fractions: list[float], rows: int) -> exp.Expr:
+        # Exact quantiles of a Bernoulli sample of ~QUANTILE_SAMPLE rows: rank error about 0.2 % at the
+        # median. Not reservoir_quantile: in DuckDB 2.0 it returns quantiles of the first few thousand rows
+        # of an ordered column (ids, timestamps). approx_quantile (t-digest) is right but measured 4x slower.
         array = exp.Array(expressions=[exp.Literal.number(f) for f in fractions])
-        return exp.Anonymous(this="reservoir_quantile", expressions=[value, array])
+        share = min(1.0, QUANTILE_SAMPLE / max(rows, 1))
+        sampled = exp.LT(this=exp.Rand(), expression=exp.Literal.number(repr(share)))
+        quantiles = exp.Anonymous(this="quantile_cont", expressions=[value, array])
+        return exp.Filter(this=quantiles, expression=exp.Where(this=sampled))
 
     def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:
         prefixed = exp.paren(exp.DPipe(this=exp.Literal.string("0x"), expression=hex_digits(text, digits)))
@@ -62,6 +67,13 @@ class DuckDBBackend(Backend):
     def _run(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
         try:
             return self.conn.execute(sql, params) if params else self.conn.execute(sql)
+        except duckdb.Error as exc:
+            raise EngineError(redact(f"DuckDB: {exc}"), transient=isinstance(exc, _TRANSIENT)) from exc
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        cursor = self._run(sql)
+        try:
+            return list(cursor.fetchall())
         except duckdb.Error as exc:
             raise EngineError(redact(f"DuckDB: {exc}"), transient=isinstance(exc, _TRANSIENT)) from exc
 
@@ -104,6 +116,13 @@ class DuckDBBackend(Backend):
         self.conn.register("__dataplan_arrow", data)
         try:
             self.create_table_as(target, exp.select("*").from_(exp.to_identifier("__dataplan_arrow")))
+        finally:
+            self.conn.unregister("__dataplan_arrow")
+
+    def arrow_columns(self, schema: pa.Schema) -> list[Column]:
+        self.conn.register("__dataplan_arrow", schema.empty_table())
+        try:
+            return self.describe(exp.select("*").from_(exp.to_identifier("__dataplan_arrow")))
         finally:
             self.conn.unregister("__dataplan_arrow")
 

@@ -65,6 +65,13 @@ class PostgresBackend(Backend):
             transient = isinstance(exc, psycopg.OperationalError | psycopg.errors.LockNotAvailable)
             raise EngineError(redact(f"Postgres: {exc}".strip()), transient=transient) from exc
 
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        cursor = self._run(sql)
+        try:
+            return list(cursor.fetchall())
+        except psycopg.Error as exc:  # e.g. a date of 'infinity', which Python's date cannot hold
+            raise EngineError(redact(f"Postgres: {exc}".strip())) from exc
+
     def _fetch_arrow(self, sql: str) -> pa.Table:
         cur = self._run(sql)
         names = [d.name for d in cur.description or []]
@@ -138,6 +145,9 @@ class PostgresBackend(Backend):
         # READ COMMITTED lets two "check then insert" transactions interleave; this does not.
         # sqlglot has no LOCK node: a Command around the rendered (quoted) table name.
         self.execute(exp.Command(this="LOCK", expression=exp.var(f"TABLE {self.render(target)} IN EXCLUSIVE MODE")))
+
+    def arrow_columns(self, schema: pa.Schema) -> list[Column]:
+        return [Column(f.name, _pg_type(f.type).lower()) for f in schema]
 
     def load_arrow(self, target: exp.Table, data: pa.Table) -> None:
         self.create_table(target, [(f.name, _pg_type(f.type)) for f in data.schema])

@@ -7,7 +7,8 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from dataplan.backends.base import Column
+from dataplan.backends.base import Backend, Column
+from dataplan.errors import EngineError, ProjectError
 from dataplan.project.nodes import Model
 
 T = exp.DataType.Type
@@ -59,3 +60,21 @@ def contract_mismatches(model: Model, actual: list[Column], project_dialect: str
         if name not in declared:
             out.append(f"column {name} ({got[name]}) is returned but not declared")
     return out
+
+
+def describe_model(backend: Backend, model: Model, query: exp.Query) -> list[Column]:
+    """The columns ``query`` (the model's SQL over some versions) would have.
+
+    An engine that refuses the query (an unknown column, table or function) is the model file's problem:
+    the error names that file, not only the engine's message about rewritten table names.
+    """
+    try:
+        return backend.describe(query)
+    except EngineError as exc:
+        if exc.transient:  # the connection, not the SQL
+            raise
+        raise ProjectError(
+            f"model {model.fqn} cannot run: {exc.message}",
+            path=model.path,
+            hint="a column it reads may be removed or renamed upstream; change this model or its parent",
+        ) from exc

@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlglot
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, Column, column, select_star, table
-from dataplan.build.contracts import contract_mismatches
+from dataplan.build.contracts import contract_mismatches, describe_model
 from dataplan.build.intervals import Interval, as_datetime, batches, missing_intervals
 from dataplan.build.naming import version_table_name
 from dataplan.errors import ContractError
@@ -21,6 +22,11 @@ from dataplan.project.sql import Resolved
 from dataplan.state.store import StateStore, Version, literal
 
 BatchHook = Callable[[str, int, int], None]  # model, batch done, batches total
+
+
+def read_seed(model: Model) -> pa.Table:
+    """A seed's rows, typed the way every build and plan reads them (pyarrow's CSV inference)."""
+    return pacsv.read_csv(model.path)
 
 
 @dataclass
@@ -81,7 +87,7 @@ class VersionWriter:
             self._enforce(model, [Column(n, t) for n, t in version.columns])
 
     def check_contract(self, model: Model, query: exp.Query) -> list[tuple[str, str]]:
-        columns = self.backend.describe(query)
+        columns = describe_model(self.backend, model, query)
         self._enforce(model, columns)
         return [(c.name, c.type) for c in columns]
 
@@ -101,12 +107,14 @@ class VersionWriter:
         target = self.physical(vid)
         config: dict[str, object] = {}
         if model.kind == "seed":
-            data = pacsv.read_csv(model.path)
+            data = read_seed(model)
             config = {"seed": True}  # its data comes from the file: `run` must not recompute it
             with self.backend.transaction():
                 self.backend.drop(target, "TABLE")
                 self.backend.load_arrow(target, data)
-                version = self._record(model, fingerprint, vid, exp.select("*").from_(target), [], config)
+                loaded = exp.select("*").from_(target)
+                columns = [(c.name, c.type) for c in self.backend.describe(loaded)]
+                version = self._record(model, fingerprint, vid, loaded, columns, config)
             return VersionBuild(version, data.num_rows)
         query = self.query(model)
         columns = self.check_contract(model, query)

@@ -2,9 +2,10 @@
 
 New output types come from the engine (a zero-row query over the parents'
 versions, with not-yet-built parents inlined as subqueries), never guessed.
-A not-yet-built parent whose columns and types are known not to change is read
-from its current version instead of being inlined: same shape, a smaller query
-to bind, and no need to parse the parent's SQL.
+A seed's new columns are pyarrow's reading of its CSV, typed by the engine
+without loading it. A not-yet-built parent whose columns and types are known
+not to change is read from its current version instead of being inlined: same
+shape, a smaller query to bind, and no need to parse the parent's SQL.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from dataplan.backends.base import Backend
-from dataplan.build.contracts import types_match
-from dataplan.build.versions import VersionWriter
+from dataplan.build.contracts import describe_model, types_match
+from dataplan.build.versions import VersionWriter, read_seed
 from dataplan.plan.changes import ChangeSet
 from dataplan.plan.model import ContractChange, ContractChangeKind
 from dataplan.project import Project
@@ -47,14 +48,32 @@ class ContractDiffer:
                 return self.backend.source_relation(self.project.sources[ref.name])
             if ref.name in self.kept_shape:
                 return self.writer.physical(self.kept_shape[ref.name])
-            if ref.name in self.unbuilt and self.project.models[ref.name].kind != "seed":
+            if ref.name in self.unbuilt and self.project.models[ref.name].kind == "seed":
+                return self._typed_empty(self.new_columns(ref.name)).subquery()
+            if ref.name in self.unbuilt:
                 return self.virtual_query(ref.name).subquery()
             return self.writer.physical(self.writer.physical_id(ref.name))
 
         return self.project.rewrite(model.query, model.path, target)
 
     def new_columns(self, name: str) -> list[tuple[str, str]]:
-        return [(c.name, c.type) for c in self.backend.describe(self.virtual_query(name))]
+        model = self.project.models[name]
+        if model.kind == "seed":  # typed as the build will load the file, nothing created
+            return [(c.name, c.type) for c in self.backend.arrow_columns(read_seed(model).schema)]
+        return [(c.name, c.type) for c in describe_model(self.backend, model, self.virtual_query(name))]
+
+    def _typed_empty(self, columns: list[tuple[str, str]]) -> exp.Select:
+        """Zero rows with these columns: what a child of a not-yet-loaded seed binds against."""
+        dialect = self.backend.dialect
+        values = [exp.cast(exp.null(), exp.DataType.build(t, dialect=dialect)).as_(n, quoted=True) for n, t in columns]
+        return exp.select(*values).limit(0)
+
+    def _old_columns(self, before: Version) -> dict[str, str]:
+        if before.columns:
+            return dict(before.columns)
+        # Seed versions built before seeds recorded their columns: read them from the table.
+        relation = exp.select("*").from_(self.writer.physical(before.version_id))
+        return {c.name: c.type for c in self.backend.describe(relation)}
 
     def diff(self, changes: ChangeSet, old: dict[str, Version]) -> list[ContractChange]:
         out: list[ContractChange] = []
@@ -69,7 +88,7 @@ class ContractDiffer:
             # A descendant whose own SQL is unchanged can only change shape through a parent that did:
             # describing it otherwise costs a query and tells nothing.
             same_shape = change.change == "indirectly modified" and not (set(model.parents) & reshaped)
-            if change.rebuild and model.kind != "seed" and not same_shape:
+            if change.rebuild and not same_shape:
                 columns = self._columns(change.model, before, changes)
                 if columns:
                     reshaped.add(change.model)
@@ -98,7 +117,7 @@ class ContractDiffer:
     def _columns(
         self, name: str, before: Version, changes: ChangeSet
     ) -> list[tuple[ContractChangeKind, str | None, str | None]]:
-        old_cols = dict(before.columns)
+        old_cols = self._old_columns(before)
         new_cols = dict(self.new_columns(name))
         diff = changes.diffs.get(name)
         renamed = {o: n for o, n in (diff.renamed if diff else []) if o in old_cols and n in new_cols}
