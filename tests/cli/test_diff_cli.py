@@ -43,16 +43,42 @@ def test_diff_json_reports_exact_figures_and_fails(db: Path) -> None:
 
 def test_diff_identical_passes_and_writes_html(db: Path, tmp_path: Path) -> None:
     report = tmp_path / "report.html"
-    code, output = invoke("diff", "a", "query:select * from a", "--key", "id", "--connection", str(db),
-                          "--format", "html", "--output", str(report))
+    code, output = invoke(
+        "diff",
+        "a",
+        "query:select * from a",
+        "--key",
+        "id",
+        "--connection",
+        str(db),
+        "--format",
+        "html",
+        "--output",
+        str(report),
+    )
     assert code == 0, output
     html = report.read_text()
     assert "<svg" in html and "http://" not in html and "https://" not in html
 
 
 def test_diff_tolerance_and_markdown(db: Path) -> None:
-    code, output = invoke("diff", "a", "b", "--key", "id", "--connection", str(db), "--columns", "amount",
-                          "--tolerance", "abs=1.5", "--where", "id < 7", "--format", "md")
+    code, output = invoke(
+        "diff",
+        "a",
+        "b",
+        "--key",
+        "id",
+        "--connection",
+        str(db),
+        "--columns",
+        "amount",
+        "--tolerance",
+        "abs=1.5",
+        "--where",
+        "id < 7",
+        "--format",
+        "md",
+    )
     assert code == 0, output  # +1 on two rows is within abs=1.5; the filter leaves out the missing/new rows
     assert "pass" in output and "| `changed_rows`" in output
 
@@ -95,8 +121,9 @@ def test_diff_across_duckdb_and_postgres(db: Path, pg_dsn: str) -> None:
         with conn.cursor() as cur, cur.copy(b"copy b from stdin") as copy:
             for row in duckdb.connect(str(db), read_only=True).execute("select * from b").fetchall():
                 copy.write_row(row)
-    code, output = invoke("diff", "a", "b", "--key", "id", "--connection", str(db), "--connection-b", pg_dsn,
-                          "--format", "json")
+    code, output = invoke(
+        "diff", "a", "b", "--key", "id", "--connection", str(db), "--connection-b", pg_dsn, "--format", "json"
+    )
     assert code == 1, output
     rows = json.loads(output)["rows"]
     assert rows["method"] == "checksum-bisect"
@@ -116,3 +143,63 @@ def test_profile_is_approximate_above_the_limit_unless_exact(db: Path, monkeypat
     assert cols["id"]["distinct"] == 1000 and not cols["id"]["approximate"]
     code, output = invoke("diff", "a", "b", "--key", "id", "--connection", str(db), "--format", "md")
     assert code == 1 and "_Approximate profiles: above" in output
+
+
+def test_decimal_min_max_are_exact_in_json_and_text(tmp_path: Path) -> None:
+    path = tmp_path / "dec.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create table a as select i as id, 12345678901234567.01::decimal(38,2) as d from range(3) t(i)")
+    con.execute("create table b as select i as id, 12345678901234567.09::decimal(38,2) as d from range(3) t(i)")
+    con.close()
+    code, output = invoke("diff", "a", "b", "--key", "id", "--connection", str(path), "--format", "json")
+    assert code == 1, output
+    (d,) = [p for p in json.loads(output)["profiles"] if p["column"] == "d"]
+    assert (d["a"]["max"], d["b"]["max"]) == ("12345678901234567.01", "12345678901234567.09")
+    text = runner.invoke(app, ["diff", "a", "b", "--key", "id", "--connection", str(path)], env={"COLUMNS": "200"})
+    assert text.exit_code == 1
+    # the terminal cuts values at 16 characters, but not where that would hide the difference
+    assert "12345678901234567.01 → 12345678901234567.09" in text.output
+    code, output = invoke("profile", "b", "--connection", str(path), "--format", "json")
+    assert code == 0 and {c["column"]: c["max"] for c in json.loads(output)["columns"]}["d"] == "12345678901234567.09"
+
+
+def test_constant_bigint_beyond_two_to_the_53_diffs_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "big.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create table a as select i as id, 1717171717171717171::bigint as v from range(50) t(i)")
+    con.close()
+    code, output = invoke("diff", "a", "a", "--key", "id", "--connection", str(path), "--format", "json")
+    assert code == 0, output  # was a ZeroDivisionError traceback
+    (dist,) = json.loads(output)["distributions"]
+    assert dist["histogram"]["a_counts"] == [50] and dist["psi"] == 0.0
+
+
+def test_key_and_columns_name_quoted_columns(tmp_path: Path) -> None:
+    path = tmp_path / "names.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("""create table a as select i as "K""2", i * 2 as "a,b", 'x' as v from range(5) t(i)""")
+    con.execute("""create table b as select "K""2", "a,b" + ("K""2" = 3)::int as "a,b", v from a""")
+    con.close()
+    code, output = invoke(
+        "diff", "a", "b", "--key", '"K""2"', "--columns", '"a,b"', "--connection", str(path), "--format", "json"
+    )
+    assert code == 1, output
+    payload = json.loads(output)
+    assert payload["key"] == ['K"2'] and [c["column"] for c in payload["rows"]["columns"]] == ["a,b"]
+    assert payload["rows"]["changed"] == 1 and payload["rows"]["sample_changed"] == [{'K"2': 3, "a,b": [6, 7]}]
+    code, output = invoke("diff", "a", "b", "--key", '"K""2"', "--columns", "v,v", "--connection", str(path))
+    assert code == 2 and "bad --columns 'v,v': v named twice" in output
+
+
+def test_a_key_duplicated_by_truncation_is_a_failed_check_not_an_engine_error(tmp_path: Path) -> None:
+    path = tmp_path / "ts.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create table a (id timestamp, v int)")
+    con.execute("create table b (id timestamp_s, v int)")
+    con.execute("insert into a values ('2024-01-01 00:00:00.1', 1), ('2024-01-01 00:00:00.7', 2)")
+    con.execute("insert into b values ('2024-01-01 00:00:00', 1)")
+    con.close()
+    result = runner.invoke(app, ["diff", "a", "b", "--key", "id", "--connection", str(path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output  # was 3: "A or B changed during the diff"
+    assert "Key (id) is not unique in A (1 key value appears on more than one row)." in result.output
+    assert "key values are compared truncated to the second (the coarser precision)" in result.output

@@ -17,16 +17,8 @@ from sqlglot import exp
 from dataplan.backends.base import Backend, column, table
 from dataplan.backends.duckdb import DuckDBBackend
 from dataplan.backends.postgres import PostgresBackend
-from dataplan.verify.crossdiff import (
-    Interval,
-    _Side,
-    bisect_diff,
-    canonical_text,
-    engine_kind,
-    is_tz_type,
-    joint_kind,
-    values_equal,
-)
+from dataplan.verify.canonical import canonical_text, column_rule, engine_kind, is_tz_type, joint_kind, values_equal
+from dataplan.verify.crossdiff import Interval, _Side, bisect_diff
 from dataplan.verify.model import RowDiff, Tolerance
 
 COLUMNS = ["code", "region", "amount", "price", "qty", "status", "active", "day", "ts"]
@@ -387,7 +379,7 @@ def test_kinds_and_local_comparison() -> None:
     )
     assert engine_kind("no such type(", "duckdb") == "other"
     assert joint_kind("int", "decimal") == "decimal" and joint_kind("decimal", "float") == "float"
-    assert joint_kind("date", "timestamp") == "timestamp" and joint_kind("text", "int") == "other"
+    assert joint_kind("date", "timestamp") == "date" and joint_kind("text", "int") == "other"
     tol = Tolerance(abs=0.0, rel=1e-9)
     assert values_equal(1.0, 1.0 + 1e-12, "float", tol) and not values_equal(1.0, 1.5, "float", tol)
     assert values_equal(math.nan, math.nan, "float", tol) and values_equal(None, None, "float", tol)
@@ -422,3 +414,63 @@ def test_hex_prefixes_parse_to_the_same_integer_everywhere(
         for spelling in (type(be).hex_prefix, Backend.hex_prefix):  # the native parse, the portable one
             got = [be.fetch_value(exp.select(spelling(be, exp.Literal.string(t), digits))) for t in texts]
             assert got == expected, (be.dialect, spelling.__qualname__)
+
+
+# -- the one-engine type rules, across engines ---------------------------------------------
+
+
+def typed(backend: Backend, name: str, id_type: str, v_type: str, rows: list[tuple[str, str]]) -> exp.Table:
+    """A test table from fixed literals, in the backend's own SQL."""
+    backend.execute(sqlglot.parse_one(f"create table {name} (id {id_type}, v {v_type})", read=backend.dialect))
+    values = ", ".join(f"({i}, {v})" for i, v in rows)
+    backend.execute(sqlglot.parse_one(f"insert into {name} values {values}", read=backend.dialect))
+    return table("main" if isinstance(backend, DuckDBBackend) else "public", name)
+
+
+@pytest.mark.parametrize(
+    ("type_a", "type_b", "value_a", "value_b", "equal"),
+    [
+        ("timestamp", "timestamp(0)", "'2024-01-01 00:00:00.5'", "'2024-01-01 00:00:00'", True),
+        ("timestamp", "timestamp(0)", "'2024-01-01 00:00:01.2'", "'2024-01-01 00:00:02'", False),
+        ("timestamp_s", "timestamp", "'2024-01-01 00:00:00'", "'2024-01-01 00:00:00.5'", True),
+        ("timestamp_ms", "timestamp(6)", "'2024-01-01 00:00:00.123'", "'2024-01-01 00:00:00.123456'", True),
+        ("timestamp_ms", "timestamp", "'2024-01-01 00:00:00.123'", "'2024-01-01 00:00:00.124'", False),
+        ("date", "timestamp", "'2024-01-01'", "'2024-01-01 13:00'", True),
+        ("date", "timestamp", "'2024-01-02'", "'2024-01-01 23:00'", False),
+        ("timestamp", "date", "'2024-01-01 13:00'", "'2024-01-01'", True),
+        ("timestamptz", "date", "'2024-01-01 23:00+00'", "'2024-01-01'", True),  # the UTC day
+        ("integer", "text", "7", "'7'", True),
+        ("integer", "text", "7", "'07'", False),
+    ],
+)
+def test_values_compare_like_on_one_engine(
+    duck: DuckDBBackend, pg: PostgresBackend, type_a: str, type_b: str, value_a: str, value_b: str, equal: bool
+) -> None:
+    # Timestamps at the coarser precision of the two, a date against a timestamp as a date, an integer
+    # against text as text: the one-engine rules. Equal data also checksums equal (nothing downloaded).
+    ra = typed(duck, "t", "integer", type_a, [(str(i), value_a) for i in range(1, 41)])
+    rb = typed(pg, "t", "integer", type_b, [(str(i), value_b) for i in range(1, 41)])
+    result, _, _ = run(duck, ra, pg, rb, ["id"], columns=["v"])
+    assert (result.only_a, result.only_b) == (0, 0)
+    assert (result.changed, result.unchanged) == ((0, 40) if equal else (40, 0))
+    if equal:
+        assert result.rows_downloaded == 0
+
+
+@pytest.mark.parametrize("key_type_b", ["text", "varchar(10)"])
+def test_an_integer_key_matches_a_text_key(duck: DuckDBBackend, pg: PostgresBackend, key_type_b: str) -> None:
+    ra = typed(duck, "t", "integer", "integer", [(str(i), str(i)) for i in range(1, 51)])
+    rb = typed(pg, "t", key_type_b, "integer", [(f"'{i}'", str(-1 if i == 7 else i)) for i in range(1, 51)])
+    result, _, _ = run(duck, ra, pg, rb, ["id"], columns=["v"])
+    assert (result.only_a, result.only_b, result.changed, result.unchanged) == (0, 0, 1, 49)
+    assert result.sample_changed == [{"id": 7, "v": [7, -1]}]
+
+
+def test_column_rules() -> None:
+    assert column_rule("TIMESTAMP", "duckdb", "timestamp(0)", "postgres").unit == "SECOND"
+    assert column_rule("TIMESTAMP_MS", "duckdb", "timestamptz", "postgres").unit == "MILLISECOND"
+    assert column_rule("TIMESTAMP", "duckdb", "timestamp", "postgres").unit is None  # microseconds: as held
+    assert column_rule("DATE", "duckdb", "timestamp(3)", "postgres").kind == "date"
+    assert column_rule("INTEGER", "duckdb", "text", "postgres").as_text
+    assert not column_rule("UUID", "duckdb", "uuid", "postgres").as_text  # one kind: the drivers' values
+    assert column_rule("INTEGER", "duckdb", "numeric(10,0)", "postgres").kind == "decimal"

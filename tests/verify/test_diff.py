@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlglot
 from sqlglot import exp
 
 from dataplan.backends.base import Backend
@@ -14,7 +16,7 @@ from dataplan.errors import InputError
 from dataplan.verify import checks
 from dataplan.verify.diff import diff, open_relation, profile_relation
 from dataplan.verify.model import RowDiff, Tolerance
-from dataplan.verify.relations import parse_key, parse_relation, parse_tolerance, parse_where
+from dataplan.verify.relations import parse_columns, parse_key, parse_relation, parse_tolerance, parse_where
 from tests.verify.test_profile import open_backend, rel, setup
 
 
@@ -78,6 +80,24 @@ def test_parse_key_tolerance_and_where() -> None:
     assert parse_where("  ", "duckdb") is None
     with pytest.raises(InputError):
         parse_where("select 1", "duckdb")
+
+
+def test_key_and_column_lists_read_quoted_names() -> None:
+    assert parse_key('"K""2"') == ['K"2']  # "" inside quotes is one quote, as in SQL
+    assert parse_key(' "a,b" , c,"d e"') == ["a,b", "c", "d e"]
+    assert parse_key('k 1,K"2') == ["k 1", 'K"2']  # unquoted names are taken as written
+    assert parse_columns('x,"y,z"') == ["x", "y,z"] and parse_columns("") is None
+    for text, message in [
+        ("x,x", "bad --columns 'x,x': x named twice"),
+        ("x,,y", "bad --columns 'x,,y': empty column name"),
+        ('"x', "a quoted name is not closed"),
+        ('"x"y', "text after the quoted name 'x'"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(message)) as info:
+            parse_columns(text)
+        assert info.value.exit_code == 2
+    with pytest.raises(InputError, match=re.escape("bad --key 'id,id': id named twice")):
+        parse_key("id,id")
 
 
 def test_thresholds_override_and_reject() -> None:
@@ -291,3 +311,67 @@ def test_progress_is_reported_before_each_data_step(backend: Backend) -> None:
     seen: list[tuple[str, int, int]] = []
     run(backend, on_progress=lambda step, done, total: seen.append((step, done, total)))
     assert seen == [("profile A", 0, 4), ("profile B", 1, 4), ("rows by key", 2, 4), ("distributions", 3, 4)]
+
+
+def test_constant_bigint_below_minus_two_to_the_53_across_engines(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # -2^63 + 1.0 is -2^63 as a double: the constant column's histogram bin had zero width.
+    duck, pg = open_backend("duckdb", tmp_path, request), open_backend("postgres", tmp_path, request)
+    try:
+        for be in (duck, pg):
+            setup(be, ["create table c as select g as id, cast(-9223372036854775808 as bigint) as v"
+                       " from generate_series(1, 40) as t(g)"])  # fmt: skip
+        result = diff(duck, rel(duck, "c"), pg, rel(pg, "c"), key=["id"], label_a="duck", label_b="pg")
+    finally:
+        duck.close()
+        pg.close()
+    assert result.rows is not None and (result.rows.changed, result.rows.unchanged) == (0, 40)
+    (d,) = result.distributions
+    assert d.histogram is not None and d.histogram.a_counts == d.histogram.b_counts == [40]
+    assert d.histogram.edges[0] == -(2.0**63) < d.histogram.edges[1]
+    assert result.exit_code == 0
+
+
+def test_across_engines_the_key_is_checked_as_it_is_matched(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    # The bisection truncates a TIMESTAMP key to Postgres' timestamp(0): A's .1 and .7 are one key there,
+    # and one would silently replace the other in the match. The key check sees what the match sees.
+    duck, pg = open_backend("duckdb", tmp_path, request), open_backend("postgres", tmp_path, request)
+    try:
+        setup(duck, ["create table t (id timestamp, v integer)",
+                     "insert into t values ('2024-01-01 00:00:00.1', 1), ('2024-01-01 00:00:00.7', 2)"])  # fmt: skip
+        pg.execute(sqlglot.parse_one("create table t (id timestamp(0), v integer)", read="postgres"))
+        setup(pg, ["insert into t values ('2024-01-01 00:00:00', 1)"])
+        result = diff(duck, rel(duck, "t"), pg, rel(pg, "t"), key=["id"], label_a="duck", label_b="pg")
+    finally:
+        duck.close()
+        pg.close()
+    assert result.rows is None and result.key_check is not None
+    assert (result.key_check.a_duplicate_keys, result.key_check.b_duplicate_keys) == (1, 0)
+    assert "truncated to the second" in result.key_check.note
+    assert result.exit_code == 1
+
+
+def test_across_engines_types_compare_as_on_one_engine(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    # INTEGER against text keys match as text; TIMESTAMP against timestamp(0) values compare to the second.
+    duck, pg = open_backend("duckdb", tmp_path, request), open_backend("postgres", tmp_path, request)
+    try:
+        setup(duck, ["create table t as select cast(g as integer) as id,"
+                     " timestamp '2024-01-01 00:00:00.5' + g * interval 1 minute as ts"
+                     " from generate_series(1, 50) as t(g)"])  # fmt: skip
+        for stmt in (
+            "create table t as select cast(g as text) as id,"
+            " cast(timestamp '2024-01-01 00:00:00' + g * interval '1 minute' as timestamp(0)) as ts"
+            " from generate_series(1, 50) as t(g)",
+            "update t set ts = ts + interval '1 second' where id = '7'",
+        ):
+            pg.execute(sqlglot.parse_one(stmt, read="postgres"))
+        result = diff(duck, rel(duck, "t"), pg, rel(pg, "t"), key=["id"], label_a="duck", label_b="pg")
+    finally:
+        duck.close()
+        pg.close()
+    rows = result.rows
+    assert rows is not None and (rows.only_a, rows.only_b, rows.changed, rows.unchanged) == (0, 0, 1, 49)
+    assert [s["id"] for s in rows.sample_changed] == [7]
+    assert result.key_check is not None and result.key_check.ok
+    assert "id is INTEGER in A and text in B: key values are compared as text" in result.key_check.note

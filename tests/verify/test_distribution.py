@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from dataplan.backends.base import Backend
-from dataplan.verify.distribution import binned_ks, distributions, psi
+from dataplan.verify.distribution import _edges, _fine_edges, binned_ks, distributions, psi
 from dataplan.verify.model import Distribution
 from dataplan.verify.profile import profile
 from tests.verify.test_profile import open_backend, rel, setup
@@ -168,3 +168,42 @@ def test_infinite_values_have_no_histogram(backend: Backend) -> None:
     (x, y), _ = dists(backend, "a", "a", ["x", "y"])
     assert x.column == "x" and x.histogram is None and x.psi is None and "infinite" in x.method
     assert y.psi == 0.0 and y.histogram is not None
+
+
+@pytest.mark.parametrize("value", [1717171717171717171, -(2**63)])
+def test_a_constant_column_beyond_two_to_the_53_gets_one_bin(backend: Backend, value: int) -> None:
+    # Doubles above 2^53 are more than 1 apart: a bin [v, v + 1.0] had zero width (a ZeroDivisionError).
+    setup(
+        backend,
+        [
+            f"create table a as select g as id, cast({value} as bigint) as v from generate_series(1, 50) as t(g)",
+            # nearly constant: v and v + 1 are one double
+            f"create table b as select g as id, cast({value} as bigint) + g % 2 as v"
+            " from generate_series(1, 60) as t(g)",
+        ],
+    )
+    (same,), _ = dists(backend, "a", "a", ["v"])
+    (near,), _ = dists(backend, "a", "b", ["v"])
+    for d, rows_b in ((same, 50), (near, 60)):
+        assert d.histogram is not None
+        lo, hi = d.histogram.edges
+        assert lo <= float(value) <= hi and lo < hi
+        assert d.histogram.a_counts == [50] and d.histogram.b_counts == [rows_b]
+        assert d.psi == pytest.approx(0.0, abs=1e-12) and d.ks_statistic == 0.0
+
+
+def test_edges_stay_distinct_at_any_magnitude() -> None:
+    for lo, hi in [
+        (2.0**60, 2.0**60),
+        (-(2.0**63), -(2.0**63)),
+        (2.0**60, math.nextafter(2.0**60, math.inf)),
+        (0.0, 5e-324),
+        (1.7976931348623157e308, 1.7976931348623157e308),
+        (0.0, 0.0),
+    ]:
+        edges = _edges(lo, hi, 10)
+        fine = _fine_edges(edges)
+        assert edges[0] <= lo and hi <= edges[-1], (lo, hi)
+        assert len(fine) == 11 and all(x < y for x, y in zip(fine, fine[1:], strict=False)), (lo, hi)
+    assert _edges(0.0, 0.0, 10) == [0.0, 1.0]  # small constants keep their bin of width 1
+    assert _edges(0.0, 99.0, 10) == [9.9 * i for i in range(10)] + [99.0]

@@ -674,3 +674,17 @@ def test_every_format_renders_sparse_and_unusual_results(make: Callable[[], Diff
             assert "region=EMEA, order_id=7" in output
     else:
         assert "No checks were configured." in text and "no checks" in markdown
+
+
+def test_profile_values_are_cut_after_their_first_difference() -> None:
+    from decimal import Decimal
+
+    from dataplan.verify.reports.common import shown_pair
+
+    a, b = Decimal("12345678901234567.01"), Decimal("12345678901234567.09")
+    assert shown_pair(a, b, 16) == "12345678901234567.01 → 12345678901234567.09"
+    assert shown_pair("abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz", 16) == "abcdefghijklmno…"
+    assert shown_pair("abcdefghijklmnopqrstuvwxyz", "abcdefghXjklmnopqrstuvwxyz", 16) == (
+        "abcdefghijklmno… → abcdefghXjklmno…"
+    )
+    assert shown_pair("abcdefghijklmnopq", "abcdefghijklmnopqr", 16) == "abcdefghijklmnopq → abcdefghijklmnopqr"

@@ -15,6 +15,7 @@ from dataplan.verify.diff import diff
 from dataplan.verify.joindiff import join_diff
 from dataplan.verify.model import KeyCheck, RowDiff, Tolerance
 from dataplan.verify.relations import relation_columns
+from dataplan.verify.reports import markdown_report
 from dataplan.verify.rowdiff import ColumnPair, key_check
 from tests.verify.test_profile import open_backend, rel, setup
 
@@ -176,6 +177,57 @@ def test_duplicate_key_stops_the_join(backend: Backend) -> None:
     assert check.outcome == "fail" and "not a key" in check.detail
     assert "changed_rows" not in {c.name for c in result.checks}
     assert result.exit_code == 1
+
+
+def _seconds(backend: Backend) -> str:
+    return "timestamp_s" if backend.dialect == "duckdb" else "timestamp(0)"
+
+
+def test_a_key_unique_only_below_the_coarser_precision_is_not_unique(backend: Backend) -> None:
+    # The join matches keys truncated to the second, where A's .1 and .7 are one key; the key check
+    # grouped the raw keys, found none, and the diff aborted with "A or B changed during the diff".
+    setup(
+        backend,
+        [
+            "create table a (id timestamp, v integer)",
+            f"create table b (id {_seconds(backend)}, v integer)",
+            "insert into a values ('2024-01-01 00:00:00.1', 1), ('2024-01-01 00:00:00.7', 2),"
+            " ('2024-01-01 00:00:05', 3)",
+            "insert into b values ('2024-01-01 00:00:00', 1), ('2024-01-01 00:00:05', 3)",
+        ],
+    )
+    kc, rows = checked(backend, "a", "b", ["id"])
+    assert rows is None and not kc.ok
+    assert (kc.a_duplicate_keys, kc.b_duplicate_keys, kc.a_null_keys, kc.b_null_keys) == (1, 0, 0, 0)
+    assert kc.duplicate_samples == [
+        {"side": "a", "issue": "duplicate key", "id": dt.datetime(2024, 1, 1), "rows": 2}  # as truncated
+    ]
+    assert kc.note.lower().startswith("id is timestamp in a and timestamp")  # engine spellings vary
+    assert kc.note.endswith("key values are compared truncated to the second (the coarser precision)")
+
+
+def test_a_timestamp_key_against_a_date_key_is_checked_by_day(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create table a (id date, v integer)",
+            "create table b (id timestamp, v integer)",
+            "insert into a values ('2024-01-01', 1), ('2024-01-02', 2)",
+            "insert into b values ('2024-01-01 09:00', 1), ('2024-01-01 13:00', 1), ('2024-01-02 00:00', 2)",
+        ],
+    )
+    kc, rows = checked(backend, "a", "b", ["id"])
+    assert rows is None and (kc.a_duplicate_keys, kc.b_duplicate_keys) == (0, 1)
+    assert kc.duplicate_samples == [{"side": "b", "issue": "duplicate key", "id": dt.date(2024, 1, 1), "rows": 2}]
+    assert "compared as dates" in kc.note
+    result = diff(
+        backend, rel(backend, "a"), backend, rel(backend, "b"), key=["id"], label_a="a", label_b="b",
+        distributions=False,
+    )  # fmt: skip
+    assert result.exit_code == 1 and result.rows is None  # a failed check, not an engine error (exit 3)
+    check = {c.name: c for c in result.checks}["key_not_unique"]
+    assert check.outcome == "fail" and "key values are compared as dates" in check.detail
+    assert "id is date in a and timestamp in b" in markdown_report(result).lower()
 
 
 def test_float_tolerance(backend: Backend) -> None:

@@ -105,6 +105,8 @@ def evaluate(
         )
         if bad:
             detail += f"; ({', '.join(key_check.key)}) is not a key, so rows were not compared"
+            if key_check.note:
+                detail += f"; {key_check.note}"
         out.append(judge("key_not_unique", float(bad), t["key_not_unique"], detail))
     if rows is not None:
         both = rows.changed + rows.unchanged

@@ -25,63 +25,50 @@ split by arithmetic into equal-width children:
   lexicographic predicates for composite keys, and they spread rows evenly whatever the key skew.
   The price: each level scans (and hashes the key of) every row, instead of an index range scan.
 
-**Checksum.** Per row, a canonical text of the key and compared columns that is the SAME string on
-DuckDB and Postgres for the same value; ``md5`` of it; its first 15 hex digits as a 60-bit BIGINT
-by each engine's native hex parse (``Backend.hex_prefix``: Postgres ``('x' || h)::bit(60)::bigint``,
-DuckDB ``('0x' || h)::BIGINT``: the same integer); summed per range (order-independent). Row text:
-per column ``~`` for NULL (so NULL = NULL), free text as ``length:text``, every other kind as
-``text;`` (their alphabets exclude ``;`` and ``~``): column boundaries are unambiguous. Computed
-columns sit behind ``OFFSET 0`` so Postgres cannot inline (and recompute) them per reference.
-Canonical text by kind (both sides' engine types decide one kind per column):
-
-* integers ``CAST(x AS TEXT)``; decimals, or integer vs decimal: the text with trailing fractional
-  zeros and point trimmed, so 1.50 = 1.5 and the comparison stays exact;
-* floats (either side float; the other cast to DOUBLE): an exact binary decomposition
-  ``x = m * 2^(e-52)``, ``m`` a 53-bit integer, built from ``ln`` (an estimate of ``e``, corrected
-  exactly), ``power(2, k)``, products by powers of two and ``floor``: exact IEEE operations, so no
-  engine's float-to-text spelling is involved. With a tolerance, values are bucketed so that equal
-  text implies "within tolerance": ``rel`` keeps ``ceil(1 - log2(rel))`` significant bits of ``m``
-  (bucket width <= rel * |x|); ``abs`` uses ``floor(x * 2^d)`` with ``2^-d <= abs``; with both, rel
-  applies where ``rel * |x| >= abs``. Values within tolerance can straddle a bucket edge: that only
-  costs a download, the local comparison ``|a - b| <= abs + rel * max(|a|, |b|)`` decides. 0 = -0,
-  NaN = NaN, +-inf are markers; |x| < 2^-900 falls back to the engine's text (may differ: a download);
-* booleans ``t``/``f``; dates ``YYYY-MM-DD``; timestamps (or date vs timestamp)
-  ``YYYY-MM-DD HH:MM:SS.ffffff`` after converting time-zone-aware values to UTC (naive values are
-  taken as UTC); text as is (both hash its UTF-8 bytes);
-* anything else (intervals, UUIDs, JSON, arrays, times, mixed kinds): ``CAST(x AS TEXT)``. Where the
-  engines spell an equal value differently the ranges merely differ and are downloaded; the local
-  comparison of the Python values decides.
-
-Local comparison: NULL = NULL; floats within the tolerance (4-byte floats at float32 precision:
-DuckDB reads the exact float32, psycopg its shortest decimal spelling); decimals exact
-(``Decimal`` equality, NaN = NaN); timestamps as naive UTC (aware values are read ``AT TIME ZONE
-'UTC'``); everything else by Python equality.
+**Checksum.** Per row, the canonical row text of the key and compared columns
+(``canonical.row_text``: the SAME string on DuckDB and Postgres for equal values, under the rules of
+``canonical.column_rule``: the one-engine path's type rules); ``md5`` of it; its first 15 hex digits
+as a 60-bit BIGINT by each engine's native hex parse (``Backend.hex_prefix``: Postgres
+``('x' || h)::bit(60)::bigint``, DuckDB ``('0x' || h)::BIGINT``: the same integer); summed per range
+(order-independent). Computed columns sit behind ``OFFSET 0`` so Postgres cannot inline (and
+recompute) them per reference. Downloaded rows are compared locally (``canonical.normalize`` and
+``values_equal``), keys included: a key typed INTEGER in A and TEXT in B matches as text.
 
 Limits: the key must be unique and non-NULL (rows with a NULL key part are skipped; duplicate keys
-make the counts wrong; diff.py's key check reports both); sub-microsecond timestamp digits are
-dropped; two different range contents with equal 60-bit sums would hide a difference (~2^-60 per
-range); integer keys spanning more than 2^62 are hashed instead (BIGINT arithmetic on positions).
+make the counts wrong; diff.py's key check, on the key as it is matched here, reports both);
+sub-microsecond timestamp digits are dropped; two different range contents with equal 60-bit sums
+would hide a difference (~2^-60 per range); integer keys spanning more than 2^62 are hashed instead
+(BIGINT arithmetic on positions).
 """
 
 from __future__ import annotations
 
-import math
-import struct
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, column
+from dataplan.verify.canonical import (
+    FLOATS,
+    Kind,
+    Rule,
+    canonical_text,
+    case_when,
+    column_rule,
+    engine_kind,
+    float_exponent,
+    is_tz_type,
+    normalize,
+    num,
+    row_text,
+    string,
+    values_equal,
+)
 from dataplan.verify.model import ColumnMismatch, RowDiff, Tolerance
 from dataplan.verify.relations import as_from
-
-Kind = Literal["int", "decimal", "float", "float32", "bool", "date", "timestamp", "text", "other"]
-_FLOATS = ("float", "float32")  # float32: a 4-byte float on either side; compared locally at that precision
 
 BISECTION_FACTOR = 32  # children per split range
 THRESHOLD = 1000  # a range with at most this many rows on each side is downloaded
@@ -94,229 +81,6 @@ _CHK = "__dp_chk"
 _ROW_MD5 = "__dp_h"
 _KEY_MD5 = "__dp_kh"
 _SRC = "__dp_src"
-
-_INT_TYPES = exp.DataType.INTEGER_TYPES
-_FLOAT_TYPES = exp.DataType.FLOAT_TYPES
-_TZ_TYPES = {exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPLTZ}
-_TS_TYPES = {
-    exp.DataType.Type.TIMESTAMP,
-    exp.DataType.Type.TIMESTAMPNTZ,
-    exp.DataType.Type.TIMESTAMP_S,
-    exp.DataType.Type.TIMESTAMP_MS,
-    exp.DataType.Type.TIMESTAMP_NS,
-    exp.DataType.Type.DATETIME,
-    *_TZ_TYPES,
-}
-
-
-# -- column kinds ------------------------------------------------------------
-
-
-def engine_kind(engine_type: str, dialect: str) -> Kind:
-    """The canonical-text family of one engine type (``int8``, ``DECIMAL(18,2)``, ...)."""
-    try:
-        t = exp.DataType.build(engine_type, dialect=dialect).this
-    except Exception:  # noqa: BLE001 - any unparsable engine type is compared as text
-        return "other"
-    if t in _INT_TYPES:
-        return "int"
-    if t in (exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL, exp.DataType.Type.MONEY):
-        return "decimal"
-    if t == exp.DataType.Type.FLOAT:
-        return "float32"
-    if t in _FLOAT_TYPES:
-        return "float"
-    if t == exp.DataType.Type.BOOLEAN:
-        return "bool"
-    if t in (exp.DataType.Type.DATE, exp.DataType.Type.DATE32):
-        return "date"
-    if t in _TS_TYPES:
-        return "timestamp"
-    if t in exp.DataType.TEXT_TYPES:
-        return "text"
-    return "other"
-
-
-def joint_kind(kind_a: Kind, kind_b: Kind) -> Kind:
-    """One family for a column on both sides, so both render the same canonical text."""
-    kinds = {kind_a, kind_b}
-    if len(kinds) == 1:
-        return kind_a
-    if kinds <= {"int", "decimal"}:
-        return "decimal"
-    if kinds & set(_FLOATS) and kinds <= {"int", "decimal", *_FLOATS}:
-        return "float32" if "float32" in kinds else "float"
-    if kinds == {"date", "timestamp"}:
-        return "timestamp"
-    return "other"
-
-
-def is_tz_type(engine_type: str, dialect: str) -> bool:
-    try:
-        return exp.DataType.build(engine_type, dialect=dialect).this in _TZ_TYPES
-    except Exception:  # noqa: BLE001
-        return False
-
-
-# -- canonical text ----------------------------------------------------------
-
-
-def _num(value: int) -> exp.Expr:
-    return exp.Literal.number(value)
-
-
-def _double(value: float | int) -> exp.Expr:
-    return exp.cast(exp.Literal.number(value if isinstance(value, int) else repr(value)), exp.DataType.Type.DOUBLE)
-
-
-def _str(text: str) -> exp.Expr:
-    return exp.Literal.string(text)
-
-
-def _text(e: exp.Expr) -> exp.Expr:
-    return exp.cast(e, exp.DataType.Type.TEXT)
-
-
-def _concat(*parts: exp.Expr) -> exp.Expr:
-    out = parts[0]
-    for p in parts[1:]:
-        out = exp.DPipe(this=out, expression=p, safe=False)
-    return out
-
-
-def _case(whens: list[tuple[exp.Expr, exp.Expr]], default: exp.Expr | None = None) -> exp.Expr:
-    case = exp.Case()
-    for cond, value in whens:
-        case = case.when(cond, value)
-    return case.else_(default) if default is not None else case
-
-
-def _pow2(k: exp.Expr) -> exp.Expr:
-    return exp.Pow(this=_double(2), expression=k)
-
-
-def float_exponent(x: Callable[[], exp.Expr]) -> exp.Expr:
-    """``e`` with ``2^e <= |x| < 2^(e+1)`` as an integral DOUBLE (0 for 0, NaN, +-inf and |x| < 2^-900).
-
-    ``floor(ln|x| / ln 2)`` may be one off near powers of two; ``r = |x| * 2^-e0`` is exact (scaling
-    by a power of two) and corrects it. Both factors stay finite and normal, so Postgres never raises.
-    """
-
-    def e0() -> exp.Expr:
-        return exp.Floor(this=exp.Div(this=exp.Ln(this=exp.Abs(this=x())), expression=exp.Ln(this=_double(2))))
-
-    def r() -> exp.Expr:
-        return exp.Mul(this=exp.Abs(this=x()), expression=_pow2(exp.Neg(this=exp.paren(e0()))))
-
-    fix = _case([(r() >= _double(2), _double(1)), (r() < _double(1), _double(-1))], _double(0))
-    return _case([(cond, _double(0)) for cond, _ in _float_specials(x)], exp.Add(this=e0(), expression=fix))
-
-
-def _float_specials(x: Callable[[], exp.Expr]) -> list[tuple[exp.Expr, exp.Expr]]:
-    return [
-        (x().eq(_double(0)), _str("0")),
-        (x().eq(exp.cast(_str("NaN"), exp.DataType.Type.DOUBLE)), _str("nan")),
-        (x().eq(exp.cast(_str("Infinity"), exp.DataType.Type.DOUBLE)), _str("inf")),
-        (x().eq(exp.cast(_str("-Infinity"), exp.DataType.Type.DOUBLE)), _str("-inf")),
-        (exp.Abs(this=x()) < _double(2.0**-900), _concat(_str("t"), _text(x()))),
-    ]
-
-
-def _int_text(e: exp.Expr) -> exp.Expr:
-    return _text(exp.cast(e, exp.DataType.Type.BIGINT))
-
-
-def _float_text(x: Callable[[], exp.Expr], e: Callable[[], exp.Expr], tolerance: Tolerance) -> exp.Expr:
-    """Canonical text of a DOUBLE ``x`` with binary exponent ``e`` (see the module docstring)."""
-
-    def m() -> exp.Expr:  # 53-bit integral mantissa, exact
-        return exp.Mul(this=x(), expression=_pow2(exp.Sub(this=exp.Literal.number(52), expression=e())))
-
-    exact = _concat(_int_text(m()), _str("p"), _int_text(e()))
-    forms: list[tuple[exp.Expr, exp.Expr]] = []
-    rel_form: exp.Expr | None = None
-    if tolerance.rel > 0:
-        bits = math.ceil(1 - math.log2(tolerance.rel))
-        if bits < 53:
-            bits = max(bits, 1)
-            kept = exp.Floor(this=exp.Div(this=m(), expression=_double(2 ** (53 - bits))))
-            rel_form = _concat(_str("r"), _int_text(kept), _str("p"), _int_text(e()))
-    abs_form: tuple[exp.Expr, exp.Expr] | None = None
-    if tolerance.abs > 0:
-        # 2^-d <= abs; d is clamped so that x * 2^d can neither overflow nor underflow (Postgres raises).
-        d = min(max(math.ceil(-math.log2(tolerance.abs)), -60), 1000)
-        fits = exp.Abs(this=x()) < _double(2.0 ** (52 - d))
-        scaled = exp.Mul(this=x(), expression=_pow2(_num(d)))
-        abs_form = (fits, _concat(_str("a"), _int_text(exp.Floor(this=scaled))))
-    if rel_form is not None and abs_form is not None:
-        # The coarser bucket of the two: rel where rel*|x| >= abs, else abs.
-        use_rel = exp.Abs(this=x()) >= _double(tolerance.abs / tolerance.rel)
-        forms = [(use_rel, rel_form), abs_form]
-    elif rel_form is not None:
-        forms = [(exp.true(), rel_form)]
-    elif abs_form is not None:
-        forms = [abs_form]
-    return _case(_float_specials(x) + forms, exact)
-
-
-def _trim_decimal(t: Callable[[], exp.Expr]) -> exp.Expr:
-    trimmed = exp.Trim(
-        this=exp.Trim(this=t(), expression=_str("0"), position="TRAILING"), expression=_str("."), position="TRAILING"
-    )
-    has_point = exp.StrPosition(this=t(), substr=_str(".")) > exp.Literal.number(0)
-    return _case([(has_point, trimmed)], t())
-
-
-def canonical_text(
-    value: Callable[[], exp.Expr],
-    kind: Kind,
-    tolerance: Tolerance,
-    *,
-    tz_aware: bool = False,
-    exponent: Callable[[], exp.Expr] | None = None,
-) -> exp.Expr:
-    """Text that is the same on DuckDB and Postgres for the same (non-NULL) value of ``kind``.
-
-    ``value`` builds a fresh expression for the column each time it is called (expressions are
-    trees; the float form references the value several times). For floats, ``exponent`` may name
-    a column holding ``float_exponent`` of the value, computed once in an inner query.
-    """
-    if kind == "decimal":
-        return _trim_decimal(lambda: _text(value()))
-    if kind in _FLOATS:
-
-        def x() -> exp.Expr:
-            return exp.cast(value(), exp.DataType.Type.DOUBLE)
-
-        return _float_text(x, exponent or (lambda: float_exponent(x)), tolerance)
-    if kind == "bool":
-        return _case([(value(), _str("t"))], _str("f"))
-    if kind == "date":
-        return exp.TimeToStr(this=value(), format=_str("%Y-%m-%d"))
-    if kind == "timestamp":
-        v = value()
-        utc = exp.AtTimeZone(this=v, zone=_str("UTC")) if tz_aware else exp.cast(v, exp.DataType.Type.TIMESTAMP)
-        return exp.TimeToStr(this=utc, format=_str("%Y-%m-%d %H:%M:%S.%f"))
-    return _text(value())  # int, text, other
-
-
-_FREE_TEXT: set[Kind] = {"text", "other"}  # kinds whose canonical text may hold any character
-
-
-def row_text(parts: list[tuple[Callable[[], exp.Expr], Kind, exp.Expr]]) -> exp.Expr:
-    """One text per row, unambiguous whatever the values hold.
-
-    Per column: ``~`` for NULL; free text as ``length:text`` (the length of the cheap text cast, so
-    the text is built once); every other kind as ``text;`` (their alphabets exclude ``;`` and ``~``).
-    """
-    pieces: list[exp.Expr] = []
-    for value, kind, text in parts:
-        if kind in _FREE_TEXT:
-            present = _concat(_text(exp.Length(this=text.copy())), _str(":"), text)
-        else:
-            present = _concat(text, _str(";"))
-        pieces.append(_case([(exp.Is(this=value(), expression=exp.Null()), _str("~"))], present))
-    return _concat(*pieces) if pieces else _str("")
 
 
 # -- one side ------------------------------------------------------------------
@@ -344,6 +108,10 @@ class _Side:
     tz: list[bool]
     tolerance: Tolerance
     numeric_key: bool
+    rules: list[Rule] | None = None  # per column; None: Rule(kind) (no truncation, no text fallback)
+
+    def rule(self, i: int) -> Rule:
+        return self.rules[i] if self.rules is not None else Rule(self.kinds[i])
 
     def _value(self, name: str) -> Callable[[], exp.Expr]:
         return lambda: column(name)
@@ -360,8 +128,10 @@ class _Side:
         """(value, kind, canonical text) of the first ``stop`` columns; floats may use exponent columns."""
         out: list[tuple[Callable[[], exp.Expr], Kind, exp.Expr]] = []
         for i, n in enumerate(self.names[:stop]):
-            e = (lambda i=i: column(_exp_name(i))) if exponents and self.kinds[i] in _FLOATS else None
-            text = canonical_text(self._value(n), self.kinds[i], tolerance, tz_aware=self.tz[i], exponent=e)
+            e = (lambda i=i: column(_exp_name(i))) if exponents and self.kinds[i] in FLOATS else None
+            text = canonical_text(
+                self._value(n), self.kinds[i], tolerance, tz_aware=self.tz[i], exponent=e, unit=self.rule(i).unit
+            )
             out.append((self._value(n), self.kinds[i], text))
         return out
 
@@ -397,7 +167,7 @@ class _Side:
                 base = exp.select("*").from_(base.subquery("__dp_p")).where(_in_intervals(column(_POS), intervals))
         if not checksum:
             return base
-        floats = [i for i, k in enumerate(self.kinds) if k in _FLOATS]
+        floats = [i for i, k in enumerate(self.kinds) if k in FLOATS]
         if floats:  # binary exponents once per value, in their own stage (the text uses each twice)
             exps = [exp.alias_(float_exponent(_double_col(self.names[i])), _exp_name(i), quoted=True) for i in floats]
             base = self._stage(
@@ -423,14 +193,14 @@ class _Side:
         whens: list[tuple[exp.Expr, exp.Expr]] = []
         for j, iv in enumerate(parents):
             width = -(-(iv.hi - iv.lo + 1) // max(1, min(factor, iv.hi - iv.lo + 1)))
-            child = exp.IntDiv(this=exp.paren(exp.Sub(this=pos.copy(), expression=_num(iv.lo))), expression=_num(width))
+            child = exp.IntDiv(this=exp.paren(exp.Sub(this=pos.copy(), expression=num(iv.lo))), expression=num(width))
             whens.append(
                 (
-                    exp.Between(this=pos.copy(), low=_num(iv.lo), high=_num(iv.hi)),
-                    exp.Add(this=_num(j * factor), expression=child),
+                    exp.Between(this=pos.copy(), low=num(iv.lo), high=num(iv.hi)),
+                    exp.Add(this=num(j * factor), expression=child),
                 )
             )
-        bucket = exp.alias_(_case(whens), "__dp_b", quoted=True)
+        bucket = exp.alias_(case_when(whens), "__dp_b", quoted=True)
         q = (
             exp.select(bucket, exp.Count(this=exp.Star()), exp.Sum(this=column(_CHK)))
             .from_(self.frame(parents, True).subquery("__dp_f"))
@@ -442,16 +212,31 @@ class _Side:
         """Key and compared columns of every row in ``intervals`` (or the first ``limit`` by key).
 
         Time-zone-aware values are read as naive UTC timestamps: the same on both engines, and no
-        driver time-zone support needed.
+        driver time-zone support needed. Columns compared as text (``Rule.as_text``) are read a second
+        time as the engine's text, after the others (``compared`` picks them).
         """
         outputs = [
-            exp.alias_(exp.AtTimeZone(this=column(n), zone=_str("UTC")), n, quoted=True) if self.tz[i] else column(n)
+            exp.alias_(exp.AtTimeZone(this=column(n), zone=string("UTC")), n, quoted=True) if self.tz[i] else column(n)
             for i, n in enumerate(self.names)
+        ]
+        outputs += [
+            exp.alias_(exp.cast(column(n), exp.DataType.Type.TEXT), f"__dp_t{i}", quoted=True)
+            for i, n in enumerate(self.names)
+            if self.rule(i).as_text
         ]
         q = exp.select(*outputs).from_(self.frame(intervals, False).subquery("__dp_f"))
         if limit is not None:
             q = q.order_by(*[column(n) for n in self.key_names]).limit(limit)
         return self.backend.fetch_rows(q)
+
+    def compared(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row of ``rows`` as its values compare: normalized, the engine's text where a rule says so."""
+        texts = iter(row[len(self.names) :])
+        out = []
+        for i, value in enumerate(row[: len(self.names)]):
+            rule = self.rule(i)
+            out.append(next(texts) if rule.as_text else normalize(value, rule.kind, rule.unit))
+        return tuple(out)
 
 
 def _exp_name(i: int) -> str:
@@ -463,58 +248,12 @@ def _double_col(name: str) -> Callable[[], exp.Expr]:
 
 
 def _in_intervals(pos: exp.Expr, intervals: list[Interval]) -> exp.Expr:
-    return exp.or_(*[exp.Between(this=pos.copy(), low=_num(iv.lo), high=_num(iv.hi)) for iv in intervals])
+    return exp.or_(*[exp.Between(this=pos.copy(), low=num(iv.lo), high=num(iv.hi)) for iv in intervals])
 
 
 def _batches(items: list[Interval], size: int = MAX_RANGES_PER_QUERY) -> Iterable[list[Interval]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-# -- local comparison ----------------------------------------------------------
-
-
-def _utc_naive(v: datetime) -> datetime:
-    return v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo is not None else v
-
-
-def normalize(value: Any, kind: Kind) -> Any:
-    """A Python value both drivers' spellings of the same engine value map to."""
-    if value is None:
-        return None
-    if kind == "float":
-        return float(value)
-    if kind == "float32":  # DuckDB reads the exact float32, psycopg its shortest decimal spelling
-        try:
-            return struct.unpack("f", struct.pack("f", float(value)))[0]
-        except OverflowError:  # a double beyond the float32 range
-            return float(value)
-    if kind in ("decimal", "int") and isinstance(value, int | Decimal):
-        return Decimal(value)
-    if kind == "timestamp":
-        if isinstance(value, datetime):
-            return _utc_naive(value)
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day)
-    return value
-
-
-def values_equal(a: Any, b: Any, kind: Kind, tolerance: Tolerance) -> bool:
-    """NULL = NULL; floats within ``abs + rel * max(|a|, |b|)`` (NaN = NaN); everything else exact."""
-    if a is None or b is None:
-        return a is None and b is None
-    if kind in _FLOATS:
-        fa, fb = float(a), float(b)
-        if math.isnan(fa) or math.isnan(fb):
-            return math.isnan(fa) and math.isnan(fb)
-        if fa == fb:
-            return True
-        if math.isinf(fa) or math.isinf(fb):
-            return False
-        return abs(fa - fb) <= tolerance.abs + tolerance.rel * max(abs(fa), abs(fb))
-    if isinstance(a, Decimal) and isinstance(b, Decimal) and a.is_nan() and b.is_nan():
-        return True
-    return bool(a == b)
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -542,8 +281,9 @@ class _Run:
     downloaded: int = 0
     only_a_counted: int = 0  # one-sided ranges: counted in SQL, sampled not downloaded
     only_b_counted: int = 0
-    rows_a: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
-    rows_b: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    # compared key -> (the row as read, the row as compared: Side.compared)
+    rows_a: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
+    rows_b: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
     samples_a: list[tuple[Any, ...]] = field(default_factory=list)
     samples_b: list[tuple[Any, ...]] = field(default_factory=list)
 
@@ -597,17 +337,20 @@ def bisect_diff(
     names = [*key, *[c for c in columns if c not in key]]
     types_a = {c.name: c.type for c in a.describe(exp.select("*").from_(as_from(rel_a, _SRC)))}
     types_b = {c.name: c.type for c in b.describe(exp.select("*").from_(as_from(rel_b, _SRC)))}
-    side_kinds_a = [engine_kind(types_a.get(n, "TEXT"), a.dialect) for n in names]
-    side_kinds_b = [engine_kind(types_b.get(n, "TEXT"), b.dialect) for n in names]
-    kinds = [joint_kind(ka, kb) for ka, kb in zip(side_kinds_a, side_kinds_b, strict=True)]
-    numeric_key = len(key) == 1 and side_kinds_a[0] == "int" and side_kinds_b[0] == "int"
+    rules = [column_rule(types_a.get(n, "TEXT"), a.dialect, types_b.get(n, "TEXT"), b.dialect) for n in names]
+    kinds = [r.kind for r in rules]
+    numeric_key = (
+        len(key) == 1
+        and engine_kind(types_a.get(key[0], "TEXT"), a.dialect) == "int"
+        and engine_kind(types_b.get(key[0], "TEXT"), b.dialect) == "int"
+    )
     side_a = _Side(
         a, rel_a, names, len(key), kinds, [is_tz_type(types_a.get(n, ""), a.dialect) for n in names],
-        tolerance, numeric_key,
+        tolerance, numeric_key, rules,
     )  # fmt: skip
     side_b = _Side(
         b, rel_b, names, len(key), kinds, [is_tz_type(types_b.get(n, ""), b.dialect) for n in names],
-        tolerance, numeric_key,
+        tolerance, numeric_key, rules,
     )  # fmt: skip
 
     run = _Run(factor=max(2, bisection_factor), threshold=max(1, threshold), parallel=a is not b)
@@ -656,7 +399,8 @@ def _level(run: _Run, side_a: _Side, side_b: _Side, pending: list[_Seg], sample_
         for side, store, got in ((side_a, run.rows_a, got_both[0]), (side_b, run.rows_b, got_both[1])):
             run.downloaded += len(got)
             for row in got:
-                store[_row_key(row, side)] = row
+                values = side.compared(row)
+                store[values[: side.key_count]] = (row[: len(side.names)], values)
 
     out: list[_Seg] = []
     for parents in _batches([s.iv for s in splits]):
@@ -684,10 +428,6 @@ def _size(seg: _Seg) -> int:
     return max(seg.count_a, seg.count_b)
 
 
-def _row_key(row: tuple[Any, ...], side: _Side) -> tuple[Any, ...]:
-    return tuple(normalize(v, side.kinds[i]) for i, v in enumerate(row[: side.key_count]))
-
-
 def _result(
     run: _Run, key: list[str], names: list[str], kinds: list[Kind], tolerance: Tolerance, sample_size: int
 ) -> RowDiff:
@@ -701,17 +441,17 @@ def _result(
     changed_samples: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
     def as_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-        return dict(zip(names, row, strict=True))
+        return dict(zip(names, row[: len(names)], strict=True))  # without the text columns of Side.rows
 
-    for k, row_a in run.rows_a.items():
-        row_b = run.rows_b.get(k)
-        if row_b is None:
+    for k, (row_a, values_a) in run.rows_a.items():
+        got_b = run.rows_b.get(k)
+        if got_b is None:
             only_a.append((row_a[:nk], as_dict(row_a)))
             continue
+        row_b, values_b = got_b
         diff: dict[str, Any] = {}
         for i, name in enumerate(compared, start=nk):
-            va, vb = normalize(row_a[i], kinds[i]), normalize(row_b[i], kinds[i])
-            if not values_equal(va, vb, kinds[i], tolerance):
+            if not values_equal(values_a[i], values_b[i], kinds[i], tolerance):
                 mismatches[i - nk] += 1
                 diff[name] = [row_a[i], row_b[i]]
         if diff:
@@ -719,7 +459,7 @@ def _result(
             changed_samples.append((row_a[:nk], {**dict(zip(key, row_a[:nk], strict=True)), **diff}))
         else:
             unchanged += 1
-    for k, row_b in run.rows_b.items():
+    for k, (row_b, _) in run.rows_b.items():
         if k not in run.rows_a:
             only_b.append((row_b[:nk], as_dict(row_b)))
     n_only_a = len(only_a) + run.only_a_counted

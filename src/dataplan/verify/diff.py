@@ -168,15 +168,16 @@ def diff(
     rows: RowDiff | None = None
     if key:
         step("rows by key")
+        ta, tb = {c.name: c.type for c in cols_a}, {c.name: c.type for c in cols_b}
+        key_types = [(ta[ka], tb[kb]) for ka, kb in zip(key_a, key_b, strict=True)]
         if a is b:
-            ta, tb = {c.name: c.type for c in cols_a}, {c.name: c.type for c in cols_b}
-            key_types = [(ta[ka], tb[kb]) for ka, kb in zip(key_a, key_b, strict=True)]
             kc, rows = join_diff(
                 a, src_a, src_b, key_a, pairs, key_types=key_types,
                 key_b=key_b, tolerance=tol, sample_size=sample_size, row_counts=(prof_a.row_count, prof_b.row_count),
             )  # fmt: skip
         else:
-            kc = key_check(a, src_a, b, src_b, key_a, key_b=key_b, sample_size=sample_size)
+            # checked as the bisection matches keys: truncated to the coarser precision, as text across kinds
+            kc = key_check(a, src_a, b, src_b, key_a, key_b=key_b, key_types=key_types, sample_size=sample_size)
             if kc.ok:
                 from dataplan.verify.crossdiff import bisect_diff  # the cross-engine path, only when needed
 

@@ -64,9 +64,22 @@ def psi(a_counts: Sequence[float], b_counts: Sequence[float], epsilon: float = P
     return total
 
 
+# A span narrower than this share of the values' magnitude (or than 2^-1000) cannot be cut into BINS * FINE
+# distinct edges: doubles at 2^60 are 256 apart, so ``lo + width`` can be ``lo`` itself. Such a column gets one
+# bin of WIDEN_SHARE of its magnitude (at least 1.0, the width a constant column always had), which every
+# double can hold with room for the fine edges.
+NARROW_SHARE = 2.0**-44
+WIDEN_SHARE = 2.0**-40
+NARROW_FLOOR = 2.0**-1000  # keeps BINS * FINE / span finite
+
+
 def _edges(lo: float, hi: float, bins: int) -> list[float]:
-    if hi <= lo:
-        return [lo, lo + 1.0]
+    """``bins`` equal-width bins from ``lo`` to ``hi``; one wider bin when the span is (nearly) zero."""
+    magnitude = max(abs(lo), abs(hi))
+    if not hi - lo >= max(magnitude * NARROW_SHARE, NARROW_FLOOR):
+        width = max(1.0, magnitude * WIDEN_SHARE)
+        # Near the largest double, lo + width overflows: the bin then ends at hi instead.
+        return [lo, lo + width] if math.isfinite(lo + width) else [hi - width, hi]
     width = (hi - lo) / bins
     return [lo + i * width for i in range(bins)] + [hi]
 
@@ -84,9 +97,11 @@ def _bin(value: exp.Expr, edges: list[float]) -> exp.Expr:
     which needs a NULL guard on DuckDB) made the query 1.7 times slower at 10M rows.
     """
     nb = len(edges) - 1
-    scaled = exp.Mul(
-        this=exp.paren(exp.Sub(this=value, expression=_lit(edges[0]))), expression=_lit(nb / (edges[-1] - edges[0]))
-    )
+    span = edges[-1] - edges[0]
+    # _edges never makes a zero span; should one come anyway, every value lands in the first bin, not in a
+    # ZeroDivisionError.
+    scale = nb / span if span > 0 and math.isfinite(nb / span) else 0.0
+    scaled = exp.Mul(this=exp.paren(exp.Sub(this=value, expression=_lit(edges[0]))), expression=_lit(scale))
     return exp.Floor(this=scaled)
 
 

@@ -77,6 +77,9 @@ class KeyCheck(_Data):
     a_null_keys: int = 0
     b_null_keys: int = 0
     duplicate_samples: list[dict[str, Any]] = Field(default_factory=list)
+    # key columns whose values were converted before the check, e.g. truncated to the coarser of two
+    # timestamp precisions (so two A rows a tenth of a second apart are one key); "" when none was
+    note: str = ""
 
     @property
     def ok(self) -> bool:

@@ -164,23 +164,66 @@ def parse_where(text: str | None, dialect: str) -> exp.Expr | None:
     return normalize_identifiers(cond, dialect=dialect)
 
 
+def split_names(text: str, option: str) -> list[str]:
+    """``a, "b,c", "d""e"`` -> ``["a", "b,c", 'd"e']``: a comma-separated list of column names.
+
+    A name in double quotes may hold commas and spaces, and ``""`` stands for one quote, as in SQL. An
+    unquoted name is taken as written (spaces around it dropped), quotes inside it included.
+    """
+    hint = f'separate names with commas: {option} a,b; quote a name holding a comma or quote: "a,b","c""d"'
+    names: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i < n and text[i] == '"':
+            chars: list[str] = []
+            i += 1
+            while True:
+                if i >= n:
+                    raise InputError(f"bad {option} {text!r}: a quoted name is not closed", hint=hint)
+                if text[i] == '"':
+                    if text[i + 1 : i + 2] == '"':  # "" is an escaped quote
+                        chars.append('"')
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                chars.append(text[i])
+                i += 1
+            while i < n and text[i].isspace():
+                i += 1
+            if i < n and text[i] != ",":
+                raise InputError(f"bad {option} {text!r}: text after the quoted name {''.join(chars)!r}", hint=hint)
+            name = "".join(chars)
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            name, i = text[i:end].strip(), end
+        if not name:
+            raise InputError(f"bad {option} {text!r}: empty column name", hint=hint)
+        names.append(name)
+        if i >= n:
+            break
+        i += 1  # the comma
+    dupes = sorted({x for x in names if names.count(x) > 1})
+    if dupes:
+        raise InputError(f"bad {option} {text!r}: {', '.join(dupes)} named twice", hint=hint)
+    return names
+
+
 def parse_key(text: str | None) -> list[str]:
-    """``"a,b"`` -> ``["a", "b"]``; an empty text is no key."""
+    """``"a,b"`` -> ``["a", "b"]``; an empty text is no key. Names as ``split_names`` reads them."""
     if text is None or not text.strip():
         return []
-    names = [n.strip().strip('"').strip() for n in text.split(",")]
-    if any(not n for n in names):
-        raise InputError(f"bad key {text!r}: empty column name", hint="name key columns separated by commas: a,b")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise InputError(f"bad key {text!r}: {', '.join(dupes)} named twice")
-    return names
+    return split_names(text, "--key")
 
 
 def parse_columns(text: str | None) -> list[str] | None:
     """``"a,b"`` -> ``["a", "b"]``; no text means every column."""
-    names = parse_key(text)
-    return names or None
+    if text is None or not text.strip():
+        return None
+    return split_names(text, "--columns")
 
 
 def parse_tolerance(text: str | None) -> Tolerance:

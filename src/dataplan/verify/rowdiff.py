@@ -3,7 +3,9 @@
 The one-engine diff (``joindiff``) and the cross-engine checksum bisection
 (``crossdiff``) compare values with ``same_value`` and, when a key turns out not
 to be a key, report it with ``key_check``: one GROUP BY key per side with
-duplicate and NULL key counts and a sample.
+duplicate and NULL key counts and a sample. It groups the key as the diff matched it (``normalize_pair``:
+truncated to the coarser timestamp precision, as text across kinds), so a key unique only at the finer
+precision is reported as not unique, with ``KeyCheck.note`` saying why.
 
 Values compare by type:
 
@@ -20,7 +22,7 @@ Values compare by type:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlglot import exp
 
@@ -62,29 +64,41 @@ def _double(value: float) -> exp.Expr:
     return _cast(exp.Literal.number(repr(float(value))), "double")
 
 
-def normalize_pair(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str) -> tuple[exp.Expr, exp.Expr, bool]:
-    """Bring two values to a comparable form; the flag says whether the float tolerance applies."""
+Conversion = Literal["as is", "double", "text", "date", "truncate"]
+
+
+def conversion(a_type: str, b_type: str) -> tuple[Conversion, str | None]:
+    """How values of two engine types are brought together, and for ``truncate`` the unit (TIME_UNITS)."""
     ka, kb = column_kind(a_type), column_kind(b_type)
     if ka == kb == "numeric":
-        if "float" in (numeric_class(a_type), numeric_class(b_type)):
-            return _cast(ea, "double"), _cast(eb, "double"), True
-        return ea, eb, False
+        return ("double", None) if "float" in (numeric_class(a_type), numeric_class(b_type)) else ("as is", None)
     if ka == kb == "temporal":
         pa, pb = temporal_precision(a_type), temporal_precision(b_type)
         if pa is None and pb is None and a_type.upper() == b_type.upper():
-            return ea, eb, False  # two time-of-day values
+            return "as is", None  # two time-of-day values
         if pa is None or pb is None:
-            return _cast(ea, "varchar"), _cast(eb, "varchar"), False
+            return "text", None
         if pa == pb:
-            return ea, eb, False
+            return "as is", None
         unit = min(pa, pb, key=TIME_UNITS.index)
-        if unit == "DAY":
-            return _cast(ea, "date"), _cast(eb, "date"), False
-        trunc = lambda e: exp.TimestampTrunc(this=e, unit=exp.var(unit))  # noqa: E731
-        return trunc(ea), trunc(eb), False
+        return ("date", None) if unit == "DAY" else ("truncate", unit)
     if ka == kb and ka in ("text", "boolean"):
-        return ea, eb, False
-    return _cast(ea, "varchar"), _cast(eb, "varchar"), False
+        return "as is", None
+    return "text", None
+
+
+def normalize_pair(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str) -> tuple[exp.Expr, exp.Expr, bool]:
+    """Bring two values to a comparable form; the flag says whether the float tolerance applies."""
+    how, unit = conversion(a_type, b_type)
+    if how == "double":
+        return _cast(ea, "double"), _cast(eb, "double"), True
+    if how == "text":
+        return _cast(ea, "varchar"), _cast(eb, "varchar"), False
+    if how == "date":
+        return _cast(ea, "date"), _cast(eb, "date"), False
+    if how == "truncate":
+        return exp.TimestampTrunc(this=ea, unit=exp.var(unit)), exp.TimestampTrunc(this=eb, unit=exp.var(unit)), False
+    return ea, eb, False
 
 
 def same_value(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str, tolerance: Tolerance) -> exp.Expr:
@@ -130,14 +144,18 @@ def hash_pair(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str) -> tuple[exp
 
 
 def side_key_check(
-    backend: Backend, rel: exp.Expr, key: list[str], sample_size: int
+    backend: Backend, rel: exp.Expr, key: list[str], sample_size: int, exprs: list[exp.Expr] | None = None
 ) -> tuple[int, int, list[dict[str, Any]]]:
-    """(duplicated key values, rows with a NULL key part, samples) in ONE query."""
+    """(duplicated key values, rows with a NULL key part, samples) in ONE query.
+
+    ``exprs`` are the key values as they are compared (``normalize_pair``), by default the key columns.
+    """
     ks = [f"k{i}" for i in range(len(key))]
+    values = exprs if exprs is not None else [column(k) for k in key]
     grouped = (
-        exp.select(*[column(k).as_(a) for k, a in zip(key, ks, strict=True)], count_star().as_("n"))
+        exp.select(*[v.copy().as_(a) for v, a in zip(values, ks, strict=True)], count_star().as_("n"))
         .from_(as_from(rel))
-        .group_by(*[column(k) for k in key])
+        .group_by(*[v.copy() for v in values])
     )
     any_null = exp.or_(*[column(a).is_(exp.null()) for a in ks])
     flagged = exp.select(*[column(a) for a in ks], "n", flag(any_null).as_("nk")).from_(grouped.subquery("g"))
@@ -176,11 +194,28 @@ def key_check(
     key: list[str],
     *,
     key_b: list[str] | None = None,
+    key_types: list[tuple[str, str]] | None = None,
     sample_size: int = 10,
 ) -> KeyCheck:
-    """Duplicate and NULL keys on each side: one query per side."""
-    dup_a, null_a, samples_a = side_key_check(a, rel_a, key, sample_size)
-    dup_b, null_b, samples_b = side_key_check(b, rel_b, key_b or key, sample_size)
+    """Duplicate and NULL keys on each side: one query per side.
+
+    With ``key_types`` (each key column's engine type in A and in B) the key is checked as the diff
+    matches it, normalized by ``normalize_pair``: two timestamps a tenth of a second apart are one key
+    against a TIMESTAMP_S column, and the check must say so, not pass while the match collides.
+    """
+    names_b = key_b or key
+    exprs_a: list[exp.Expr] | None = None
+    exprs_b: list[exp.Expr] | None = None
+    note = ""
+    if key_types is not None:
+        pairs = [
+            normalize_pair(column(ka), column(kb), ta, tb)[:2]
+            for ka, kb, (ta, tb) in zip(key, names_b, key_types, strict=True)
+        ]
+        exprs_a, exprs_b = [p[0] for p in pairs], [p[1] for p in pairs]
+        note = key_note(key, key_types)
+    dup_a, null_a, samples_a = side_key_check(a, rel_a, key, sample_size, exprs_a)
+    dup_b, null_b, samples_b = side_key_check(b, rel_b, names_b, sample_size, exprs_b)
     samples = [{"side": "a", **s} for s in samples_a] + [{"side": "b", **s} for s in samples_b]
     return KeyCheck(
         key=key,
@@ -189,4 +224,22 @@ def key_check(
         a_null_keys=null_a,
         b_null_keys=null_b,
         duplicate_samples=samples,
+        note=note,
     )
+
+
+def key_note(key: list[str], key_types: list[tuple[str, str]]) -> str:
+    """The key columns whose values are converted before they are matched, in words; '' when none is."""
+    parts = []
+    for name, (ta, tb) in zip(key, key_types, strict=True):
+        how, unit = conversion(ta, tb)
+        words = {
+            "text": "as text",
+            "date": "as dates (the coarser precision)",
+            "truncate": f"truncated to the {(unit or '').lower()} (the coarser precision)",
+            # a float key against an integer one: both as DOUBLE, where integers above 2^53 can collide
+            "double": "as DOUBLE" if numeric_class(ta) != numeric_class(tb) else None,
+        }.get(how)
+        if words is not None:
+            parts.append(f"{name} is {ta} in A and {tb} in B: key values are compared {words}")
+    return "; ".join(parts)

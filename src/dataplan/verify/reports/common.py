@@ -163,6 +163,18 @@ def shown_text(value: Any, limit: int) -> str:
     return shorten(one_line(text), limit) if text else "(empty)"
 
 
+def shown_pair(a: Any, b: Any, limit: int) -> str:
+    """``a → b`` (or ``a``) of two profile values, each cut to ``limit``, or later where the cut would hide
+    the difference (two long decimals that differ only in their last digits)."""
+    text_a, text_b = one_line(value_text(a)), one_line(value_text(b))
+    if text_a != text_b:
+        first = next((i for i, (x, y) in enumerate(zip(text_a, text_b, strict=False)) if x != y), None)
+        if first is None:
+            first = min(len(text_a), len(text_b))
+        limit = max(limit, first + 2)  # the cut keeps limit - 1 characters, the first differing one included
+    return pair_text(shown_text(a, limit), shown_text(b, limit))
+
+
 def key_header(rows: RowDiff) -> str:
     """The heading of a changed-rows key column: the key's column names."""
     return ", ".join(rows.key) or "key"
@@ -247,8 +259,10 @@ def key_message(result: DiffResult) -> tuple[str, bool]:
     if not problems:
         return f"Key ({key}) is unique and never NULL on both sides.", True
     listed = ", ".join(problems[:-1]) + " and " + problems[-1] if len(problems) > 1 else problems[0]
+    # why a key unique in its own table is not unique here: it was truncated to the other side's precision
+    note = f" {result.key_check.note}." if result.key_check.note else ""
     tail = " Rows were not matched by key, so there is no row-level diff." if result.rows is None else ""
-    return f"Key ({key}) is {listed}.{tail}", False
+    return f"Key ({key}) is {listed}.{note}{tail}", False
 
 
 APPROX_KS_NOTE = (

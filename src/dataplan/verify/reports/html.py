@@ -40,8 +40,8 @@ from dataplan.verify.reports.common import (
     row_delta,
     rows_compared,
     shorten,
+    shown_pair,
     shown_profiles,
-    shown_text,
     tolerance_text,
     value_text,
 )
@@ -355,8 +355,8 @@ def _profiles(result: DiffResult, all_profiles: bool) -> str:
                 esc(nulls),
                 esc(pair_text(fmt_int(a.distinct), fmt_int(b.distinct))),
                 esc(mean),
-                esc(pair_text(shown_text(a.min, 40), shown_text(b.min, 40))),
-                esc(pair_text(shown_text(a.max, 40), shown_text(b.max, 40))),
+                esc(shown_pair(a.min, b.min, 40)),
+                esc(shown_pair(a.max, b.max, 40)),
             ]
         )
         classes.append("moved" if moved else "dim")

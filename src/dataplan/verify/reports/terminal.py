@@ -42,8 +42,8 @@ from dataplan.verify.reports.common import (
     rows_compared,
     shares,
     shorten,
+    shown_pair,
     shown_profiles,
-    shown_text,
     tolerance_text,
     value_text,
 )
@@ -260,8 +260,8 @@ def _profile_cells(delta: ProfileDelta) -> list[str]:
     mean = pair_text(fmt_num(a.mean), fmt_num(b.mean))
     if delta.mean_delta_pct is not None and abs(delta.mean_delta_pct) > 1e-12:
         mean += f" ({fmt_pct(delta.mean_delta_pct / 100, signed=True)})"
-    low = pair_text(shown_text(a.min, 16), shown_text(b.min, 16))
-    high = pair_text(shown_text(a.max, 16), shown_text(b.max, 16))
+    low = shown_pair(a.min, b.min, 16)
+    high = shown_pair(a.max, b.max, 16)
     return [pair_text(a.type, b.type), nulls, distinct, mean, low, high]
 
 
