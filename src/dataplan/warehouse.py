@@ -24,6 +24,7 @@ from dataplan.project import Project
 from dataplan.rollout.executor import Rollout, RolloutResult
 from dataplan.rollout.janitor import JanitorResult, parse_ttl, run_janitor
 from dataplan.rollout.journal import Entry, Journal
+from dataplan.rollout.promotion import promotion_target, was_promoted
 from dataplan.secrets import redact
 from dataplan.state.plans import PlanRecords
 from dataplan.state.store import StateStore
@@ -224,6 +225,13 @@ class Warehouse:
         plan = self.get_plan(plan_id)
         if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
             raise StateError(f"plan {plan_id} is {plan.status}; only DRAFT or IN PROGRESS plans can be abandoned")
+        if was_promoted(plan):
+            # An abandoned plan's rollback versions are the janitor's to drop: the target would be stranded.
+            raise StateError(
+                f"plan {plan_id} was promoted to {promotion_target(plan)}: abandoning it would let the janitor "
+                "drop the versions its rollback restores",
+                hint=f"roll it back first: `dataplan rollback {plan_id}` (which also retires it)",
+            )
         plan = self.plan_records.set_status(plan, "ABANDONED")
         self.write_document(plan)
         return plan

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ from sqlglot import exp
 
 from dataplan import Warehouse
 from dataplan.backends.base import table
+from dataplan.rollout.faults import FAULT_ENV
 from tests.conftest import ProjectFactory, run_sql, write_files
 
 FILES = {
@@ -97,3 +101,23 @@ def full_catalog(wh: Warehouse) -> tuple[dict[tuple[str, str], str], dict[tuple[
             rows = wh.backend.fetch_rows(exp.select("*").from_(table(rel.schema, rel.name)))
             tables[(rel.schema, rel.name)] = sorted(rows, key=repr)
     return views, tables
+
+
+def run_cli(deployed: Deployed, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`dataplan ARGS -p ROOT` in a child process, killed at ``fault`` (see rollout/faults.py) when given."""
+    env = dict(os.environ)
+    env.pop(FAULT_ENV, None)
+    if fault:
+        env[FAULT_ENV] = fault
+    return subprocess.run(
+        [sys.executable, "-m", "dataplan", *args, "-p", str(deployed.root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def state_of(deployed: Deployed, environment: str) -> dict[str, str]:
+    with deployed.open() as wh:
+        return {n: e.version_id for n, e in sorted(wh.store.environment_models(environment).items())}

@@ -180,7 +180,7 @@ def plan_show(
 
 @plan_app.command("abandon")
 def plan_abandon(plan_id: Annotated[str, typer.Argument(help="Plan id.")], project: ProjectOpt = Path(".")) -> None:
-    """Mark a plan ABANDONED (its document is updated)."""
+    """Mark a plan ABANDONED (its document is updated); a promoted plan must be rolled back instead."""
     with errors(), Warehouse.open(project) as wh:
         result = wh.abandon_plan(plan_id)
     out.print(f"plan [cyan]{result.plan_id}[/] is now ABANDONED.")

@@ -92,7 +92,10 @@ def promote(
 def rollback(
     plan_id: PlanId, project: ProjectOpt = Path("."), break_lock: BreakLock = False, fmt: FormatOpt = Format.text
 ) -> None:
-    """Re-point the target to the versions it had before the plan (idempotent)."""
+    """Re-point the environment the plan was promoted to back to its versions before the plan (idempotent).
+
+    A plan never promoted changes no environment: only its plan environment is dropped.
+    """
     with errors(), Warehouse.open(project) as wh:
         result = wh.rollback(plan_id, break_lock=break_lock)
     _show(result, fmt)

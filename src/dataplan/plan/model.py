@@ -147,6 +147,7 @@ class Plan(_Data):
     baseline: dict[str, dict[str, object]] = Field(default_factory=dict)  # model -> figures of the target
     applied_at: dt.datetime | None = None
     verified: bool = False  # apply ran and no blocking check failed
+    promoted_to: str | None = None  # the environment promote swapped (--to), saved before the swap
     promoted_at: dt.datetime | None = None
     promoted_state: dict[str, str] = Field(default_factory=dict)  # the target's views after promotion
     rolled_back_at: dt.datetime | None = None

@@ -15,12 +15,22 @@ from dataclasses import dataclass, field
 from dataplan.backends.base import Backend
 from dataplan.build import environments
 from dataplan.build.builder import Builder, Progress
+from dataplan.build.naming import check_environment_name
 from dataplan.errors import InputError, StateError
 from dataplan.plan.model import Plan
 from dataplan.project import Project
-from dataplan.rollout.journal import Journal
+from dataplan.rollout.journal import Journal, unfinished
 from dataplan.rollout.locks import Locks
+from dataplan.rollout.pointers import promotion_swap, rollback_swap, swap
 from dataplan.rollout.postcheck import PostCheckResult, post_promotion_checks
+from dataplan.rollout.promotion import (
+    after_state,
+    failed_post_check,
+    promotion_target,
+    resumed_reason,
+    rollback_due,
+    was_promoted,
+)
 from dataplan.rollout.verification import PlanVerifier, Verification
 from dataplan.state.plans import PlanRecords
 from dataplan.state.store import StateStore, Version, now
@@ -163,9 +173,14 @@ class Rollout:
         break_lock: bool = False,
     ) -> RolloutResult:
         plan = self.records.get(plan_id)
-        target = to or plan.environment
+        target = check_environment_name(to) if to is not None else plan.environment
         if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
             raise StateError(f"plan {plan_id} is {plan.status}; it cannot be promoted")
+        if plan.promoted_to is not None and plan.promoted_to != target:
+            raise StateError(
+                f"plan {plan_id}'s promotion to {plan.promoted_to} did not finish",
+                hint=f"finish it with `dataplan resume {plan_id}` or undo it with `dataplan rollback {plan_id}`",
+            )
         if force and not reason:
             raise InputError("--force needs --reason TEXT, which is recorded in the plan")
         if plan.applied_at is None:
@@ -185,22 +200,46 @@ class Rollout:
                 hint="make a new plan with `dataplan plan`",
             )
         journal = Journal(self.store, plan_id)
+        if failed_post_check(journal.entries()) is not None:
+            raise StateError(
+                f"plan {plan_id} failed its post-promotion checks; it is never promoted again",
+                hint=f"`dataplan resume {plan_id}` finishes its rollback; make a new plan for the fix",
+            )
         with self.locks.held(target, f"promote {plan_id}", break_lock=break_lock) as replaced:
             if replaced is not None:
                 journal.record("lock", "end", "broken", holder=replaced.holder, pid=replaced.pid)
+            change = promotion_swap(self.project, self.store, plan, target)  # refuses before any change
+            # The target is saved before the swap: rollback and resume after a crash act on it.
+            update: dict[str, object] = {"promoted_to": target}
             if force:
-                plan = self._save(plan.model_copy(update={"forced_reason": reason}))
+                update["forced_reason"] = reason
+            plan = self._save(plan.model_copy(update=update))
             journal.record("promote", "start", target=target, before=plan.target_state)
-            self._swap(plan, target, journal)
+            swap(self.backend, self.store, target, change, journal)
+            return self._promoted(plan, target, journal, f"{target} now points at the plan's versions")
+
+    def _promoted(self, plan: Plan, target: str, journal: Journal, done: str, record_end: bool = True) -> RolloutResult:
+        """After the swap: record it, then the post-promotion checks. An error restores the target first."""
+        try:
             after = self._state(target)
-            journal.record("promote", "end", "ok", after=after)
-            plan = self._save(plan.model_copy(update={"promoted_at": now(), "promoted_state": after}))
-            journal.record("post_check", "start")
-            return self._post_check(plan, target, journal, f"{target} now points at the plan's versions")
+            if record_end:
+                journal.record("promote", "end", "ok", after=after)
+            if plan.promoted_at is None:
+                plan = self._save(plan.model_copy(update={"promoted_at": now(), "promoted_state": after}))
+        except Exception as exc:
+            self._restore_on_error(plan, target, journal, exc)
+            raise
+        return self._post_check(plan, target, journal, done)
 
     def _post_check(self, plan: Plan, target: str, journal: Journal, done: str) -> RolloutResult:
         """Post-promotion checks; a fired trigger rolls back, else the plan is COMPLETE."""
-        checks = post_promotion_checks(self.project, self.backend, self.store, plan, target)
+        journal.record("post_check", "start")
+        try:
+            checks = post_promotion_checks(self.project, self.backend, self.store, plan, target)
+        except Exception as exc:
+            journal.record("post_check", "end", "error", error=str(exc)[:500])
+            self._restore_on_error(plan, target, journal, exc)
+            raise
         fired = [c for c in checks if c.triggers_rollback]
         journal.record("post_check", "end", "fail" if fired else "pass", fired=[c.name for c in fired])
         if fired:
@@ -217,41 +256,12 @@ class Rollout:
         self._drop_plan_environment(plan)
         return RolloutResult(plan, "promoted", [done], post_checks=checks)
 
-    def _swap(self, plan: Plan, target: str, journal: Journal) -> None:
-        """Re-point the target: one transaction where the engine can, else view by view, journaled.
-
-        Without transactional DDL a crash can leave some views swapped; the journal names them and
-        ``resume`` re-runs the swap (re-pointing a view that already points right changes nothing).
-        """
-        plan_env = self.store.environment_models(plan.plan_environment)
-        changed = {c.model for c in plan.changes if c.change != "removed"}
-        removed = [
-            e
-            for n, e in self.store.environment_models(target).items()
-            if n in {c.model for c in plan.changes if c.change == "removed"}
-        ]
-        missing = changed - set(plan_env)
-        if missing:
-            raise StateError(
-                f"plan environment {plan.plan_environment} lacks {', '.join(sorted(missing))}",
-                hint=f"run `dataplan resume {plan.plan_id}` to finish the apply",
-            )
-        pointers = [
-            environments.Pointer(n, self.project.config.schema_for(self.project.models[n].layer), e.version_id)
-            for n, e in plan_env.items()
-            if n in changed
-        ]
-        if self.backend.atomic_swap:
-            environments.point(self.backend, self.store, target, pointers, removed)
-            return
-        for pointer in pointers:
-            journal.record("swap_view", "start", model=pointer.model, version=pointer.version_id)
-            environments.point(self.backend, self.store, target, [pointer], [])
-            journal.record("swap_view", "end", "ok", model=pointer.model)
-        for entry in removed:
-            journal.record("swap_view", "start", model=entry.model, version=None)
-            environments.point(self.backend, self.store, target, [], [entry])
-            journal.record("swap_view", "end", "ok", model=entry.model)
+    def _restore_on_error(self, plan: Plan, target: str, journal: Journal, exc: Exception) -> None:
+        """The target must not keep serving versions whose checks never ran; the error is raised after."""
+        try:
+            self._restore(self.records.get(plan.plan_id), target, journal, f"error after the swap: {exc}")
+        except Exception as undo:  # the caller re-raises the first error, which says what went wrong
+            exc.add_note(f"the automatic rollback failed too: {undo}; run `dataplan rollback {plan.plan_id}`")
 
     def _drop_plan_environment(self, plan: Plan) -> None:
         if self.store.environment_models(plan.plan_environment):
@@ -260,55 +270,70 @@ class Rollout:
     # -- rollback ----------------------------------------------------------------
     def rollback(self, plan_id: str, *, reason: str = "requested", break_lock: bool = False) -> RolloutResult:
         plan = self.records.get(plan_id)
-        target = plan.environment
         if plan.status == "ROLLED BACK":
             return RolloutResult(plan, "nothing to do", [f"plan {plan_id} is already rolled back"])
+        return self._rollback(plan, Journal(self.store, plan_id), reason, break_lock)
+
+    def _rollback(self, plan: Plan, journal: Journal, reason: str, break_lock: bool) -> RolloutResult:
+        if not was_promoted(plan):
+            return self._retire(plan, journal, reason, break_lock)
+        target = promotion_target(plan)
         later = self._promoted_after(plan)
         if later:
             ids = ", ".join(later)
             raise StateError(
-                f"plan {ids} was promoted on top of {plan_id}",
+                f"plan {ids} was promoted on top of {plan.plan_id}",
                 hint=f"roll back {ids} first: `dataplan rollback {later[-1]}`",
             )
-        journal = Journal(self.store, plan_id)
-        with self.locks.held(target, f"rollback {plan_id}", break_lock=break_lock):
+        with self.locks.held(target, f"rollback {plan.plan_id}", break_lock=break_lock):
             self._restore(plan, target, journal, reason)
         return RolloutResult(
-            self.records.get(plan_id), "rolled back", [f"{target} restored to its state before plan {plan_id}"]
+            self.records.get(plan.plan_id),
+            "rolled back",
+            [f"{target} restored to its state before plan {plan.plan_id}"],
+        )
+
+    def _retire(self, plan: Plan, journal: Journal, reason: str, break_lock: bool) -> RolloutResult:
+        """Roll back a plan that was never promoted: no target reads its versions, so none is touched."""
+        with self.locks.held(plan.plan_environment, f"rollback {plan.plan_id}", break_lock=break_lock):
+            journal.record("rollback", "start", reason=reason, promoted=False)
+            self._drop_plan_environment(plan)
+            journal.record("rollback", "end", "ok", repointed=0, dropped=0)
+            plan = self._save(
+                plan.model_copy(update={"status": "ROLLED BACK", "rolled_back_at": now(), "rollback_reason": reason})
+            )
+        return RolloutResult(
+            plan,
+            "rolled back",
+            [
+                f"plan {plan.plan_id} was never promoted: {plan.environment} was not changed; "
+                f"dropped its plan environment {plan.plan_environment}"
+            ],
         )
 
     def _promoted_after(self, plan: Plan) -> list[str]:
         """Plans promoted to the same target after ``plan``: they must be rolled back first."""
-        if plan.promoted_at is None:
-            return []
-        introduced = {(m, v) for m, v in plan.promoted_state.items() if plan.target_state.get(m) != v}
+        target = promotion_target(plan)
+        introduced = {(m, v) for m, v in after_state(plan).items() if v and plan.target_state.get(m) != v}
         out = []
-        for row in self.records.list(plan.environment):
-            if row["plan_id"] == plan.plan_id or row["status"] != "COMPLETE":
+        for row in self.records.list():
+            if row["plan_id"] == plan.plan_id or row["status"] == "ROLLED BACK":
                 continue
             other = self.records.get(str(row["plan_id"]))
+            if not was_promoted(other) or promotion_target(other) != target:
+                continue
             # Planned against a state holding this plan's versions: it was promoted on top of it.
             if introduced & set(other.target_state.items()):
                 out.append(other.plan_id)
         return out
 
     def _restore(self, plan: Plan, target: str, journal: Journal, reason: str) -> None:
-        current = self.store.environment_models(target)
-        versions = {
-            v.version_id: v for v in self.store.versions(version_ids=[v for v in plan.rollback.restores.values() if v])
-        }
-        pointers, removed = [], []
-        for model, vid in plan.rollback.restores.items():
-            if vid is None:
-                if model in current:
-                    removed.append(current[model])
-            elif current.get(model) is None or current[model].version_id != vid:
-                layer = versions[vid].layer if vid in versions else self.project.models[model].layer
-                pointers.append(environments.Pointer(model, self.project.config.schema_for(layer), vid))
+        """Re-point the views the plan changed, only those still reading what the promotion left there."""
+        change = rollback_swap(self.project, self.store, plan, target)
         journal.record("rollback", "start", reason=reason, restores=plan.rollback.restores)
-        if pointers or removed:
-            environments.point(self.backend, self.store, target, pointers, removed)
-        journal.record("rollback", "end", "ok", repointed=len(pointers), dropped=len(removed))
+        if change.pointers or change.removed:
+            environments.point(self.backend, self.store, target, change.pointers, change.removed)
+        journal.record("rollback", "end", "ok", repointed=len(change.pointers), dropped=len(change.removed))
         self._drop_plan_environment(plan)
         self._save(
             plan.model_copy(update={"status": "ROLLED BACK", "rolled_back_at": now(), "rollback_reason": reason})
@@ -316,35 +341,38 @@ class Rollout:
 
     # -- resume ------------------------------------------------------------------
     def resume(self, plan_id: str, *, progress: Progress | None = None, break_lock: bool = True) -> RolloutResult:
-        """Finish an interrupted apply or promotion, from the journal."""
+        """Finish an interrupted apply, promotion or rollback, from the journal."""
         plan = self.records.get(plan_id)
         journal = Journal(self.store, plan_id)
-        step = journal.unfinished()
-        steps = {e.step for e in journal.entries()}
+        entries = journal.entries()
+        # Before the status: a rollback killed at its start or end leaves the plan COMPLETE.
+        if rollback_due(plan, entries):
+            journal.record("resume", "end", "rollback")
+            result = self._rollback(plan, journal, resumed_reason(plan, entries), break_lock)
+            result.messages.insert(0, "finished the interrupted rollback")
+            result.exit_code = 1 if failed_post_check(entries) is not None else 0  # the plan failed its checks
+            return result
         if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
             return RolloutResult(plan, "nothing to do", [f"plan {plan_id} is {plan.status}"])
-        if step == "rollback":
-            journal.record("resume", "end", "rollback")
-            with self.locks.held(plan.environment, f"resume {plan_id}", break_lock=break_lock):
-                self._restore(plan, plan.environment, journal, plan.rollback_reason or "resumed after a crash")
-            return RolloutResult(self.records.get(plan_id), "rolled back", ["finished the interrupted rollback"])
-        if step in ("promote", "swap_view", "post_check") or "promote" in steps:
-            if self._state(plan.environment) == plan.target_state:
+        step = unfinished(entries)
+        target = promotion_target(plan)
+        if step in ("promote", "swap_view", "post_check") or any(e.step == "promote" for e in entries):
+            if self._state(target) == plan.target_state:
                 # The swap never committed: promote again from the start.
-                return self.promote(plan_id, break_lock=break_lock)
+                return self.promote(plan_id, to=target, break_lock=break_lock)
             journal.record("resume", "end", "post_check")
-            return self._finish_promotion(plan, journal, break_lock, swap_unfinished=step in ("promote", "swap_view"))
+            return self._finish_promotion(
+                plan, target, journal, break_lock, swap_unfinished=step in ("promote", "swap_view")
+            )
         return self.apply(plan_id, progress=progress, break_lock=break_lock)
 
     def _finish_promotion(
-        self, plan: Plan, journal: Journal, break_lock: bool, swap_unfinished: bool = False
+        self, plan: Plan, target: str, journal: Journal, break_lock: bool, swap_unfinished: bool = False
     ) -> RolloutResult:
-        target = plan.environment
+        done = "finished the interrupted promotion"
         with self.locks.held(target, f"resume {plan.plan_id}", break_lock=break_lock):
             if swap_unfinished:  # only possible view by view: finish re-pointing
-                self._swap(plan, target, journal)
-                journal.record("promote", "end", "ok", after=self._state(target), resumed=True)
-            if not plan.promoted_state:
-                plan = self._save(plan.model_copy(update={"promoted_at": now(), "promoted_state": self._state(target)}))
-            return self._post_check(plan, target, journal, "finished the interrupted promotion")
-
+                swap(self.backend, self.store, target, promotion_swap(self.project, self.store, plan, target), journal)
+            if swap_unfinished or plan.promoted_at is None:
+                return self._promoted(plan, target, journal, done, record_end=swap_unfinished)
+            return self._post_check(plan, target, journal, done)

@@ -3,7 +3,8 @@
 A version is kept when an environment points at it, when a plan that can
 still be rolled back (or promoted) names it, when it is pinned, or when a
 kept version reads it (a parent of a kept version). The janitor refuses to
-run while any environment is locked, so it never races a promotion.
+run while any environment is locked by a live process, so it never races a
+promotion.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from sqlglot import exp
 
 from dataplan.backends.base import Backend, column, table
 from dataplan.errors import InputError, StateError
+from dataplan.rollout.locks import Locks
+from dataplan.rollout.promotion import was_promoted
 from dataplan.state.plans import PlanRecords
 from dataplan.state.store import StateStore, Version, now
 
@@ -46,15 +49,20 @@ def referenced(store: StateStore, versions: list[Version]) -> dict[str, str]:
     )
     for env, vid in rows:
         keep.setdefault(vid, f"environment {env}")
-    for row in PlanRecords(store).list():
-        if row["status"] not in LIVE_PLAN_STATUSES:
+    records = PlanRecords(store)
+    for row in records.list():
+        if row["status"] == "ROLLED BACK":
             continue
-        plan = PlanRecords(store).get(str(row["plan_id"]))
+        plan = records.get(str(row["plan_id"]))
+        live = plan.status in LIVE_PLAN_STATUSES
+        # A promoted plan can be rolled back until it is, whatever its status says (an ABANDONED one too).
+        if not live and not was_promoted(plan):
+            continue
         for vid in plan.rollback.restores.values():
             if vid:
                 keep.setdefault(vid, f"rollback of plan {plan.plan_id}")
         for change in plan.changes:
-            if change.new_version and plan.status != "COMPLETE":
+            if change.new_version and live and plan.status != "COMPLETE":
                 keep.setdefault(change.new_version, f"plan {plan.plan_id}")
     for (vid,) in store.backend.fetch_rows(exp.select(column("version_id")).from_(store.t("pins"))):
         keep.setdefault(vid, "pinned")
@@ -77,11 +85,12 @@ def referenced(store: StateStore, versions: list[Version]) -> dict[str, str]:
 
 def run_janitor(backend: Backend, store: StateStore, ttl: dt.timedelta, dry_run: bool) -> JanitorResult:
     store.require_initialized()
-    locked = backend.fetch_rows(exp.select(column("environment"), column("holder")).from_(store.t("locks")))
+    # The same liveness test as Locks.acquire: a lock left by a crashed process must not block forever.
+    locked = Locks(store).live()
     if locked:
-        env, holder = locked[0]
         raise StateError(
-            f"environment {env} is locked by {holder}; the janitor does not run during a rollout",
+            f"environment {locked[0].environment} is locked by {locked[0].holder}; "
+            "the janitor does not run during a rollout",
             hint="run it again when the rollout has finished",
         )
     versions = store.versions()

@@ -78,10 +78,15 @@ class Journal:
 
     def unfinished(self) -> str | None:
         """The step that started and never ended (a crash), if any."""
-        open_steps: dict[str, int] = {}
-        for e in self.entries():
-            if e.phase == "start":
-                open_steps[e.step] = e.seq
-            else:
-                open_steps.pop(e.step, None)
-        return max(open_steps, key=open_steps.__getitem__) if open_steps else None
+        return unfinished(self.entries())
+
+
+def unfinished(entries: list[Entry]) -> str | None:
+    """The step that started and never ended (a crash), if any, in entries read once."""
+    open_steps: dict[str, int] = {}
+    for e in entries:
+        if e.phase == "start":
+            open_steps[e.step] = e.seq
+        else:
+            open_steps.pop(e.step, None)
+    return max(open_steps, key=open_steps.__getitem__) if open_steps else None

@@ -49,14 +49,18 @@ class Locks:
     def _where(self, environment: str) -> exp.Expr:
         return column("environment").eq(exp.Literal.string(environment))
 
+    def _query(self) -> exp.Select:
+        return exp.select(
+            column("environment"), column("holder"), column("pid"), column("host"), column("acquired_at")
+        ).from_(self.store.t("locks"))
+
     def holder(self, environment: str) -> LockInfo | None:
-        q = (
-            exp.select(column("environment"), column("holder"), column("pid"), column("host"), column("acquired_at"))
-            .from_(self.store.t("locks"))
-            .where(self._where(environment))
-        )
-        rows = self.store.backend.fetch_rows(q)
+        rows = self.store.backend.fetch_rows(self._query().where(self._where(environment)))
         return LockInfo(*rows[0]) if rows else None
+
+    def live(self) -> list[LockInfo]:
+        """The locks whose holder may still be running (a crashed process holds nothing)."""
+        return [lock for lock in (LockInfo(*row) for row in self.store.backend.fetch_rows(self._query())) if lock.alive]
 
     def acquire(self, environment: str, holder: str, *, break_lock: bool = False) -> LockInfo | None:
         """Take the lock; returns the lock that was broken or found stale, if any."""

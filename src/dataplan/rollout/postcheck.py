@@ -2,7 +2,8 @@
 
 Triggers come from ``rollback_when`` in dataplan.yml defaults and per model:
 ``row_count_drop_pct``, ``test_failures`` and ``metric_drift: {column, max_pct}``.
-Exposure queries that return no rows always trigger a rollback.
+Exposure queries that return no rows always trigger a rollback, and so does
+any check whose query the engine rejects (reported with the engine's words).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataplan.config import RollbackTriggers
 from dataplan.errors import EngineError
 from dataplan.plan.model import Plan
 from dataplan.project import Project
-from dataplan.state.store import StateStore
+from dataplan.state.store import EnvironmentModel, StateStore
 from dataplan.verify.testing import TestRunner
 
 DEFAULT_TRIGGERS = RollbackTriggers(row_count_drop_pct=5.0, test_failures=1)
@@ -33,6 +34,51 @@ class PostCheckResult:
 def _triggers(project: Project, model: str) -> RollbackTriggers:
     spec = project.models[model].spec.rollback_when if model in project.models else None
     return spec or project.config.defaults.rollback_when or DEFAULT_TRIGGERS
+
+
+def _metric_drift(
+    backend: Backend, trig: RollbackTriggers, base: dict[str, object], fqn: str, view: exp.Table
+) -> PostCheckResult | None:
+    """The column's sum against the baseline's mean x rows; None without a trigger or a baseline."""
+    drift, before = trig.metric_drift, base.get("row_count")
+    if not drift or not isinstance(base.get("columns"), dict) or not isinstance(before, int):
+        return None
+    name, limit = str(drift.get("column")), float(drift.get("max_pct", 0))
+    columns: dict[str, dict[str, object]] = base["columns"]  # type: ignore[assignment]
+    col_base = columns.get(name)
+    if not col_base or col_base.get("mean") is None:
+        return None
+    old_sum = float(str(col_base["mean"])) * before
+    try:
+        new_sum = float(backend.fetch_value(exp.select(exp.func("sum", column(name))).from_(view)) or 0)
+    except EngineError as exc:  # e.g. the column is no longer numeric: the metric cannot be trusted
+        return PostCheckResult(f"metric {fqn}.{name}", "fail", exc.message[:200], True)
+    pct = abs(new_sum - old_sum) / abs(old_sum) * 100 if old_sum else 0.0
+    fired = pct > limit
+    return PostCheckResult(
+        f"metric {fqn}.{name}",
+        "fail" if fired else "pass",
+        f"sum {old_sum:,.2f} -> {new_sum:,.2f} ({pct:.2f}%; rollback above {limit}%)",
+        fired,
+    )
+
+
+def _tests(
+    project: Project, backend: Backend, env: dict[str, EnvironmentModel], target: str, models: list[str]
+) -> PostCheckResult:
+    try:
+        run = TestRunner(project, backend, env).run(target, models, False)
+    except EngineError as exc:  # a test that cannot run proves nothing: it fires like a failure
+        return PostCheckResult("tests", "fail", exc.message[:200], True)
+    failed = [r for r in run.results if r.outcome == "fail"]
+    limit = min((_triggers(project, m).test_failures or 1) for m in models)
+    return PostCheckResult(
+        "tests",
+        "fail" if failed else "pass",
+        f"{len(run.passed)} passed, {len(failed)} failed"
+        + (f" ({', '.join(f'{r.node} {r.test}' for r in failed)})" if failed else ""),
+        bool(failed) and len(failed) >= limit,
+    )
 
 
 def post_promotion_checks(
@@ -62,38 +108,11 @@ def post_promotion_checks(
                     fired,
                 )
             )
-        drift = trig.metric_drift
-        if drift and isinstance(base.get("columns"), dict):
-            name, limit = str(drift.get("column")), float(drift.get("max_pct", 0))
-            columns: dict[str, dict[str, object]] = base["columns"]  # type: ignore[assignment]
-            col_base = columns.get(name)
-            if col_base and col_base.get("mean") is not None and isinstance(before, int):
-                old_sum = float(str(col_base["mean"])) * before
-                new_sum = float(backend.fetch_value(exp.select(exp.func("sum", column(name))).from_(view)) or 0)
-                pct = abs(new_sum - old_sum) / abs(old_sum) * 100 if old_sum else 0.0
-                fired = pct > limit
-                out.append(
-                    PostCheckResult(
-                        f"metric {change.fqn}.{name}",
-                        "fail" if fired else "pass",
-                        f"sum {old_sum:,.2f} -> {new_sum:,.2f} ({pct:.2f}%; rollback above {limit}%)",
-                        fired,
-                    )
-                )
+        metric = _metric_drift(backend, trig, base, change.fqn, view)
+        if metric is not None:
+            out.append(metric)
     if rebuilt:
-        run = TestRunner(project, backend, env).run(target, [c.model for c in rebuilt], False)
-        failed = [r for r in run.results if r.outcome == "fail"]
-        limit = min((_triggers(project, c.model).test_failures or 1) for c in rebuilt)
-        fired = len(failed) >= limit
-        out.append(
-            PostCheckResult(
-                "tests",
-                "fail" if failed else "pass",
-                f"{len(run.passed)} passed, {len(failed)} failed"
-                + (f" ({', '.join(f'{r.node} {r.test}' for r in failed)})" if failed else ""),
-                fired and bool(failed),
-            )
-        )
+        out.append(_tests(project, backend, env, target, [c.model for c in rebuilt]))
     for impact in plan.impacts:
         exposure = next((e for e in project.exposures if e.name == impact.exposure), None)
         if exposure is None:

@@ -1,0 +1,135 @@
+"""What a promotion leaves behind stays restorable: abandon, the janitor, rollback of the wrong plan, --to ENV."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from dataplan import InputError, StateError
+from dataplan.cli.app import app
+from dataplan.state.store import now
+from tests.rollout.conftest import Deployed, run_cli, state_of
+
+DOUBLE = {
+    "models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status from stg_orders\n"
+}
+TRIPLE = {
+    "models/marts/order_facts.sql": "select order_id, customer_id, amount * 3.0 as amount, status from stg_orders\n"
+}
+runner = CliRunner()
+
+
+def promoted(deployed: Deployed, files: dict[str, str], **promote: object) -> str:
+    deployed.change(files)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        assert wh.apply(pid).exit_code == 0
+        assert wh.promote(pid, **promote).plan.status == "COMPLETE"  # type: ignore[arg-type]
+    return pid
+
+
+def test_abandon_refuses_a_plan_whose_promotion_did_not_finish(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    assert run_cli(deployed, "apply", pid).returncode == 0
+    old = state_of(deployed, "prod")
+    killed = run_cli(deployed, "promote", pid, fault="post_check:start")  # swapped, then the process died
+    assert killed.returncode == -9, killed.stderr
+    with deployed.open() as wh:
+        plan = wh.get_plan(pid)
+        assert plan.status == "IN PROGRESS" and plan.promoted_at is not None
+        with pytest.raises(StateError, match=f"plan {pid} was promoted to prod") as info:
+            wh.abandon_plan(pid)
+        assert f"dataplan rollback {pid}" in str(info.value)
+        assert wh.get_plan(pid).status == "IN PROGRESS"
+    cli = runner.invoke(app, ["plan", "abandon", pid, "-p", str(deployed.root)])
+    assert cli.exit_code == 2 and "roll it back first" in cli.output
+    with deployed.open() as wh:
+        assert wh.rollback(pid).plan.status == "ROLLED BACK"
+    assert state_of(deployed, "prod") == old
+
+
+def test_janitor_keeps_the_rollback_of_a_promoted_plan_marked_abandoned(deployed: Deployed) -> None:
+    pid = promoted(deployed, DOUBLE)
+    with deployed.open() as wh:
+        plan = wh.get_plan(pid)
+        restores = {v for v in plan.rollback.restores.values() if v}
+        assert len(restores) == 2  # order_facts and customer_revenue before the plan
+        wh.plan_records.set_status(plan, "ABANDONED")  # as an older dataplan let `plan abandon` do
+        result = wh.janitor("0s")
+        assert not restores & set(result.dropped)
+        assert {result.kept[v] for v in restores} == {f"rollback of plan {pid}"}
+        rolled = wh.rollback(pid)
+        assert rolled.plan.status == "ROLLED BACK"
+        prod = {e.version_id for e in wh.store.environment_models("prod").values()}
+        assert restores <= prod
+    assert len(deployed.rows("marts", "customer_revenue", "customer_id")) == 7
+
+
+def test_rollback_of_a_never_promoted_plan_leaves_the_target_alone(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    first = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(first)
+    second = promoted(deployed, TRIPLE)
+    after_second = state_of(deployed, "prod")
+    result = run_cli(deployed, "rollback", first)
+    assert result.returncode == 0, result.stderr
+    assert "never promoted" in result.stdout and "prod was not changed" in result.stdout
+    assert state_of(deployed, "prod") == after_second
+    with deployed.open() as wh:
+        assert wh.get_plan(second).status == "COMPLETE"
+        assert wh.get_plan(first).status == "ROLLED BACK"
+        assert wh.store.environment_models(f"plan_{first}") == {}  # its plan environment is dropped
+    assert deployed.rows("marts", "order_facts", "order_id")[0][2] == 3.0  # still the second plan's data
+
+
+def test_rollback_refuses_to_clobber_a_later_change(deployed: Deployed) -> None:
+    pid = promoted(deployed, DOUBLE)
+    deployed.change(TRIPLE)
+    with deployed.open() as wh:
+        wh.build("prod")  # a change that bypassed plans
+        live = wh.store.environment_models("prod")["order_facts"].version_id
+        before = state_of(deployed, "prod")
+        with pytest.raises(StateError, match=f"prod's order_facts now reads {live}") as info:
+            wh.rollback(pid)
+        assert "roll back" in str(info.value)
+        assert wh.get_plan(pid).status == "COMPLETE"
+    assert state_of(deployed, "prod") == before
+    assert deployed.rows("marts", "order_facts", "order_id")[0][2] == 3.0
+
+
+def test_rollback_acts_on_the_environment_promote_to_chose(deployed: Deployed) -> None:
+    with deployed.open() as wh:
+        wh.build("dev")  # identical to prod
+    old = state_of(deployed, "prod")
+    assert state_of(deployed, "dev") == old
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(pid)
+        with pytest.raises(InputError, match="invalid environment name 'Dev;'"):
+            wh.promote(pid, to="Dev;")
+        assert wh.get_plan(pid).promoted_to is None
+        result = wh.promote(pid, to="dev")
+        assert result.plan.status == "COMPLETE" and result.plan.promoted_to == "dev"
+    assert state_of(deployed, "prod") == old and state_of(deployed, "dev") != old
+    with deployed.open() as wh:
+        rolled = wh.rollback(pid)
+        assert rolled.messages == [f"dev restored to its state before plan {pid}"]
+    assert state_of(deployed, "dev") == old and state_of(deployed, "prod") == old
+
+
+def test_janitor_ignores_a_lock_whose_holder_is_gone(deployed: Deployed) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with deployed.open() as wh:
+        wh.store._insert(
+            "locks", [["prod", "promote 20250101_dead00", dead.pid, __import__("socket").gethostname(), now()]]
+        )
+        result = wh.janitor("0s")
+        prod = {e.version_id for e in wh.store.environment_models("prod").values()}
+        assert prod <= set(result.kept) and result.dropped == []

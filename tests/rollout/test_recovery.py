@@ -1,0 +1,128 @@
+"""Errors and crashes after the swap: post-checks that fail to run, interrupted rollbacks, resume after --to."""
+
+from __future__ import annotations
+
+import pytest
+
+import dataplan.rollout.executor as executor_module
+from dataplan.rollout.postcheck import PostCheckResult
+from tests.rollout.conftest import Deployed, run_cli, state_of
+
+DOUBLE = {
+    "models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status from stg_orders\n"
+}
+DRIFT_YML = """
+    models:
+      - name: customer_revenue
+        materialized: table
+        grain: [customer_id]
+        rollback_when: {metric_drift: {column: orders, max_pct: 10}}
+"""
+ORDERS_AS_TEXT = {
+    "models/marts/customer_revenue.sql": "select customer_id, sum(amount) as revenue, "
+    "cast(count(*) as varchar) as orders from order_facts group by customer_id\n"
+}
+ROW_DROP = {
+    "models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
+    "where status <> 'test'\n",
+    "models/marts/order_facts.yml": """
+        models:
+          - name: order_facts
+            materialized: table
+            grain: [order_id]
+            rollback_when: {row_count_drop_pct: 1}
+    """,
+}
+
+
+def applied(deployed: Deployed, files: dict[str, str], **plan: object) -> str:
+    deployed.change(files)
+    pid = deployed.plan(**plan)
+    with deployed.open() as wh:
+        wh.apply(pid)
+    return pid
+
+
+def test_a_post_check_that_errors_fires_the_rollback(deployed: Deployed) -> None:
+    deployed.change({"models/marts/customer_revenue.yml": DRIFT_YML})
+    with deployed.open() as wh:
+        wh.build("prod")
+    old = state_of(deployed, "prod")
+    pid = applied(deployed, ORDERS_AS_TEXT, allow_breaking=True)
+    with deployed.open() as wh:
+        result = wh.promote(pid, force=True, reason="the drift trigger decides")
+        assert result.action == "rolled back" and result.exit_code == 1
+        assert result.plan.status == "ROLLED BACK"
+        fired = [c for c in result.post_checks if c.triggers_rollback]
+        assert [c.name for c in fired] == ["metric marts.customer_revenue.orders"]
+        assert "sum" in fired[0].detail.lower()  # the engine's own words: sum() of a text column
+        assert "metric marts.customer_revenue.orders" in (result.plan.rollback_reason or "")
+    assert state_of(deployed, "prod") == old
+
+
+def test_an_error_after_the_swap_restores_before_it_is_raised(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = state_of(deployed, "prod")
+    pid = applied(deployed, DOUBLE)
+
+    def broken(*args: object) -> list[PostCheckResult]:
+        raise RuntimeError("post-check crashed")
+
+    monkeypatch.setattr(executor_module, "post_promotion_checks", broken)
+    with deployed.open() as wh:
+        with pytest.raises(RuntimeError, match="post-check crashed"):
+            wh.promote(pid)
+        plan = wh.get_plan(pid)
+        assert plan.status == "ROLLED BACK" and "post-check crashed" in (plan.rollback_reason or "")
+        steps = [(e.step, e.phase, e.outcome) for e in wh.log(pid)]
+    assert ("post_check", "end", "error") in steps and ("rollback", "end", "ok") in steps
+    assert state_of(deployed, "prod") == old
+
+
+@pytest.mark.parametrize("point", ["rollback:start", "rollback:end"])
+def test_resume_finishes_an_interrupted_rollback(deployed: Deployed, point: str) -> None:
+    old = state_of(deployed, "prod")
+    pid = applied(deployed, DOUBLE)
+    with deployed.open() as wh:
+        assert wh.promote(pid).plan.status == "COMPLETE"
+    killed = run_cli(deployed, "rollback", pid, fault=point)
+    assert killed.returncode == -9, killed.stderr
+    with deployed.open() as wh:
+        result = wh.resume(pid)
+        assert result.action == "rolled back" and result.plan.status == "ROLLED BACK"
+        assert result.messages[0] == "finished the interrupted rollback"
+    assert state_of(deployed, "prod") == old
+
+
+@pytest.mark.parametrize("point", ["post_check:end", "rollback:start", "rollback:end"])
+def test_resume_never_promotes_a_plan_whose_post_check_failed(deployed: Deployed, point: str) -> None:
+    old = state_of(deployed, "prod")
+    pid = applied(deployed, ROW_DROP)  # 2 of 80 rows dropped: 2.5% > the 1% trigger
+    killed = run_cli(deployed, "promote", pid, fault=point)
+    assert killed.returncode == -9, killed.stderr
+    with deployed.open() as wh:
+        result = wh.resume(pid)
+        assert result.action == "rolled back" and result.plan.status == "ROLLED BACK"
+        assert result.exit_code == 1  # the plan failed its post-promotion checks
+        steps = [(e.step, e.phase) for e in wh.log(pid)]
+    assert steps.count(("promote", "start")) == 1
+    assert state_of(deployed, "prod") == old
+
+
+def test_resume_after_promote_to_finishes_on_that_environment(deployed: Deployed) -> None:
+    with deployed.open() as wh:
+        wh.build("dev")
+    old = state_of(deployed, "prod")
+    pid = applied(deployed, DOUBLE)
+    killed = run_cli(deployed, "promote", pid, "--to", "dev", fault="post_check:start")
+    assert killed.returncode == -9, killed.stderr
+    new = state_of(deployed, "dev")
+    assert new != old
+    with deployed.open() as wh:
+        result = wh.resume(pid)
+        assert result.action == "promoted" and result.plan.status == "COMPLETE"
+    assert state_of(deployed, "dev") == new and state_of(deployed, "prod") == old
+    rolled = run_cli(deployed, "rollback", pid)
+    assert rolled.returncode == 0 and "dev restored" in rolled.stdout, rolled.stdout + rolled.stderr
+    assert state_of(deployed, "dev") == old and state_of(deployed, "prod") == old
