@@ -231,12 +231,11 @@ BIG_PROFILE = [
 def test_above_the_exact_limit_distincts_and_quantiles_are_approximate(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dataplan.backends.duckdb as duckdb_module
     import dataplan.verify.profile as profile_module
 
     setup(backend, BIG_PROFILE)
     monkeypatch.setattr(profile_module, "EXACT_ROWS", 10_000)
-    monkeypatch.setattr(duckdb_module, "QUANTILE_SAMPLE", 5_000)  # quantiles from about a quarter of the rows
+    monkeypatch.setattr(profile_module, "QUANTILE_SAMPLE", 5_000)  # quantiles from about a quarter of the rows
     r = rel(backend, "big")
     p = profile(backend, r, label="big")
     by = {c.column: c for c in p.columns}
@@ -244,7 +243,7 @@ def test_above_the_exact_limit_distincts_and_quantiles_are_approximate(
         assert p.method == "exact" and not any(c.approximate for c in p.columns)
         assert by["id"].distinct == 20000 and by["x"].quantiles["p50"] == pytest.approx(499.5)
         return
-    assert "HyperLogLog" in p.method and "random sample" in p.method
+    assert "HyperLogLog" in p.method and "Bernoulli sample" in p.method
     assert by["id"].approximate and by["x"].approximate and by["s"].approximate and not by["even"].approximate
     # HyperLogLog within 5 %, sampled quantiles within 2 % of the range; min, max, mean and nulls stay exact
     assert by["id"].distinct == pytest.approx(20000, rel=0.05) and by["s"].distinct == pytest.approx(300, rel=0.05)

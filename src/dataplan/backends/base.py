@@ -76,8 +76,8 @@ class Backend(ABC):
     reads_files: ClassVar[bool] = False  # can query Parquet/CSV files directly
     late_binding_views: ClassVar[bool] = False  # views resolve names at query time
     max_identifier_length: ClassVar[int] = 255
-    # approx_distinct and approx_quantiles exist: the verifier uses them above its exact-row limit
-    # instead of exact distinct counts and quantiles; approx_method says how they estimate.
+    # approx_distinct and sampled exist: above its exact-row limit the verifier counts distinct values
+    # approximately and takes quantiles of a sample; approx_method says how distinct counts estimate.
     approx_aggregates: ClassVar[bool] = False
     approx_method: ClassVar[str] = ""
     # The planner inlines a subquery's computed columns into each reference to them unless the
@@ -106,9 +106,9 @@ class Backend(ABC):
         """An approximate count of the distinct values of ``value`` (engines with ``approx_aggregates``)."""
         raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
 
-    def approx_quantiles(self, value: exp.Expr, fractions: list[float], rows: int) -> exp.Expr:
-        """Approximate quantiles of ``value`` at ``fractions`` over ``rows`` rows, as one array (engines with
-        ``approx_aggregates``)."""
+    def sampled(self, query: exp.Select, percent: float) -> exp.Select:
+        """``query`` over a Bernoulli sample of ``percent`` % of its FROM's rows (engines with
+        ``approx_aggregates``): each row kept independently, so an ordered column is sampled evenly."""
         raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
 
     def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:

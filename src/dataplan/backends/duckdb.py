@@ -14,7 +14,6 @@ from dataplan.project.nodes import SourceTable
 from dataplan.secrets import redact
 
 _TRANSIENT = (duckdb.IOException, duckdb.ConnectionException)
-QUANTILE_SAMPLE = 100_000  # rows behind approximate quantiles
 
 
 class DuckDBBackend(Backend):
@@ -25,10 +24,7 @@ class DuckDBBackend(Backend):
     late_binding_views = True
     max_identifier_length = 255
     approx_aggregates = True
-    approx_method = (
-        "distinct counts by HyperLogLog (approx_count_distinct) and exact quantiles of a uniform random sample "
-        "of about 100,000 rows"
-    )
+    approx_method = "distinct counts by HyperLogLog (approx_count_distinct)"
 
     def __init__(self, path: str, threads: int | None = None, memory_limit: str | None = None) -> None:
         super().__init__()
@@ -47,15 +43,12 @@ class DuckDBBackend(Backend):
     def approx_distinct(self, value: exp.Expr) -> exp.Expr:
         return exp.ApproxDistinct(this=value)
 
-    def approx_quantiles(self, value: exp.Expr, fractions: list[float], rows: int) -> exp.Expr:
-        # Exact quantiles of a Bernoulli sample of ~QUANTILE_SAMPLE rows: rank error about 0.2 % at the
-        # median. Not reservoir_quantile: in DuckDB 2.0 it returns quantiles of the first few thousand rows
-        # of an ordered column (ids, timestamps). approx_quantile (t-digest) is right but measured 4x slower.
-        array = exp.Array(expressions=[exp.Literal.number(f) for f in fractions])
-        share = min(1.0, QUANTILE_SAMPLE / max(rows, 1))
-        sampled = exp.LT(this=exp.Rand(), expression=exp.Literal.number(repr(share)))
-        quantiles = exp.Anonymous(this="quantile_cont", expressions=[value, array])
-        return exp.Filter(this=quantiles, expression=exp.Where(this=sampled))
+    def sampled(self, query: exp.Select, percent: float) -> exp.Select:
+        # USING SAMPLE p% (bernoulli). Not reservoir_quantile: in DuckDB 2.0 it returns the quantiles of
+        # the first few thousand rows of an ordered column (ids, timestamps).
+        out = query.copy()
+        out.set("sample", exp.TableSample(method=exp.var("BERNOULLI"), percent=exp.Literal.number(repr(percent))))
+        return out
 
     def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:
         prefixed = exp.paren(exp.DPipe(this=exp.Literal.string("0x"), expression=hex_digits(text, digits)))
