@@ -7,6 +7,8 @@ Everything the CLI does goes through these methods, which return objects
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +26,7 @@ from dataplan.project import Project
 from dataplan.rollout.executor import Rollout, RolloutResult
 from dataplan.rollout.janitor import JanitorResult, parse_ttl, run_janitor
 from dataplan.rollout.journal import Entry, Journal
+from dataplan.rollout.locks import Locks
 from dataplan.rollout.promotion import promotion_target, was_promoted
 from dataplan.secrets import redact
 from dataplan.state.plans import PlanRecords
@@ -92,7 +95,23 @@ class Warehouse:
         end: dt.date | None = None,
         progress: Progress | None = None,
     ) -> BuildResult:
-        return self.builder.build(environment, select, dry_run=dry_run, end=end, progress=progress)
+        if dry_run:
+            return self.builder.build(environment, select, dry_run=True, end=end)
+        # Bad input fails before the state store exists: nothing is created for a typo.
+        check_environment_name(environment)
+        self.project.graph.select(select)
+        trips = self.backend.round_trips
+        self.store.ensure()
+        with self._locked(environment, "build"):
+            result = self.builder.build(environment, select, end=end, progress=progress)
+        result.round_trips = self.backend.round_trips - trips  # the state check and the lock included
+        return result
+
+    @contextmanager
+    def _locked(self, environment: str, what: str) -> Iterator[None]:
+        """The environment's rollout lock: a build, run or drop never interleaves with a promotion."""
+        with Locks(self.store).held(environment, f"{what} {environment}"):
+            yield
 
     def run(
         self,
@@ -102,7 +121,10 @@ class Warehouse:
         end: dt.date | None = None,
         progress: Progress | None = None,
     ) -> RunResult:
-        return self.builder.run(environment, select, end=end, progress=progress)
+        check_environment_name(environment)
+        self.store.require_initialized()
+        with self._locked(environment, "run"):
+            return self.builder.run(environment, select, end=end, progress=progress)
 
     def test(self, environment: str = PROD, select: str | None = None, progress: Progress | None = None) -> TestRun:
         check_environment_name(environment)
@@ -160,7 +182,8 @@ class Warehouse:
             raise StateError(
                 f"environment {environment} does not exist", hint="`dataplan env list` shows the environments"
             )
-        return environments.drop(self.backend, self.store, environment)
+        with self._locked(environment, "env drop"):
+            return environments.drop(self.backend, self.store, environment)
 
     def dashboard(self, environment: str = PROD, output: Path | None = None) -> tuple[Path, int]:
         """Render the project's dashboard exposures for ``environment`` into one offline HTML file."""

@@ -51,7 +51,7 @@ def test_second_build_is_a_noop_with_constant_queries(make_project: ProjectFacto
         before = catalog(wh)
         again = wh.build("prod")
         assert again.nothing_to_do and again.created == [] and again.repointed == []
-        assert again.round_trips <= 6
+        assert again.round_trips <= 8  # versions, environment, and the environment lock (5, 6 on Postgres)
         assert catalog(wh) == before
 
 

@@ -54,6 +54,26 @@ def test_break_lock_takes_over_a_live_lock_and_is_journaled(deployed: Deployed) 
         assert broken and broken[0].outcome == "broken" and broken[0].detail["holder"] == "promote by alice"
 
 
+def test_build_run_and_env_drop_wait_for_a_rollout_of_the_same_environment(deployed: Deployed) -> None:
+    with deployed.open() as wh:
+        wh.build("dev")
+        before = wh.status("prod")
+        locks = Locks(wh.store)
+        for env in ("prod", "dev"):
+            locks.acquire(env, "promote by alice")  # this very process: alive
+        with pytest.raises(StateError, match="prod is locked by promote by alice"):
+            wh.build("prod")
+        with pytest.raises(StateError, match="prod is locked by promote by alice"):
+            wh.run("prod")
+        with pytest.raises(StateError, match="dev is locked by promote by alice"):
+            wh.drop_environment("dev")
+        assert wh.status("prod") == before and "dev" in {e["name"] for e in wh.environments()}
+        locks.release("prod")
+        locks.release("dev")
+        assert wh.drop_environment("dev") and wh.build("prod").environment == "prod"
+        assert Locks(wh.store).live() == []  # each released its lock
+
+
 def test_no_secret_in_output_journal_or_documents(tmp_path: Path, pg_dsn: str, pg_server: object) -> None:
     import psycopg
 

@@ -58,7 +58,8 @@ def test_noop_build_round_trips_do_not_grow_with_models(duck_project: ProjectFac
         (root / "warehouse.duckdb").unlink()
         for p in (root / "models").rglob("*.sql"):
             p.unlink()
-    assert counts[3] == counts[30] == 4  # migrations check (2), versions, environment
+    # migrations check (2), versions, environment, and the environment lock (read, insert, delete + its transaction)
+    assert counts[3] == counts[30] == 9
 
 
 def test_versions_record_what_plans_need(duck_project: ProjectFactory) -> None:

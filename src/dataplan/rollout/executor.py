@@ -194,11 +194,7 @@ class Rollout:
                 f"plan {plan_id} is not verified: {why}",
                 hint=f"run `dataplan apply {plan_id}`, or promote with --force --reason TEXT",
             )
-        if self._state(target) != plan.target_state:
-            raise StateError(
-                f"plan {plan_id} is stale: {target} changed since it was planned",
-                hint="make a new plan with `dataplan plan`",
-            )
+        self._require_fresh(plan, target)
         journal = Journal(self.store, plan_id)
         if failed_post_check(journal.entries()) is not None:
             raise StateError(
@@ -208,6 +204,7 @@ class Rollout:
         with self.locks.held(target, f"promote {plan_id}", break_lock=break_lock) as replaced:
             if replaced is not None:
                 journal.record("lock", "end", "broken", holder=replaced.holder, pid=replaced.pid)
+            self._require_fresh(plan, target)  # again under the lock: a build may have just ended
             change = promotion_swap(self.project, self.store, plan, target)  # refuses before any change
             # The target is saved before the swap: rollback and resume after a crash act on it.
             update: dict[str, object] = {"promoted_to": target}
@@ -217,6 +214,13 @@ class Rollout:
             journal.record("promote", "start", target=target, before=plan.target_state)
             swap(self.backend, self.store, target, change, journal)
             return self._promoted(plan, target, journal, f"{target} now points at the plan's versions")
+
+    def _require_fresh(self, plan: Plan, target: str) -> None:
+        if self._state(target) != plan.target_state:
+            raise StateError(
+                f"plan {plan.plan_id} is stale: {target} changed since it was planned",
+                hint="make a new plan with `dataplan plan`",
+            )
 
     def _promoted(self, plan: Plan, target: str, journal: Journal, done: str, record_end: bool = True) -> RolloutResult:
         """After the swap: record it, then the post-promotion checks. An error restores the target first."""
