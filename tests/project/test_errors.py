@@ -44,6 +44,11 @@ CASES = {
         "customer_totals.yml:3",
         "malformed YAML",
     ),
+    "unterminated string": (
+        {"models/marts/region_totals.sql": "select region,\n  'open as label\nfrom marts.customer_totals"},
+        "region_totals.sql:3",
+        "SQL syntax error",
+    ),
     "sql syntax error": (
         {"models/marts/region_totals.sql": "select region,\n  sum(total as total\nfrom marts.customer_totals"},
         "region_totals.sql:2",

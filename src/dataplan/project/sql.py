@@ -30,7 +30,7 @@ def parse_query(text: str, dialect: str, path: Path) -> exp.Query:
             hint=f"the SQL must be one SELECT in the {dialect} dialect",
         ) from exc
     except TokenError as exc:
-        raise ProjectError(f"SQL syntax error: {exc}", path=path) from exc
+        raise ProjectError(f"SQL syntax error: {exc}", path=path, line=_token_error_line(text, str(exc))) from exc
     if len(statements) != 1:
         raise ProjectError(
             f"expected one SELECT statement, found {len(statements)}",
@@ -45,6 +45,16 @@ def parse_query(text: str, dialect: str, path: Path) -> exp.Query:
             hint="a model is a query; dataplan creates the tables and views itself",
         )
     return _fold_identifiers(query, dialect)
+
+
+def _token_error_line(text: str, message: str) -> int | None:
+    """The line a tokenizer error stops on: sqlglot quotes the text it read up to there, not a position."""
+    head = "Error tokenizing '"
+    if not message.startswith(head):
+        return None
+    read = message[len(head) :].removesuffix("'")
+    at = text.find(read) if read else -1
+    return None if at < 0 else text.count("\n", 0, at + len(read.rstrip())) + 1
 
 
 def _fold_identifiers(query: exp.Query, dialect: str) -> exp.Query:
