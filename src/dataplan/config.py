@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from dataplan.errors import ConfigError, InputError
 from dataplan.project.yamlfile import LineIndex, load_yaml, substitute_env
@@ -65,6 +65,17 @@ class ProjectConfig(_Strict):
     layers: dict[str, str] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=lambda: Defaults())
     state_schema: str = "_dataplan"
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        from sqlglot.dialects.dialect import Dialect
+
+        try:
+            Dialect.get_or_raise(value)
+        except ValueError as exc:
+            raise ValueError(f"unknown SQL dialect {value!r} (e.g. duckdb, postgres, snowflake, bigquery)") from exc
+        return value
 
     def schema_for(self, layer: str) -> str:
         return self.layers.get(layer, layer)

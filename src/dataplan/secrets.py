@@ -12,7 +12,9 @@ import re
 
 _SECRETS: set[str] = set()
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)@")
-_KV_PASSWORD = re.compile(r"(?P<key>password\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
+# An unquoted value ends at whitespace or at a delimiter of the text around it (JSON, a DSN list), so
+# redacting serialized JSON keeps it valid.
+_KV_PASSWORD = re.compile(r"(?P<key>password\s*=\s*)(?P<pw>'[^']*'|[^\s\"',;}\]]+)", re.IGNORECASE)
 
 
 def register_secret(value: str | None) -> None:

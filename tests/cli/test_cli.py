@@ -64,7 +64,7 @@ def test_init_build_test_roundtrip(tmp_path: Path) -> None:
     results = json.loads(tested.output)["results"]
     assert results and all(r["outcome"] == "pass" for r in results)
     again_init = runner.invoke(app, ["init", str(target)])
-    assert again_init.exit_code == 2 and "already exists" in again_init.output
+    assert again_init.exit_code == 2 and "already exist" in again_init.output
     # a clone at another path (a teammate, CI) is the same project: its file sources did not change
     moved = tmp_path / "elsewhere" / "shop"
     shutil.copytree(target, moved)

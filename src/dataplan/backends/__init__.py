@@ -39,7 +39,10 @@ def connect_url(url: str, base_dir: Path) -> Backend:
         register_secret(url)
         from urllib.parse import urlparse
 
-        register_secret(urlparse(url).password)
+        try:
+            register_secret(urlparse(url).password)
+        except ValueError as exc:  # e.g. an unclosed [IPv6] host; the whole URL is already a secret
+            raise InputError(f"bad Postgres URL: {exc}", hint="postgresql://USER:PASSWORD@HOST:PORT/DB") from exc
         from pydantic import SecretStr
 
         return connect(PostgresConnection(type="postgres", dsn=SecretStr(url)), base_dir)

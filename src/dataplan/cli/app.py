@@ -42,10 +42,17 @@ app.add_typer(plan_app, name="plan")
 def init(directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path(".")) -> None:
     """Scaffold a small working project: one model per layer, a source, tests and an exposure."""
     with errors():
-        if (directory / "dataplan.yml").exists():
-            raise InputError(f"{directory / 'dataplan.yml'} already exists", hint="choose an empty directory")
+        if directory.exists() and not directory.is_dir():
+            raise InputError(f"{directory} is a file", hint="choose an empty directory")
         src = resources.files("dataplan") / "scaffold"
         with resources.as_file(src) as path:
+            # Never overwrite: a dbt project's stg_orders.sql or sources.yml is someone's work.
+            clashes = sorted(str(directory / f.relative_to(path)) for f in path.rglob("*") if f.is_file()
+                             and (directory / f.relative_to(path)).exists())  # fmt: skip
+            if clashes:
+                shown = ", ".join(clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+                raise InputError(f"{shown} already exist{'s' if len(clashes) == 1 else ''}",
+                                 hint="choose an empty directory; nothing was written")  # fmt: skip
             shutil.copytree(path, directory, dirs_exist_ok=True)
         out.print(
             f"Created a dataplan project in [bold]{directory}[/].\n"

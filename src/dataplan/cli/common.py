@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from dataplan.cli import render
 from dataplan.errors import DataplanError, InputError
@@ -43,7 +44,8 @@ EndOpt = Annotated[
 
 
 def fail(exc: DataplanError) -> None:
-    err.print(f"[bold red]error[/]: {redact(str(exc))}", highlight=False)
+    # The message holds user text (a --select, a path, a value): printed as it is, never as rich markup.
+    err.print(Text.assemble(("error", "bold red"), f": {redact(str(exc))}"), highlight=False)
     raise typer.Exit(exc.exit_code)
 
 
@@ -53,6 +55,9 @@ def errors() -> Iterator[None]:
         yield
     except DataplanError as exc:
         fail(exc)
+    except OSError as exc:  # a path the user gave: a directory for a file, a folder that does not exist
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(InputError(f"{where}{exc.strerror or exc}", hint="check the path"))
 
 
 @contextmanager

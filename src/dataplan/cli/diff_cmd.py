@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from dataplan.backends import Backend, connect, connect_url
 from dataplan.cli.common import ProjectOpt, errors, out, progress_bar
@@ -88,6 +89,8 @@ def diff(
 ) -> None:
     """Diff two relations: counts, schema, profiles, key-level diff and distributions. Exit 1 when a check fails."""
     with errors(), ExitStack() as stack:
+        if output is not None and output.is_dir():  # found before the diff runs, not after
+            raise InputError(f"--output {output} is a directory", hint="name a file, e.g. report.html")
         bar = stack.enter_context(progress_bar(fmt is ReportFormat.text or output is not None))
         backend_a = stack.enter_context(_backend(connection, project))
         backend_b = stack.enter_context(_backend(connection_b, project)) if connection_b else backend_a
@@ -115,7 +118,8 @@ def diff(
             ReportFormat.html: html_report,
             ReportFormat.text: markdown_report,
         }[fmt]
-        _emit(render(result), output)
+        with errors():  # an --output that cannot be written: bad input, exit 2
+            _emit(render(result), output)
     raise typer.Exit(result.exit_code)
 
 
@@ -142,12 +146,12 @@ def profile(
         t.add_column(col, justify="left" if col in ("column", "type") else "right")
     for c in result.columns:
         t.add_row(
-            c.column,
+            Text(c.column),
             c.type,
             f"{c.null_pct:.2f}",
             "" if c.distinct is None else f"{c.distinct:,}",
-            str(c.min)[:24],
-            str(c.max)[:24],
+            Text(str(c.min)[:24]),  # data, not markup
+            Text(str(c.max)[:24]),
             "" if c.mean is None else f"{c.mean:,.4g}",
             "" if "p50" not in c.quantiles else f"{c.quantiles['p50']:,.4g}",
         )

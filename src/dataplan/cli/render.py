@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dataplan.build.builder import BuildResult, RunResult
 from dataplan.demo.story import DemoResult
@@ -94,12 +95,12 @@ def test_run(console: Console, run: TestRun, only_problems: bool = False) -> Non
             continue
         sample = r.error or (json.dumps(_plain(r.sample[:2]), default=str) if r.sample else "")
         t.add_row(
-            r.node,
-            r.test,
+            Text(r.node),
+            Text(r.test),
             r.severity,
             f"[{OUTCOME_STYLE[r.outcome]}]{r.outcome}[/]",
             str(r.failing_rows),
-            redact(sample[:120]),
+            Text(redact(sample[:120])),  # data, not markup: "[/docs]" must print as it is
         )
     console.print(t)
     console.print(

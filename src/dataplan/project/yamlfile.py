@@ -67,6 +67,9 @@ def load_yaml(path: Path, *, error: type[ProjectError] | type[ConfigError] = Pro
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"cannot read file: {exc.strerror}", path=path) from exc
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise error("the file is not UTF-8 text", path=path, line=line, hint="save it as UTF-8") from exc
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
     except yaml.YAMLError as exc:
