@@ -307,9 +307,9 @@ def test_tests_report_outcomes(make_project: ProjectFactory) -> None:
     by = {(r.node, r.test): r for r in run.results}
     assert by[("marts.customer_totals", "accepted_values(region)")].outcome == "warn"
     assert by[("marts.customer_totals", "accepted_values(region)")].failing_rows == 1
-    assert by[("marts.customer_totals", "expression")].outcome == "fail"
-    assert by[("marts.customer_totals", "expression")].failing_rows == 1
-    assert by[("marts.customer_totals", "expression")].sample[0]["customer_id"] == "c1"
+    assert by[("marts.customer_totals", "expression(total < 10)")].outcome == "fail"
+    assert by[("marts.customer_totals", "expression(total < 10)")].failing_rows == 1
+    assert by[("marts.customer_totals", "expression(total < 10)")].sample[0]["customer_id"] == "c1"
     assert by[("marts.customer_totals", "row_count[1..2]")].failing_rows == 3
     assert by[("marts.customer_totals", "unique_grain(customer_id)")].outcome == "pass"
     assert by[("marts.customer_totals", "relationships(customer_id)")].outcome == "pass"

@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlglot
 from pydantic import ValidationError
 from sqlglot import exp
 from sqlglot.errors import ParseError
@@ -15,6 +16,7 @@ from dataplan.dashboard.spec import ChartSpec
 from dataplan.errors import ProjectError
 from dataplan.project.nodes import Exposure, Model, SingularTest, SourceTable
 from dataplan.project.specs import (
+    DependsOn,
     ExposuresFile,
     ModelsFile,
     ModelSpec,
@@ -40,17 +42,28 @@ def _load_file(path: Path, schema: type[Any]) -> tuple[Any, LineIndex]:
 
 
 def _parse_tests(
-    raw_model: list[Any], columns: list[Any], index: LineIndex, key: tuple[str | int, ...]
+    raw_model: list[Any],
+    columns: list[Any],
+    index: LineIndex,
+    key: tuple[str | int, ...],
+    dialect: str,
+    located: list[tuple[TestSpec, LineIndex, tuple[str | int, ...]]],
 ) -> list[TestSpec]:
+    """The declared tests; each is also appended to ``located`` with where it is declared."""
     tests: list[TestSpec] = []
     items = [(t, None, key + ("tests", i)) for i, t in enumerate(raw_model)]
     for ci, col in enumerate(columns):
         items += [(t, col.name, key + ("columns", ci, "tests", i)) for i, t in enumerate(col.tests)]
     for raw, column, where in items:
         try:
-            tests.append(TestSpec.parse(raw, column))
-        except ValueError as exc:
-            raise ProjectError(str(exc), path=index.path, line=index.line(where)) from exc
+            spec = TestSpec.parse(raw, column)
+            if spec.kind == "expression":  # a broken predicate is the YAML's fault, found before any run
+                sqlglot.parse_one(spec.args["expr"], read=dialect)
+        except (ValueError, ParseError) as exc:
+            message = f"test expression: SQL syntax error: {exc}" if isinstance(exc, ParseError) else str(exc)
+            raise ProjectError(message, path=index.path, line=index.line(where)) from exc
+        tests.append(spec)
+        located.append((spec, index, where))
     return tests
 
 
@@ -72,6 +85,22 @@ def _check_types(columns: list[Any], dialect: str, index: LineIndex, key: tuple[
                 line=index.line(key + ("columns", ci, "type")),
                 hint=f"use a {dialect} SQL type such as varchar, bigint, double, decimal(18,2), date",
             ) from exc
+
+
+def _with_chart_reads(declared: list[DependsOn], charts: list[ChartSpec], fqns: dict[str, str]) -> list[DependsOn]:
+    """The declared dependencies plus the models and columns the charts read: a plan must see both."""
+    deps: dict[str, DependsOn] = {}
+    for dep in declared:
+        deps.setdefault(fqns[dep.model], dep)
+    added: list[DependsOn] = []
+    for chart in charts:
+        found = deps.get(fqns[chart.model])
+        if found is None:
+            deps[fqns[chart.model]] = DependsOn(model=chart.model, columns=list(chart.columns))
+            added.append(deps[fqns[chart.model]])
+        elif found.columns:  # no columns declared means every column: already covers the chart
+            found.columns += [c for c in chart.columns if c not in found.columns]
+    return declared + added
 
 
 class ReferenceResolver:
@@ -98,6 +127,11 @@ class ReferenceResolver:
             return None
         return Resolved("model", self.by_name[name]) if name in self.by_name else None
 
+    def dotted(self, text: str) -> Resolved | None:
+        """Resolves a name written in YAML, such as a relationships test's ``to``."""
+        parts = text.split(".")
+        return self.parts("", *([""] * (2 - len(parts)) + parts)) if len(parts) <= 2 else None
+
 
 def make_resolver(
     config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]
@@ -110,6 +144,8 @@ class ProjectLoader:
         self.dir = project_dir.resolve()
         self.config: ProjectConfig = load_config(self.dir)
         self.dialect = self.config.dialect
+        # Every declared test and where: lines are looked up only for an error (indexing costs a YAML parse).
+        self.tests: list[tuple[TestSpec, LineIndex, tuple[str | int, ...]]] = []
 
     def load(
         self,
@@ -118,6 +154,7 @@ class ProjectLoader:
         models = self._models()
         self._apply_specs(models)
         self._resolve(models, sources)
+        self._check_relationships(models, sources)
         exposures = self._exposures(models)
         tests = self._singular_tests(models, sources)
         return self.config, models, sources, exposures, tests
@@ -139,7 +176,7 @@ class ProjectLoader:
             for ti, table in enumerate(src.tables):
                 key = ("sources", si, "tables", ti)
                 node = SourceTable(src, table, self.dir)
-                node.tests = _parse_tests(table.tests, table.columns, index, key)
+                node.tests = _parse_tests(table.tests, table.columns, index, key, self.dialect, self.tests)
                 if node.name in out:
                     raise ProjectError(f"source table {node.name} is declared twice", path=path, line=index.line(key))
                 out[node.name] = node
@@ -236,7 +273,7 @@ class ProjectLoader:
                         line=index.line(key),
                     )
                 _check_types(spec.columns, self.dialect, index, key)
-                model.tests = _parse_tests(spec.tests, spec.columns, index, key)
+                model.tests = _parse_tests(spec.tests, spec.columns, index, key, self.dialect, self.tests)
 
     def _resolve(self, models: dict[str, Model], sources: dict[str, SourceTable]) -> None:
         resolve = make_resolver(self.config, models, sources)
@@ -248,6 +285,17 @@ class ProjectLoader:
             model.sources = sorted({r.name for r in refs if r.kind == "source"})
             if model.name in model.parents:
                 raise ProjectError(f"model {model.name} reads itself", path=model.path)
+
+    def _check_relationships(self, models: dict[str, Model], sources: dict[str, SourceTable]) -> None:
+        resolve = make_resolver(self.config, models, sources)
+        for spec, index, where in self.tests:
+            if spec.kind == "relationships" and resolve.dotted(str(spec.args["to"])) is None:
+                raise ProjectError(
+                    f"relationships test on {spec.column}: `to: {spec.args['to']}` is not a model or source",
+                    path=index.path,
+                    line=index.line(where),
+                    hint="name a model (`<layer>.<name>` or the bare name) or a source table (`<source>.<table>`)",
+                )
 
     # -- exposures and singular tests --------------------------------------
     def _exposures(self, models: dict[str, Model]) -> list[Exposure]:
@@ -265,6 +313,7 @@ class ProjectLoader:
                         path=path,
                         line=index.line(("exposures", ei, "depends_on", di)),
                     )
+            charts: list[ChartSpec] = []
             for ci, chart in enumerate(spec.charts):
                 where = index.line(("exposures", ei, "charts", ci))
                 try:
@@ -281,6 +330,8 @@ class ProjectLoader:
                         path=path,
                         line=where,
                     )
+                charts.append(parsed_chart)
+            spec.depends_on = _with_chart_reads(spec.depends_on, charts, fqns)
             out.append(Exposure(spec, path))
         return out
 

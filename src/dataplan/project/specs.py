@@ -10,7 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from dataplan.config import Materialization, RollbackTriggers
 
 Severity = Literal["warn", "error"]
-TEST_KINDS = ("not_null", "unique", "accepted_values", "relationships", "expression", "row_count")
+# Each test's argument names; a column test may also name its `column` when declared under the model.
+TEST_ARGS: dict[str, tuple[str, ...]] = {
+    "not_null": (),
+    "unique": (),
+    "accepted_values": ("values",),
+    "relationships": ("to", "field"),
+    "expression": ("expr",),
+    "row_count": ("min", "max"),
+}
+TEST_KINDS = tuple(TEST_ARGS)
+COLUMN_TESTS = ("not_null", "unique", "accepted_values", "relationships")
 
 
 class _Strict(BaseModel):
@@ -29,35 +39,65 @@ class TestSpec(_Strict):  # noqa: D101 - not a pytest class despite the name
 
     @property
     def name(self) -> str:
+        """Short and stable, and distinct for several tests of one kind on a model."""
+        if self.kind == "expression":
+            return f"expression({' '.join(str(self.args['expr']).split())})"
+        if self.kind == "row_count":
+            lo, hi = self.args.get("min"), self.args.get("max")
+            return f"row_count[{'' if lo is None else lo}..{'' if hi is None else hi}]"
         return f"{self.kind}({self.column})" if self.column else self.kind
 
     @classmethod
     def parse(cls, raw: Any, column: str | None) -> TestSpec:
         if isinstance(raw, str):
-            kind, args, severity = raw, {}, "error"
+            kind, args, severities = raw, {}, []
         elif isinstance(raw, dict):
             raw = dict(raw)
-            severity = raw.pop("severity", "error")
+            severities = [raw.pop("severity")] if "severity" in raw else []
             if len(raw) != 1:
                 raise ValueError(f"a test is one name with its arguments, got keys {sorted(raw)}")
             kind, args = next(iter(raw.items()))
-            args = args if isinstance(args, dict) else {"value": args}
+            if args is None:  # `- not_null:` with nothing after the colon
+                args = {}
+            elif not isinstance(args, dict):
+                if kind != "expression":
+                    raise ValueError(f"the arguments of {kind} are a mapping, got {args!r}")
+                args = {"expr": args}
+            args = dict(args)
         else:
             raise ValueError(f"a test is a name or a mapping, got {raw!r}")
         if kind not in TEST_KINDS:
             raise ValueError(f"unknown test {kind!r}; known tests: {', '.join(TEST_KINDS)}")
+        # Severity may also sit among the arguments, or in dbt's `config: {severity: ...}`.
+        if "severity" in args:
+            severities.append(args.pop("severity"))
+        if "config" in args:
+            config = args.pop("config")
+            if not isinstance(config, dict) or set(config) - {"severity"}:
+                raise ValueError("a test's `config` takes only `severity`")
+            severities += [config["severity"]] if "severity" in config else []
+        allowed = TEST_ARGS[kind] + (("column",) if kind in COLUMN_TESTS and column is None else ())
+        unknown = sorted(set(args) - set(allowed))
+        if unknown:
+            known = ", ".join(allowed + ("severity",))
+            raise ValueError(f"unknown argument {', '.join(unknown)} for test {kind}; it takes: {known}")
         if kind == "accepted_values" and not isinstance(args.get("values"), list):
             raise ValueError("accepted_values needs `values: [...]`")
         if kind == "relationships" and not ({"to", "field"} <= set(args)):
             raise ValueError("relationships needs `to` and `field`")
-        if kind == "expression" and not isinstance(args.get("value", args.get("expr")), str):
+        if kind == "expression" and not isinstance(args.get("expr"), str):
             raise ValueError('expression needs a SQL predicate, e.g. `expression: "amount >= 0"`')
         if kind == "row_count" and not ({"min", "max"} & set(args)):
             raise ValueError("row_count needs `min` and/or `max`")
-        if kind in ("not_null", "unique", "accepted_values", "relationships") and column is None:
+        if kind == "row_count" and any(not isinstance(args.get(k, 0), int) for k in ("min", "max")):
+            raise ValueError("row_count's `min` and `max` are whole numbers")
+        if kind in COLUMN_TESTS and column is None:
             if "column" not in args:
                 raise ValueError(f"{kind} is a column test: declare it under a column")
             column = str(args.pop("column"))
+        if len(set(severities)) > 1:
+            raise ValueError(f"the test gives two severities: {', '.join(map(str, severities))}")
+        severity = severities[0] if severities else "error"
         if severity not in ("warn", "error"):
             raise ValueError(f"severity must be warn or error, got {severity!r}")
         return cls(kind=kind, column=column, args=args, severity=severity)  # type: ignore[arg-type]

@@ -53,7 +53,7 @@ def failing_rows_query(
         return base.where(exp.and_(exp.not_(col.is_(exp.null())), exp.not_(col.copy().isin(*values))))
     if spec.kind == "relationships":
         assert spec.column is not None and resolve_model is not None
-        parent: exp.Table = resolve_model(str(spec.args["to"]))
+        parent: exp.Expr = resolve_model(str(spec.args["to"]))
         field_ = column(str(spec.args["field"]), "p")
         return (
             exp.select(column(spec.column, "c"))
@@ -62,7 +62,7 @@ def failing_rows_query(
             .where(exp.and_(exp.not_(column(spec.column, "c").is_(exp.null())), field_.is_(exp.null())))
         )
     if spec.kind == "expression":
-        predicate = sqlglot.parse_one(str(spec.args.get("value", spec.args.get("expr"))), read=dialect)
+        predicate = sqlglot.parse_one(str(spec.args["expr"]), read=dialect)
         return base.where(exp.not_(exp.func("coalesce", exp.paren(predicate), exp.false())))
     return None
 
@@ -94,17 +94,22 @@ def run_failing_query(backend: Backend, node: str, name: str, severity: str, que
 
 def run_row_count(backend: Backend, node: str, spec: TestSpec, relation: exp.Table) -> TestResult:
     t0 = time.perf_counter()
-    n = int(backend.fetch_value(exp.select(exp.func("count", exp.Star())).from_(relation)) or 0)
+    try:
+        n = int(backend.fetch_value(exp.select(exp.func("count", exp.Star())).from_(relation)) or 0)
+    except Exception as exc:  # as in run_failing_query: one missing table must not end the run
+        return TestResult(node, spec.name, spec.severity, "fail", 0, [], time.perf_counter() - t0, str(exc))
     lo, hi = spec.args.get("min"), spec.args.get("max")
     bad = (lo is not None and n < lo) or (hi is not None and n > hi)
     outcome: Outcome = "pass" if not bad else ("warn" if spec.severity == "warn" else "fail")
-    name = f"row_count[{lo if lo is not None else ''}..{hi if hi is not None else ''}]"
+    # A row count has no failing rows: say what was counted, or an empty table reads as "0 failing rows".
+    bound = f"below the minimum {lo}" if lo is not None and n < lo else f"above the maximum {hi}"
     return TestResult(
         node,
-        name,
+        spec.name,
         spec.severity,
         outcome,
         n if bad else 0,
         [{"row_count": n}] if bad else [],
         time.perf_counter() - t0,
+        f"row count {n} is {bound}" if bad else None,
     )

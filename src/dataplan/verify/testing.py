@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, table
+from dataplan.errors import DataplanError, StateError
 from dataplan.project import Project
 from dataplan.project.specs import TestSpec
 from dataplan.project.sql import Resolved
@@ -44,10 +45,13 @@ class TestRunner:
         self.project = project
         self.backend = backend
         self.env = env_models
+        self.environment = ""  # set by run(), for messages
 
     def relation(self, ref: Resolved) -> exp.Expr:
         if ref.kind == "source":
             return self.backend.source_relation(self.project.sources[ref.name])
+        if ref.name not in self.env:
+            raise StateError(f"model {self.project.models[ref.name].fqn} is not built in {self.environment}")
         entry = self.env[ref.name]
         return table(entry.view_schema, entry.model)
 
@@ -57,13 +61,22 @@ class TestRunner:
         assert isinstance(rel, exp.Table)
         return rel
 
+    def _reference(self, name: str) -> exp.Expr:
+        ref = self.project.resolver.dotted(name)
+        assert ref is not None  # the loader checked every relationships `to`
+        return self.relation(ref)
+
     def _spec_tests(self, node: str, relation: exp.Table, specs: list[TestSpec]) -> list[TestResult]:
         out = []
         for spec in specs:
             if spec.kind == "row_count":
                 out.append(run_row_count(self.backend, node, spec, relation))
                 continue
-            query = failing_rows_query(spec, relation, self.project.dialect, self._model_relation)
+            try:
+                query = failing_rows_query(spec, relation, self.project.dialect, self._reference)
+            except DataplanError as exc:  # e.g. the parent of a relationships test is not built here
+                out.append(TestResult(node, spec.name, spec.severity, "fail", 0, [], 0.0, exc.message))
+                continue
             assert query is not None
             out.append(run_failing_query(self.backend, node, spec.name, spec.severity, query))
         return out
@@ -76,6 +89,12 @@ class TestRunner:
         progress: Callable[[str, int, int], None] | None = None,
     ) -> TestRun:
         run = TestRun(environment)
+        self.environment = environment
+        # A selected model that is not built fails: skipping it would report its tests as passing.
+        unbuilt = [self.project.models[n] for n in names if n not in self.env]
+        run.results += [
+            TestResult(m.fqn, "built", "error", "fail", 0, [], 0.0, f"not built in {environment}") for m in unbuilt
+        ]
         models = [self.project.models[n] for n in names if n in self.env]
         sources = sorted({s for m in models for s in m.sources} | (set(self.project.sources) if everything else set()))
         singular = [
