@@ -18,6 +18,7 @@ from dataplan.dashboard.scales import (
     time_ticks,
     to_days,
 )
+from dataplan.dashboard.svgkit import text_width
 from tests.dashboard.helpers import RETENTION, SIGNUPS, acquisition_table, cohort_table
 
 
@@ -115,13 +116,29 @@ def test_numeric_x_uses_a_linear_axis() -> None:
     assert texts(group(root, "x-axis"))[:3] == ["0", "2", "4"]
 
 
+@pytest.mark.parametrize(
+    ("values", "first", "last", "has_zero"),
+    [
+        ([100.0, 103.0, 106.0], "100", "106", False),  # far from zero: no baseline
+        ([2.0, 6.0, 10.0], "0", "10", True),  # close to zero: the baseline is kept
+        ([-100.0, -103.0, -106.0], "-106", "-100", False),  # the mirror images
+        ([-2.0, -6.0, -10.0], "-10", "0", True),
+    ],
+)
+def test_zero_is_on_the_axis_only_when_values_are_near_it(
+    values: list[float], first: str, last: str, has_zero: bool
+) -> None:
+    table = pa.table({"d": days(3), "v": values})
+    labels = texts(group(parse(render_chart_svg(spec(), table)), "y-axis"))
+    assert (labels[0], labels[-1]) == (first, last)
+    assert ("0" in labels) is has_zero
+
+
 def test_rates_are_shown_as_percentages() -> None:
     table = pa.table({"d": days(3), "churn_rate": [0.02, 0.025, 0.031]})
     root = parse(render_chart_svg(spec(y=["churn_rate"]), table))
     assert all(label.endswith("%") for label in texts(group(root, "y-axis")))
-    assert (
-        group(root, "hover").findall("rect")[2].findtext("title") == "2024-01-03\nChurn rate: 3.1%"
-    )
+    assert group(root, "hover").findall("rect")[2].findtext("title") == "2024-01-03\nChurn rate: 3.1%"
 
 
 # --- bars ---------------------------------------------------------------------------------
@@ -167,9 +184,7 @@ def test_many_series_are_folded_into_other() -> None:
 
 
 def test_decimal_and_huge_integer_sums_are_plotted() -> None:
-    table = pa.table(
-        {"d": days(2), "v": pa.array([Decimal("10.50"), Decimal("2")], pa.decimal128(38, 2))}
-    )
+    table = pa.table({"d": days(2), "v": pa.array([Decimal("10.50"), Decimal("2")], pa.decimal128(38, 2))})
     root = parse(render_chart_svg(spec("bar"), table))
     assert [b.findtext("title") for b in group(root, "bars").findall("rect")] == [
         "2024-01-01\nV: 10.50",
@@ -188,9 +203,7 @@ def test_cohort_heatmap_has_a_cell_per_row_and_percent_labels() -> None:
     labels = texts(cells)
     assert len(labels) == len(rects) and "100%" in labels
     assert all(label.endswith("%") for label in labels)
-    assert rects[0].findtext("title") == (
-        "Cohort month: Jan 2024\nMonths since signup: 0\nRetention rate: 100.0%"
-    )
+    assert rects[0].findtext("title") == ("Cohort month: Jan 2024\nMonths since signup: 0\nRetention rate: 100.0%")
     all_text = texts(root)
     assert "Jan 2024" in all_text and "Dec 2025" in all_text and "23" in all_text
 
@@ -208,6 +221,86 @@ def test_large_heatmap_drops_cell_labels_but_keeps_tooltips() -> None:
     assert len(cells.findall("rect")) == 3600
     assert not cells.findall("text")
     assert all(r.find("title") is not None for r in cells.findall("rect"))
+
+
+PLANS = [
+    "Enterprise Annual (legacy pricing 2019)",
+    "Enterprise Monthly (legacy pricing)",
+    "Growth Annual with premium support",
+    "Growth Monthly with premium support",
+    "Starter Annual self-serve (EU VAT)",
+    "Starter Monthly self-serve (EU VAT)",
+]
+
+
+def plan_heatmap(plans: list[str], regions: list[str]) -> ET.Element:
+    table = pa.table(
+        {
+            "plan": [p for _ in regions for p in plans],
+            "region": [r for r in regions for _ in plans],
+            "mrr": [float(i * 1000) for i in range(len(plans) * len(regions))],
+        }
+    )
+    return parse(render_chart_svg(spec("heatmap", x="plan", y=["region"], value="mrr"), table))
+
+
+def column_headers(root: ET.Element) -> list[tuple[str, str, float, float]]:
+    """(shown, tooltip, left, right) per column header, extents estimated like the layout."""
+    out = []
+    for element in group(root, "x-labels"):
+        node = element.find("text") if element.tag == "g" else element
+        assert node is not None
+        shown = "".join(node.itertext())
+        tooltip = element.findtext("title") if element.tag == "g" else shown
+        half = text_width(shown) / 2
+        x = float(node.attrib["x"])
+        out.append((shown, tooltip or "", x - half, x + half))
+    return out
+
+
+def grid_edges(root: ET.Element) -> tuple[float, float]:
+    rects = group(root, "cells").findall("rect")
+    left = min(float(r.attrib["x"]) for r in rects)
+    right = max(float(r.attrib["x"]) + float(r.attrib["width"]) for r in rects)
+    return left, right
+
+
+def test_long_column_headers_are_shortened_with_the_full_name_as_tooltip() -> None:
+    root = plan_heatmap(PLANS, ["APAC", "EMEA", "LATAM", "NA"])
+    headers = column_headers(root)
+    assert [tooltip for _, tooltip, _, _ in headers] == PLANS  # every column is labelled
+    assert [shown for shown, _, _, _ in headers][:2] == [
+        "Enterprise Annual (legacy\u2026",
+        "Enterprise Monthly (legacy\u2026",
+    ]
+    left, right = grid_edges(root)
+    cell_w = (right - left) / len(PLANS)
+    region_title = root.find(".//text[.='Region \u2193']")
+    assert region_title is not None
+    title_end = float(region_title.attrib["x"]) + text_width(region_title.text or "")
+    for shown, _, start, end in headers:
+        assert end - start <= cell_w - 8, shown  # no header runs into its neighbour
+        assert left - 0.5 <= start and end <= right + 0.5, shown  # inside the grid
+        assert start > title_end
+    assert all(r.find("title") is not None for r in group(root, "cells").findall("rect"))
+
+
+def test_crowded_long_column_headers_are_thinned_inside_the_grid() -> None:
+    plans = [f"{name} #{i}" for i in range(5) for name in PLANS]  # 30 long, distinct labels
+    root = plan_heatmap(plans, ["EMEA", "NA"])
+    headers = column_headers(root)
+    left, right = grid_edges(root)
+    assert headers[0][1] == plans[0] and 5 <= len(headers) < len(plans)
+    assert all(shown.endswith("\u2026") and len(shown) == 6 for shown, _, _, _ in headers)
+    assert all(left - 0.5 <= start and end <= right + 0.5 for _, _, start, end in headers)
+    assert all(a[3] + 8 <= b[2] + 0.01 for a, b in zip(headers, headers[1:], strict=False))
+
+
+def test_short_column_headers_are_shown_in_full_without_tooltips() -> None:
+    root = parse(render_chart_svg(RETENTION, cohort_table(24)))
+    labels = group(root, "x-labels")
+    assert texts(labels) == [str(i) for i in range(24)]
+    assert not labels.findall("g")
 
 
 # --- text, emptiness, errors --------------------------------------------------------------

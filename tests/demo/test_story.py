@@ -16,8 +16,15 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     target = tmp_path / "demo"
     result = run_demo(target, customers=400)
     stages = {s.name: s for s in result.stages}
-    assert list(stages) == ["project", "data", "build", "test", "dashboard", "change: churn definition",
-                            "change: drop unknown industry"]
+    assert list(stages) == [
+        "project",
+        "data",
+        "build",
+        "test",
+        "dashboard",
+        "change: churn definition",
+        "change: drop unknown industry",
+    ]
     assert result.build is not None and len(result.build.created) == len(result.build.actions) > 15
     assert result.tests is not None and not result.tests.failed
     assert result.dashboard is not None and result.dashboard.exists()
@@ -44,9 +51,39 @@ def test_demo_twice_reuses_and_says_so(tmp_path: Path) -> None:
     first = runner.invoke(app, ["demo", str(target), "--customers", "300"])
     assert first.exit_code == 0, first.output
     assert "dashboard-prod.html" in first.output and "ROLLED BACK" in first.output
+    with Warehouse.open(target) as wh:
+        plans_before = wh.plans()
+    assert [p["status"] for p in plans_before] == ["COMPLETE", "ROLLED BACK"]
+    rolled_back = str(plans_before[1]["plan_id"])
     again = run_demo(target, customers=300)
     stages = {s.name: s for s in again.stages}
-    assert [n for n, s in stages.items() if s.reused] == ["project", "data", "build", "change: churn definition"]
+    assert [n for n, s in stages.items() if s.reused] == [
+        "project",
+        "data",
+        "build",
+        "change: churn definition",
+        "change: drop unknown industry",
+    ]
     assert stages["data"].summary == "raw data for 300 customers already generated; reused"
-    assert stages["change: churn definition"].summary == "already promoted by an earlier run; nothing to do"
-    assert again.changes[1].status == "ROLLED BACK"  # the bad change is tried, and rolled back, again
+    assert stages["change: churn definition"].summary == (
+        f"plan {plans_before[0]['plan_id']} already promoted by an earlier run; nothing to do"
+    )
+    assert stages["change: drop unknown industry"].summary == (
+        f"plan {rolled_back} was rolled back by an earlier run; not shipped again"
+    )
+    good, bad = again.changes
+    assert (good.plan_id, good.status) == (plans_before[0]["plan_id"], "COMPLETE")
+    assert (bad.plan_id, bad.status) == (rolled_back, "ROLLED BACK")  # the earlier plan, not a new one
+    assert bad.document and (target / bad.document).exists()
+    assert any("rolled back by an earlier run" in m and "1.0%" in m for m in bad.messages)
+    with Warehouse.open(target) as wh:
+        assert wh.plans() == plans_before  # no plan added, none changed
+        assert wh.status("prod").pending == []
+    model_sql = (target / MODEL_FILE).read_text()
+    assert CHURN_DEFINITION.after in model_sql and DROP_UNKNOWN_INDUSTRY.after not in model_sql
+    third = runner.invoke(app, ["demo", str(target), "--customers", "300"])
+    assert third.exit_code == 0, third.output
+    assert f"plan {rolled_back} -> ROLLED BACK" in third.output
+    assert "rolled back by an earlier run: row count marts.account_health" in third.output
+    with Warehouse.open(target) as wh:
+        assert len(wh.plans()) == 2

@@ -17,6 +17,7 @@ from dataplan.dashboard.scales import (
 )
 from dataplan.dashboard.spec import ChartSpec
 from dataplan.dashboard.svgkit import (
+    CHAR_WIDTH,
     MUTED,
     TEXT,
     message_svg,
@@ -24,11 +25,14 @@ from dataplan.dashboard.svgkit import (
     rect,
     text,
     text_width,
+    titled,
     truncate,
 )
 
 WIDTH = 1200
 MAX_CELL_HEIGHT = 24
+MIN_HEADER_CHARS = 6  # column headers are shortened to no fewer characters, then thinned
+HEADER_GAP = 8
 NULL_FILL = "#f3f4f6"
 
 
@@ -90,26 +94,22 @@ class _Heatmap:
         out.append(text(self.left, self.top - 32, self.x_title, fill=MUTED, weight="600"))
         out.append(text(12, self.top - 10, self.y_title, fill=MUTED, weight="600"))
 
-        # Column headers above the grid, rows on the left; thinned when crowded.
-        x_every = max(1, math.ceil((max(text_width(s) for s in data.x_labels) + 8) / self.cell_w))
-        for i, label in enumerate(data.x_labels):
-            if i % x_every == 0:
-                x = self.left + (i + 0.5) * self.cell_w
-                out.append(text(x, self.top - 10, label, anchor="middle", fill=MUTED))
+        # Column headers above the grid, shortened to fit a column (full name as tooltip) and
+        # thinned only when even the shortest form does not fit; rows on the left.
+        out.append('<g class="x-labels">')
+        for label, full, x in self._column_headers():
+            element = text(x, self.top - 10, label, anchor="middle", fill=MUTED)
+            out.append(titled(label, full, element))
+        out.append("</g>")
         y_every = max(1, math.ceil(13 / self.cell_h))
-        for j, label in enumerate(data.y_labels):
+        out.append('<g class="y-labels">')
+        for j, full in enumerate(data.y_labels):
             if j % y_every == 0:
                 y = self.top + (j + 0.5) * self.cell_h
-                out.append(
-                    text(
-                        self.left - 8,
-                        y,
-                        truncate(label, 18),
-                        anchor="end",
-                        fill=MUTED,
-                        baseline="central",
-                    )
-                )
+                label = truncate(full, 18)
+                element = text(self.left - 8, y, label, anchor="end", fill=MUTED, baseline="central")
+                out.append(titled(label, full, element))
+        out.append("</g>")
 
         out += self._cells(x_title, y_title, value_title)
         out += self._legend(value_title)
@@ -118,6 +118,31 @@ class _Heatmap:
             out.append(text(12, self.height - 6, note, size=10, fill=MUTED))
         out.append("</svg>")
         return "".join(out)
+
+    def _column_headers(self) -> list[tuple[str, str, float]]:
+        """(shown label, full label, x centre) per labelled column, every one inside the grid.
+
+        Labels longer than a column are cut to the characters that fit (never fewer than
+        ``MIN_HEADER_CHARS``); a label is skipped only if it would overlap the one before it.
+        """
+        fulls = self.data.x_labels
+        room = self.cell_w - HEADER_GAP
+        if max(text_width(s) for s in fulls) > room:
+            limit = max(MIN_HEADER_CHARS, int(room / CHAR_WIDTH))
+            # "Enterprise Annual (legacy…", not "Enterprise Annual (legacy …"
+            shown = [truncate(s, limit).replace(" \u2026", "\u2026") for s in fulls]
+        else:
+            shown = list(fulls)
+        out: list[tuple[str, str, float]] = []
+        previous_end = -math.inf
+        for i, (label, full) in enumerate(zip(shown, fulls, strict=True)):
+            half = text_width(label) / 2
+            x = self.left + (i + 0.5) * self.cell_w
+            x = min(max(x, self.left + half), self.right - half)  # never past the grid's edges
+            if x - half >= previous_end + HEADER_GAP:
+                out.append((label, full, x))
+                previous_end = x + half
+        return out
 
     def _cells(self, x_title: str, y_title: str, value_title: str) -> list[str]:
         data = self.data

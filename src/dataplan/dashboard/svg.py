@@ -104,8 +104,8 @@ class _XYChart:
         lo, hi = min(values), max(values)
         if 0 < lo < 0.5 * hi:
             lo = 0.0  # a line close to zero: keep the baseline honest
-        elif 0.5 * lo > hi > lo and hi < 0:
-            hi = 0.0
+        elif lo < hi < 0 and hi > 0.5 * lo:
+            hi = 0.0  # the mirror image: an all-negative line close to zero
         return lo, hi
 
     def y(self, value: float) -> float:

@@ -40,6 +40,11 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(1, limit - 1)] + "\u2026"
 
 
+def titled(label: str, full: str, element: str) -> str:
+    """``element`` (drawing ``label``) with ``full`` as its tooltip when ``label`` was shortened."""
+    return element if label == full else f"<g><title>{esc(full)}</title>{element}</g>"
+
+
 def open_svg(width: float, height: float, title: str, *, xmlns: bool = False) -> str:
     namespace = ' xmlns="http://www.w3.org/2000/svg"' if xmlns else ""
     return (

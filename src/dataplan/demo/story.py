@@ -17,14 +17,16 @@ from importlib import resources
 from pathlib import Path
 
 from dataplan.build.builder import BuildResult
-from dataplan.demo.changes import CHURN_DEFINITION, DROP_UNKNOWN_INDUSTRY, Change
+from dataplan.demo.changes import CHURN_DEFINITION, DROP_UNKNOWN_INDUSTRY, MODEL_FILE, Change
 from dataplan.demo.generate import generate
+from dataplan.plan.model import Plan
 from dataplan.verify.testing import TestRun
 from dataplan.warehouse import Warehouse
 
 EXAMPLE = "customer_lifecycle"
 STATE_FILE = ".dataplan-demo.json"
 Progress = Callable[[str, int, int], None]
+SETTLED = ("COMPLETE", "ROLLED BACK")  # plan statuses a second run reuses instead of shipping again
 
 
 @dataclass
@@ -137,12 +139,49 @@ def run_demo(directory: Path, customers: int = 10_000, seed: int = 42, progress:
     return result
 
 
+def _title(change: Change) -> str:
+    return f"Account health: {change.name}"
+
+
+def _settled_plan(wh: Warehouse, change: Change) -> Plan | None:
+    """The latest plan of ``change`` against prod that was promoted for good or rolled back, if any."""
+    for row in reversed(wh.plans("prod")):
+        if row["title"] == _title(change) and row["status"] in SETTLED:
+            return wh.get_plan(str(row["plan_id"]))
+    return None
+
+
+def _reuse(plan: Plan, outcome: ChangeOutcome) -> None:
+    outcome.plan_id, outcome.status, outcome.document = plan.plan_id, plan.status, plan.document
+    outcome.impacted = [f"{c.fqn} ({c.change}, {c.category})" for c in plan.changes]
+    outcome.contract_changes = len(plan.contract_changes)
+    outcome.risks = [f"{r.risk} [{r.likelihood}/{r.impact}]" for r in plan.risks]
+    outcome.reports = list(plan.reports)
+    outcome.checks = [f"{c.criteria}: {c.actual} ({c.outcome})" for c in plan.checks]
+    if plan.status == "ROLLED BACK":
+        outcome.messages = [f"rolled back by an earlier run: {plan.rollback_reason or 'no reason recorded'}"]
+    else:
+        outcome.messages = ["promoted by an earlier run"]
+
+
 def ship_change(directory: Path, change: Change, outcome: ChangeOutcome, keep: bool) -> tuple[str, bool]:
-    """Edit, plan, apply, promote; ``keep=False`` undoes the edit afterwards (a change that was rolled back)."""
+    """Edit, plan, apply, promote; ``keep=False`` undoes the edit afterwards (a change that was rolled back).
+
+    A change an earlier run already settled is not shipped again: a rolled-back plan is reported as
+    it ended, and so is a promoted one while the project still holds the edit.
+    """
+    with Warehouse.open(directory) as wh:
+        earlier = _settled_plan(wh, change)
+    if earlier is not None and earlier.status == "ROLLED BACK":
+        _reuse(earlier, outcome)
+        return f"plan {earlier.plan_id} was rolled back by an earlier run; not shipped again", True
+    if earlier is not None and (not keep or change.after in (directory / MODEL_FILE).read_text(encoding="utf-8")):
+        _reuse(earlier, outcome)
+        return f"plan {earlier.plan_id} already promoted by an earlier run; nothing to do", True
     change.apply(directory)
     try:
         with Warehouse.open(directory) as wh:
-            plan = wh.plan("prod", objective=change.objective, title=f"Account health: {change.name}")
+            plan = wh.plan("prod", objective=change.objective, title=_title(change))
             if plan.is_empty:
                 outcome.status = "already in prod"
                 return "already promoted by an earlier run; nothing to do", True
