@@ -321,6 +321,10 @@ def test_plan_cli_list_show_abandon_and_json(deployed: Path) -> None:
     pid = payload["plan_id"]
     listed = json.loads(runner.invoke(app, ["plan", "list", "-p", str(deployed), "--format", "json"]).output)
     assert [(p["plan_id"], p["status"]) for p in listed] == [(pid, "DRAFT")]
+    # options given to `plan` before the subcommand apply to it
+    before = runner.invoke(app, ["plan", "-p", str(deployed), "-f", "json", "list"])
+    assert before.exit_code == 0 and json.loads(before.output) == listed
+    assert runner.invoke(app, ["plan", "list", "-p", str(deployed), "-f", "yaml"]).exit_code == 2
     md = runner.invoke(app, ["plan", "show", pid, "-p", str(deployed), "--format", "md"])
     assert md.exit_code == 0 and md.output.startswith("# Plan: Uppercase names")
     assert runner.invoke(app, ["plan", "abandon", pid, "-p", str(deployed)]).exit_code == 0

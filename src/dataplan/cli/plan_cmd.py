@@ -25,6 +25,14 @@ PlanFormat = Annotated[str, typer.Option("--format", "-f", help="text, json or m
 CATEGORY_STYLE = {"breaking": "bold red", "non-breaking": "green", "metadata": "cyan"}
 
 
+def _inherited(ctx: typer.Context, project: Path, fmt: str = "text") -> tuple[Path, str]:
+    """A subcommand's --project and --format, else those given to `dataplan plan` before it."""
+    given = ctx.parent.obj if ctx.parent is not None and isinstance(ctx.parent.obj, dict) else {}
+    return (given.get("project", project) if project == Path(".") else project), (
+        given.get("fmt", fmt) if fmt == "text" else fmt
+    )
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in ("text", "json", "md"):
         raise typer.BadParameter(f"--format must be text, json or md, not {fmt!r}")
@@ -131,6 +139,8 @@ def plan(
 ) -> None:
     """Compare the project with an environment and write the plan (plans/<date>-<slug>.md)."""
     if ctx.invoked_subcommand is not None:
+        # `dataplan plan -p DIR list`: the group's options are the subcommand's defaults.
+        ctx.obj = {"project": project, "fmt": fmt}
         return
     _check_format(fmt)
     with errors(), Warehouse.open(project) as wh:
@@ -147,8 +157,11 @@ def plan(
 
 
 @plan_app.command("list")
-def plan_list(project: ProjectOpt = Path("."), fmt: PlanFormat = "text") -> None:
+def plan_list(ctx: typer.Context, project: ProjectOpt = Path("."), fmt: PlanFormat = "text") -> None:
     """List plans with their status."""
+    project, fmt = _inherited(ctx, project, fmt)
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter(f"--format must be text or json, not {fmt!r}")
     with errors(), Warehouse.open(project) as wh:
         rows = wh.plans()
     if fmt == "json":
@@ -169,9 +182,13 @@ def plan_list(project: ProjectOpt = Path("."), fmt: PlanFormat = "text") -> None
 
 @plan_app.command("show")
 def plan_show(
-    plan_id: Annotated[str, typer.Argument(help="Plan id.")], project: ProjectOpt = Path("."), fmt: PlanFormat = "text"
+    ctx: typer.Context,
+    plan_id: Annotated[str, typer.Argument(help="Plan id.")],
+    project: ProjectOpt = Path("."),
+    fmt: PlanFormat = "text",
 ) -> None:
     """Show one plan (text, JSON or its Markdown document)."""
+    project, fmt = _inherited(ctx, project, fmt)
     _check_format(fmt)
     with errors(), Warehouse.open(project) as wh:
         result = wh.get_plan(plan_id)
@@ -179,8 +196,11 @@ def plan_show(
 
 
 @plan_app.command("abandon")
-def plan_abandon(plan_id: Annotated[str, typer.Argument(help="Plan id.")], project: ProjectOpt = Path(".")) -> None:
+def plan_abandon(
+    ctx: typer.Context, plan_id: Annotated[str, typer.Argument(help="Plan id.")], project: ProjectOpt = Path(".")
+) -> None:
     """Mark a plan ABANDONED (its document is updated); a promoted plan must be rolled back instead."""
+    project, _ = _inherited(ctx, project)
     with errors(), Warehouse.open(project) as wh:
         result = wh.abandon_plan(plan_id)
     out.print(f"plan [cyan]{result.plan_id}[/] is now ABANDONED.")
