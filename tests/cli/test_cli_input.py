@@ -63,3 +63,11 @@ def test_a_malformed_postgres_url_is_bad_input_and_hides_the_password() -> None:
     result = runner.invoke(app, ["profile", "query:select 1", "--connection", "postgresql://u:pw-secret@[::1/db"])
     assert result.exit_code == 2 and "bad Postgres URL" in result.output
     assert "pw-secret" not in result.output
+
+
+def test_profile_offers_and_accepts_only_the_formats_it_prints() -> None:
+    assert "<text|json>" in runner.invoke(app, ["profile", "--help"]).output
+    result = runner.invoke(app, ["profile", "query:select 1 as x", "--connection", ":memory:", "-f", "md"])
+    assert result.exit_code == 2
+    shown = runner.invoke(app, ["profile", "query:select 1 as x", "--connection", ":memory:", "-f", "json"])
+    assert shown.exit_code == 0 and '"row_count": 1' in shown.output

@@ -47,7 +47,7 @@ class PostgresBackend(Backend):
             raise EngineError(
                 redact(f"cannot connect to Postgres: {exc}"),
                 transient=isinstance(exc, psycopg.OperationalError),
-                hint="check connection.dsn in dataplan.yml and that the server is running",
+                hint="check the DSN (connection.dsn in dataplan.yml, or --connection) and that the server runs",
             ) from exc
 
     def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:

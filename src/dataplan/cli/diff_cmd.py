@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dataplan.backends import Backend, connect, connect_url
-from dataplan.cli.common import ProjectOpt, errors, out, progress_bar
+from dataplan.cli.common import Format, FormatOpt, ProjectOpt, errors, out, progress_bar
 from dataplan.config import CONFIG_FILE, load_config
 from dataplan.errors import InputError
 from dataplan.verify.diff import diff as run_diff
@@ -128,17 +128,15 @@ def profile(
     where: Annotated[str | None, typer.Option(help="SQL filter.")] = None,
     connection: Connection = None,
     project: ProjectOpt = Path("."),
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
+    fmt: FormatOpt = Format.text,
     exact: ExactOpt = False,
 ) -> None:
     """Profile one relation (null %, distinct, min, max, mean, quantiles) in one aggregate query."""
-    if fmt not in (ReportFormat.text, ReportFormat.json):
-        raise typer.BadParameter("profile supports --format text or json")
     with errors(), _backend(connection, project) as backend:
         rel = open_relation(backend, relation)
         filter_ = parse_where(where, backend.dialect) if where else None
         result = profile_relation(backend, rel, relation, filter_, exact=exact)
-    if fmt is ReportFormat.json:
+    if fmt is Format.json:
         _emit(result.model_dump_json(indent=2), None)
         return
     t = Table(title=f"profile of {relation}: {result.row_count:,} rows")
