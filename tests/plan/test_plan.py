@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -257,22 +258,32 @@ def test_grain_change_is_a_contract_change(deployed: Path, make_project: Project
     assert any(r.rule == "grain-changed" for r in plan.risks)
 
 
-def test_incremental_change_yields_date_range_backfill(make_project: ProjectFactory) -> None:
-    import datetime as dt
+DAILY_ORDERS = """
+    models:
+      - name: daily_orders
+        materialized: incremental_by_time
+        time_column: ordered_at
+        start: {start}
+        batch_days: 2
+"""
 
-    files = dict(FILES)
-    files["models/staging/daily_orders.sql"] = "select ordered_at, count(*) as orders from raw.orders group by 1\n"
-    files["models/staging/daily_orders.yml"] = """
-        models:
-          - name: daily_orders
-            materialized: incremental_by_time
-            time_column: ordered_at
-            start: 2025-01-01
-            batch_days: 2
-    """
+
+def built_with_daily_orders(make_project: ProjectFactory, start: str, extra: dict[str, str] | None = None) -> Path:
+    """FILES plus an incremental daily_orders from ``start``, built in prod up to 2025-01-07."""
+    files = {
+        **FILES,
+        "models/staging/daily_orders.sql": "select ordered_at, count(*) as orders from raw.orders group by 1\n",
+        "models/staging/daily_orders.yml": DAILY_ORDERS.format(start=start),
+        **(extra or {}),
+    }
     root = make_project(files)
     with make_project.open() as wh:
         wh.build("prod", end=dt.date(2025, 1, 7))
+    return root
+
+
+def test_incremental_change_yields_date_range_backfill(make_project: ProjectFactory) -> None:
+    root = built_with_daily_orders(make_project, "2025-01-01")
     write_files(
         root,
         {
@@ -437,24 +448,9 @@ def test_descendants_are_traced_through_case_using_distinct_and_windows(make_pro
 
 
 def test_moving_an_incremental_start_changes_its_rows_and_the_backfill(make_project: ProjectFactory) -> None:
-    import datetime as dt
-
-    files = dict(FILES)
-    files["models/staging/daily_orders.sql"] = "select ordered_at, count(*) as orders from raw.orders group by 1\n"
-    files["models/staging/daily_orders.yml"] = """
-        models:
-          - name: daily_orders
-            materialized: incremental_by_time
-            time_column: ordered_at
-            start: 2025-01-03
-            batch_days: 2
-    """
-    files["models/marts/order_days.sql"] = "select count(*) as days from daily_orders\n"
-    root = make_project(files)
-    with make_project.open() as wh:
-        wh.build("prod", end=dt.date(2025, 1, 7))
-    moved = files["models/staging/daily_orders.yml"].replace("01-03", "01-01")
-    write_files(root, {"models/staging/daily_orders.yml": moved})
+    reader = {"models/marts/order_days.sql": "select count(*) as days from daily_orders\n"}
+    root = built_with_daily_orders(make_project, "2025-01-03", reader)
+    write_files(root, {"models/staging/daily_orders.yml": DAILY_ORDERS.format(start="2025-01-01")})
     plan = plan_of(make_project, end=dt.date(2025, 1, 7))
     daily = by_model(plan)["daily_orders"]
     assert daily.category == "breaking" and daily.changed_columns == ["*"]  # type: ignore[attr-defined]

@@ -3,35 +3,17 @@ and `resume` or `rollback` finishes the job."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from dataplan.rollout.faults import FAULT_ENV
-from tests.rollout.conftest import Deployed
+from tests.rollout.conftest import Deployed, run_cli
 
 DOUBLE = {
     "models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status from stg_orders\n"
 }
 APPLY_POINTS = ["bind:start", "bind:end", "build:start", "build:end", "verify:start", "verify:end"]
 PROMOTE_POINTS = ["promote:start", "swap:midway", "promote:end", "post_check:start", "post_check:end"]
-
-
-def cli(deployed: Deployed, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop(FAULT_ENV, None)
-    if fault:
-        env[FAULT_ENV] = fault
-    return subprocess.run(
-        [sys.executable, "-m", "dataplan", *args, "-p", str(deployed.root)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 def prod_state(deployed: Deployed) -> dict[str, str]:
@@ -56,12 +38,12 @@ def test_kill_during_apply(deployed: Deployed, point: str) -> None:
     deployed.change(DOUBLE)
     pid = deployed.plan()
     old = prod_state(deployed)
-    killed = cli(deployed, "apply", pid, fault=point)
+    killed = run_cli(deployed, "apply", pid, fault=point)
     assert killed.returncode == -9, killed.stderr
     assert prod_state(deployed) == old  # apply never touches the target
-    resumed = cli(deployed, "resume", pid)
+    resumed = run_cli(deployed, "resume", pid)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    promoted = cli(deployed, "promote", pid)
+    promoted = run_cli(deployed, "promote", pid)
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert prod_state(deployed) != old
 
@@ -70,13 +52,13 @@ def test_kill_during_apply(deployed: Deployed, point: str) -> None:
 def test_kill_during_promote(deployed: Deployed, point: str) -> None:
     deployed.change(DOUBLE)
     pid = deployed.plan()
-    assert cli(deployed, "apply", pid).returncode == 0
+    assert run_cli(deployed, "apply", pid).returncode == 0
     old = prod_state(deployed)
     old_views = views_point_at(deployed)
     with deployed.open() as wh:
         plan_env = {n: e.version_id for n, e in wh.store.environment_models(f"plan_{pid}").items()}
     new = {n: plan_env[n] for n in old}
-    killed = cli(deployed, "promote", pid, fault=point)
+    killed = run_cli(deployed, "promote", pid, fault=point)
     assert killed.returncode == -9, killed.stderr
     state, views = prod_state(deployed), views_point_at(deployed)
     assert state in (old, new), f"mixed state after a kill at {point}"
@@ -85,9 +67,9 @@ def test_kill_during_promote(deployed: Deployed, point: str) -> None:
         assert state == old
     else:
         assert state == new
-    resumed = cli(deployed, "resume", pid)
+    resumed = run_cli(deployed, "resume", pid)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert prod_state(deployed) == new
-    rolled = cli(deployed, "rollback", pid)
+    rolled = run_cli(deployed, "rollback", pid)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert prod_state(deployed) == old and views_point_at(deployed) == old_views

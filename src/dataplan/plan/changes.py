@@ -140,27 +140,13 @@ class ChangeDetector:
         return self._direct(model, old, new_sql, out) if direct else self._indirect(model, old, out)
 
     def _direct(self, model: Model, old: Version, new_sql: str, out: ChangeSet) -> ModelChange:
-        if _window_moved(old, model) and model.query is not None:
+        if model.query is None:  # seed
+            return self._all_rows(model, out, "seed file changed")
+        if _window_moved(old, model):
             before = f"{old.config.get('time_column')} from {old.config.get('start')}"
             after = f"{model.spec.time_column} from {model.spec.start}"
-            out.changed_columns[model.name] = {ALL_COLUMNS}
-            return self._base(
-                model,
-                change="directly modified",
-                category="breaking",
-                reason=f"incremental window changed ({before} -> {after}): rows are added or removed",
-                rebuild=True,
-                changed_columns=[ALL_COLUMNS],
-            )
-        if model.query is None:  # seed
-            out.changed_columns[model.name] = {ALL_COLUMNS}
-            return self._base(
-                model,
-                change="directly modified",
-                category="breaking",
-                reason="seed file changed",
-                rebuild=True,
-                changed_columns=[ALL_COLUMNS],
+            return self._all_rows(
+                model, out, f"incremental window changed ({before} -> {after}): rows are added or removed"
             )
         if old.model_sql == new_sql:
             out.changed_columns[model.name] = set()
@@ -206,6 +192,18 @@ class ChangeDetector:
             reason=why,
             rebuild=True,
             changed_columns=sorted(changed | set(diff.added)),
+        )
+
+    def _all_rows(self, model: Model, out: ChangeSet, reason: str) -> ModelChange:
+        """A direct change after which any row may differ."""
+        out.changed_columns[model.name] = {ALL_COLUMNS}
+        return self._base(
+            model,
+            change="directly modified",
+            category="breaking",
+            reason=reason,
+            rebuild=True,
+            changed_columns=[ALL_COLUMNS],
         )
 
     def _indirect(self, model: Model, old: Version, out: ChangeSet) -> ModelChange:

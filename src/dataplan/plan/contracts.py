@@ -32,6 +32,7 @@ class ContractDiffer:
         self.unbuilt = unbuilt  # models whose new version does not exist yet
         self.kept_shape: dict[str, str] = {}  # unbuilt model -> its current version, whose shape it keeps
         self._virtual: dict[str, exp.Query] = {}
+        self._new_columns: dict[str, list[tuple[str, str]]] = {}
 
     def virtual_query(self, name: str) -> exp.Query:
         """The model's query over built versions, unbuilt parents inlined (cached: deep trees repeat)."""
@@ -57,10 +58,15 @@ class ContractDiffer:
         return self.project.rewrite(model.query, model.path, target)
 
     def new_columns(self, name: str) -> list[tuple[str, str]]:
-        model = self.project.models[name]
-        if model.kind == "seed":  # typed as the build will load the file, nothing created
-            return [(c.name, c.type) for c in self.backend.arrow_columns(read_seed(model).schema)]
-        return [(c.name, c.type) for c in describe_model(self.backend, model, self.virtual_query(name))]
+        """The model's columns after the change (cached: a changed seed is also read for each child)."""
+        if name not in self._new_columns:
+            model = self.project.models[name]
+            if model.kind == "seed":  # typed as the build will load the file, nothing created
+                columns = self.backend.arrow_columns(read_seed(model).schema)
+            else:
+                columns = describe_model(self.backend, model, self.virtual_query(name))
+            self._new_columns[name] = [(c.name, c.type) for c in columns]
+        return self._new_columns[name]
 
     def _typed_empty(self, columns: list[tuple[str, str]]) -> exp.Select:
         """Zero rows with these columns: what a child of a not-yet-loaded seed binds against."""
