@@ -16,12 +16,21 @@ runner = CliRunner()
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    path = tmp_path / "w.duckdb"
+    path = duck_file(
+        tmp_path / "w.duckdb",
+        "create table a as select i as id, i * 1.5::double as amount, 'x' || i as label from range(1000) t(i)",
+        "create table b as select * from a where id <> 7",
+        "update b set amount = amount + 1 where id in (3, 4)",
+        "insert into b values (5000, 1.0, 'new')",
+    )
+    return path
+
+
+def duck_file(path: Path, *statements: str) -> Path:
+    """A DuckDB file holding what ``statements`` create."""
     con = duckdb.connect(str(path))
-    con.execute("create table a as select i as id, i * 1.5::double as amount, 'x' || i as label from range(1000) t(i)")
-    con.execute("create table b as select * from a where id <> 7")
-    con.execute("update b set amount = amount + 1 where id in (3, 4)")
-    con.execute("insert into b values (5000, 1.0, 'new')")
+    for sql in statements:
+        con.execute(sql)
     con.close()
     return path
 
@@ -146,11 +155,11 @@ def test_profile_is_approximate_above_the_limit_unless_exact(db: Path, monkeypat
 
 
 def test_decimal_min_max_are_exact_in_json_and_text(tmp_path: Path) -> None:
-    path = tmp_path / "dec.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("create table a as select i as id, 12345678901234567.01::decimal(38,2) as d from range(3) t(i)")
-    con.execute("create table b as select i as id, 12345678901234567.09::decimal(38,2) as d from range(3) t(i)")
-    con.close()
+    path = duck_file(
+        tmp_path / "dec.duckdb",
+        "create table a as select i as id, 12345678901234567.01::decimal(38,2) as d from range(3) t(i)",
+        "create table b as select i as id, 12345678901234567.09::decimal(38,2) as d from range(3) t(i)",
+    )
     code, output = invoke("diff", "a", "b", "--key", "id", "--connection", str(path), "--format", "json")
     assert code == 1, output
     (d,) = [p for p in json.loads(output)["profiles"] if p["column"] == "d"]
@@ -164,10 +173,10 @@ def test_decimal_min_max_are_exact_in_json_and_text(tmp_path: Path) -> None:
 
 
 def test_constant_bigint_beyond_two_to_the_53_diffs_cleanly(tmp_path: Path) -> None:
-    path = tmp_path / "big.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("create table a as select i as id, 1717171717171717171::bigint as v from range(50) t(i)")
-    con.close()
+    path = duck_file(
+        tmp_path / "big.duckdb",
+        "create table a as select i as id, 1717171717171717171::bigint as v from range(50) t(i)",
+    )
     code, output = invoke("diff", "a", "a", "--key", "id", "--connection", str(path), "--format", "json")
     assert code == 0, output  # was a ZeroDivisionError traceback
     (dist,) = json.loads(output)["distributions"]
@@ -175,11 +184,11 @@ def test_constant_bigint_beyond_two_to_the_53_diffs_cleanly(tmp_path: Path) -> N
 
 
 def test_key_and_columns_name_quoted_columns(tmp_path: Path) -> None:
-    path = tmp_path / "names.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("""create table a as select i as "K""2", i * 2 as "a,b", 'x' as v from range(5) t(i)""")
-    con.execute("""create table b as select "K""2", "a,b" + ("K""2" = 3)::int as "a,b", v from a""")
-    con.close()
+    path = duck_file(
+        tmp_path / "names.duckdb",
+        """create table a as select i as "K""2", i * 2 as "a,b", 'x' as v from range(5) t(i)""",
+        """create table b as select "K""2", "a,b" + ("K""2" = 3)::int as "a,b", v from a""",
+    )
     code, output = invoke(
         "diff", "a", "b", "--key", '"K""2"', "--columns", '"a,b"', "--connection", str(path), "--format", "json"
     )
@@ -192,13 +201,13 @@ def test_key_and_columns_name_quoted_columns(tmp_path: Path) -> None:
 
 
 def test_a_key_duplicated_by_truncation_is_a_failed_check_not_an_engine_error(tmp_path: Path) -> None:
-    path = tmp_path / "ts.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("create table a (id timestamp, v int)")
-    con.execute("create table b (id timestamp_s, v int)")
-    con.execute("insert into a values ('2024-01-01 00:00:00.1', 1), ('2024-01-01 00:00:00.7', 2)")
-    con.execute("insert into b values ('2024-01-01 00:00:00', 1)")
-    con.close()
+    path = duck_file(
+        tmp_path / "ts.duckdb",
+        "create table a (id timestamp, v int)",
+        "create table b (id timestamp_s, v int)",
+        "insert into a values ('2024-01-01 00:00:00.1', 1), ('2024-01-01 00:00:00.7', 2)",
+        "insert into b values ('2024-01-01 00:00:00', 1)",
+    )
     result = runner.invoke(app, ["diff", "a", "b", "--key", "id", "--connection", str(path)], env={"COLUMNS": "300"})
     assert result.exit_code == 1, result.output  # was 3: "A or B changed during the diff"
     assert "Key (id) is not unique in A (1 key value appears on more than one row)." in result.output
