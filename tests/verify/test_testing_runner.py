@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlglot
 from typer.testing import CliRunner
 
 from dataplan.cli.app import app
@@ -79,3 +80,23 @@ def test_cli_exits_1_for_a_selected_model_not_built(make_project: ProjectFactory
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert '"not built in dev"' in result.output
+
+
+def test_an_expression_that_is_null_fails_and_is_null_or_lets_it_pass(make_project: ProjectFactory) -> None:
+    spec = """
+        models:
+          - name: region_totals
+            tests:
+              - expression: "nullif(total, total) >= 0"
+              - expression: "nullif(total, total) is null or nullif(total, total) >= 0"
+    """
+    make_project({**SHOP_FILES, "models/marts/region_totals.yml": spec})
+    with make_project.open() as wh:
+        wh.build("prod")
+        regions = int(wh.backend.fetch_value(sqlglot.parse_one("select count(*) from marts.region_totals")))
+        run = wh.test("prod", select="region_totals")
+    by = {r.test: r for r in run.results}
+    null_test = by["expression(nullif(total, total) >= 0)"]
+    assert null_test.outcome == "fail"
+    assert null_test.failing_rows == regions > 0
+    assert by["expression(nullif(total, total) is null or nullif(total, total) >= 0)"].outcome == "pass"
