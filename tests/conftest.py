@@ -110,8 +110,7 @@ RAW_SQL = [
     "create schema if not exists raw",
     "create table raw.customers (customer_id varchar, name varchar, region varchar)",
     "insert into raw.customers values ('c1','Ann','eu'), ('c2','Bob','us'), ('c3','Cy','eu')",
-    "create table raw.orders (order_id integer, customer_id varchar, amount double, status varchar,"
-    " ordered_at date)",
+    "create table raw.orders (order_id integer, customer_id varchar, amount double, status varchar, ordered_at date)",
     "insert into raw.orders values (1,'c1',10.0,'paid','2025-01-01'), (2,'c1',5.5,'paid','2025-01-02'),"
     " (3,'c2',7.0,'paid','2025-01-02'), (4,'c3',1.0,'test','2025-01-03'), (5,'c3',2.5,'paid','2025-01-05')",
 ]

@@ -44,9 +44,7 @@ def test_readme_documents_every_command() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for path in all_commands():
         if path:
-            assert f"dataplan {' '.join(path)}" in readme, (
-                f"README does not document `dataplan {' '.join(path)}`"
-            )
+            assert f"dataplan {' '.join(path)}" in readme, f"README does not document `dataplan {' '.join(path)}`"
 
 
 def test_init_build_test_roundtrip(tmp_path: Path) -> None:
@@ -103,9 +101,7 @@ def test_python_module_entry_point(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run(
-        [sys.executable, "-m", "dataplan", "--help"], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-m", "dataplan", "--help"], capture_output=True, text=True, check=True)
     assert "build" in out.stdout and "plan" not in out.stderr
 
 

@@ -55,9 +55,7 @@ def acquisition_table(days: int = 730) -> pa.Table:
         for n, (channel, base) in enumerate(CHANNELS):
             rows["date_day"].append(day)
             rows["channel"].append(channel)
-            rows["new_customers"].append(
-                int(base * (1 + i / 900) * weekend + 12 * _noise(i * 4 + n))
-            )
+            rows["new_customers"].append(int(base * (1 + i / 900) * weekend + 12 * _noise(i * 4 + n)))
     return pa.table(rows)
 
 

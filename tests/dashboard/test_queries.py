@@ -14,12 +14,8 @@ from dataplan.dashboard import ChartSpec, chart_query, relation_for
 from tests.dashboard.helpers import fetch
 
 SPECS = {
-    "line": ChartSpec(
-        title="t", model="m", kind="line", x="date_day", y=["active_customers", "mrr"]
-    ),
-    "area": ChartSpec(
-        title="t", model="m", kind="area", x="date_day", y=["mrr"], time_grain="week"
-    ),
+    "line": ChartSpec(title="t", model="m", kind="line", x="date_day", y=["active_customers", "mrr"]),
+    "area": ChartSpec(title="t", model="m", kind="area", x="date_day", y=["mrr"], time_grain="week"),
     "bar": ChartSpec(title="t", model="m", kind="bar", x="plan", y=["revenue"]),
     "stacked_bar": ChartSpec(
         title="t",
@@ -46,8 +42,7 @@ GOLDEN = {
     "area": 'SELECT CAST(DATE_TRUNC(\'WEEK\', "date_day") AS DATE) AS "date_day", '
     'SUM("mrr") AS "mrr" FROM "marts"."x" '
     'GROUP BY CAST(DATE_TRUNC(\'WEEK\', "date_day") AS DATE) ORDER BY "date_day"',
-    "bar": 'SELECT "plan", SUM("revenue") AS "revenue" FROM "marts"."x" GROUP BY "plan" '
-    'ORDER BY "plan"',
+    "bar": 'SELECT "plan", SUM("revenue") AS "revenue" FROM "marts"."x" GROUP BY "plan" ORDER BY "plan"',
     "stacked_bar": 'SELECT CAST(DATE_TRUNC(\'MONTH\', "date_day") AS DATE) AS "date_day", '
     '"channel", SUM("new_customers") AS "new_customers" FROM "marts"."x" '
     'GROUP BY CAST(DATE_TRUNC(\'MONTH\', "date_day") AS DATE), "channel" '
@@ -68,9 +63,7 @@ def test_golden_sql(kind: str, dialect: str) -> None:
 
 
 def test_identifiers_are_quoted_not_interpolated() -> None:
-    spec = ChartSpec(
-        title="t", model="m", kind="bar", x='odd "x"; drop table t; --', y=["sum of it"]
-    )
+    spec = ChartSpec(title="t", model="m", kind="bar", x='odd "x"; drop table t; --', y=["sum of it"])
     relation = relation_for('my schema.we"ird')
     sql = chart_query(spec, relation).sql(dialect="postgres", identify=True)
     assert sql == (
@@ -80,9 +73,7 @@ def test_identifiers_are_quoted_not_interpolated() -> None:
     )
     con = duckdb.connect()
     con.execute('create schema "my schema"')
-    con.execute(
-        'create table "my schema"."we""ird" ("odd ""x""; drop table t; --" int, "sum of it" int)'
-    )
+    con.execute('create table "my schema"."we""ird" ("odd ""x""; drop table t; --" int, "sum of it" int)')
     con.execute('insert into "my schema"."we""ird" values (1, 2), (1, 3), (2, 4)')
     assert fetch(con, sql).to_pylist() == [
         {'odd "x"; drop table t; --': 1, "sum of it": 5},
@@ -118,8 +109,7 @@ SETUP = [
     "('2024-01-03', 'organic', 4, 11, 101.00), ('2024-01-08', 'paid', 5, 12, 99.25), "
     "('2024-01-31', 'organic', 1, 13, 98.00), ('2024-02-01', 'organic', 7, 14, 97.00), "
     "('2024-02-29', 'paid', 6, 15, 96.00), (null, 'paid', 100, 0, 0)",
-    "create table marts.cohorts (cohort_month date, months_since_signup integer, "
-    "retention_rate double precision)",
+    "create table marts.cohorts (cohort_month date, months_since_signup integer, retention_rate double precision)",
     "insert into marts.cohorts values ('2024-01-01', 0, 1.0), ('2024-01-01', 1, 0.5), "
     "('2024-02-01', 0, 1.0), ('2024-02-01', 1, 0.25), ('2024-02-01', 1, 0.25)",
 ]
@@ -159,9 +149,7 @@ EXPECTED = {
         ],
     ),
     "line_two_y": (
-        ChartSpec(
-            title="t", model="marts.acq", kind="line", x="date_day", y=["active_customers", "mrr"]
-        ),
+        ChartSpec(title="t", model="marts.acq", kind="line", x="date_day", y=["active_customers", "mrr"]),
         [
             (date(2024, 1, 1), 20.0, 201.0),
             (date(2024, 1, 3), 11.0, 101.0),

@@ -77,9 +77,7 @@ def test_a_single_y_may_be_written_as_a_string() -> None:
         ({"title": ""}, "at least 1 character"),
     ],
 )
-def test_invalid_charts_fail_with_a_message_naming_the_problem(
-    fields: dict[str, object], needle: str
-) -> None:
+def test_invalid_charts_fail_with_a_message_naming_the_problem(fields: dict[str, object], needle: str) -> None:
     with pytest.raises(ValidationError) as info:
         chart(**fields)
     assert needle in str(info.value)

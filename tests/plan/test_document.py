@@ -381,6 +381,11 @@ def complete_plan() -> Plan:
             restores={"marts.revenue_daily": "v_aa01"},
             triggers=["any blocking check fails after promotion"],
         ),
+        applied_at=dt.datetime(2024, 4, 2, 12, 20),
+        verified=True,
+        promoted_to="prod",
+        promoted_at=dt.datetime(2024, 4, 2, 12, 31),
+        promoted_state={"marts.revenue_daily": "v_bb02"},
     )
 
 
@@ -501,8 +506,34 @@ def test_status_line_and_blocked_reasons() -> None:
     status = section(render_markdown(churn_plan()), "Status")
     assert status.startswith("**IN PROGRESS** — applied to the plan environment, not yet promoted")
     assert "Blocked" not in status and "breaking changes allowed" in status
-    # an aware time is shown in UTC
+    # an aware time is shown in UTC; a naive one (as the state store keeps them) is UTC already
     assert "created 2024-04-02 12:05 UTC" in render_markdown(complete_plan())
+
+
+def test_status_lists_what_the_rollout_did() -> None:
+    plan = complete_plan()
+    assert section(render_markdown(plan), "Status").endswith(
+        "- Applied 2024-04-02 12:20 UTC in `plan_p2b61d0e4`: every blocking check passed.\n"
+        "- Promoted to `prod` 2024-04-02 12:31 UTC."
+    )
+    forced = plan.model_copy(
+        update={"verified": False, "forced_reason": "hotfix | approved", "promoted_to": "dev", "promoted_at": None}
+    )
+    status = section(render_markdown(forced), "Status")
+    assert "in `plan_p2b61d0e4`: a blocking check failed." in status
+    assert "- Promoted to `dev` (did not finish). Forced: hotfix | approved." in status
+    rolled = plan.model_copy(
+        update={"status": "ROLLED BACK", "rolled_back_at": dt.datetime(2024, 4, 3, 8, 0), "rollback_reason": "mrr off"}
+    )
+    doc = render_markdown(rolled)
+    assert section(doc, "Status").startswith("**ROLLED BACK** — promoted, then rolled back")
+    assert section(doc, "Status").endswith("- Rolled back 2024-04-03 08:00 UTC: mrr off.")
+    never = rolled.model_copy(update={"promoted_to": None, "promoted_at": None, "promoted_state": {}})
+    status = section(render_markdown(never), "Status")
+    assert status.startswith("**ROLLED BACK** — rolled back before any promotion: `prod` was never changed")
+    assert "Promoted" not in status
+    draft = section(render_markdown(empty_plan()), "Status")
+    assert "- Applied" not in draft and "- Promoted" not in draft and "- Rolled back" not in draft
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -84,6 +85,9 @@ def test_rollback_of_a_never_promoted_plan_leaves_the_target_alone(deployed: Dep
         assert wh.get_plan(second).status == "COMPLETE"
         assert wh.get_plan(first).status == "ROLLED BACK"
         assert wh.store.environment_models(f"plan_{first}") == {}  # its plan environment is dropped
+        doc = (deployed.root / wh.get_plan(first).document).read_text()
+    assert "**ROLLED BACK** — rolled back before any promotion: `prod` was never changed" in doc
+    assert "- Promoted to" not in doc and "- Rolled back " in doc
     assert deployed.rows("marts", "order_facts", "order_id")[0][2] == 3.0  # still the second plan's data
 
 
@@ -120,6 +124,12 @@ def test_rollback_acts_on_the_environment_promote_to_chose(deployed: Deployed) -
     with deployed.open() as wh:
         rolled = wh.rollback(pid)
         assert rolled.messages == [f"dev restored to its state before plan {pid}"]
+        doc = (deployed.root / rolled.plan.document).read_text()
+    assert "**ROLLED BACK** — promoted, then rolled back" in doc
+    assert re.search(r"^- Applied \S+ \S+ UTC in `plan_\w+`: every blocking check passed\.$", doc, re.M)
+    assert re.search(r"^- Promoted to `dev` \S+ \S+ UTC\.$", doc, re.M)
+    assert re.search(r"^- Rolled back \S+ \S+ UTC: ", doc, re.M)
+    assert "Restores in `dev`:" in doc
     assert state_of(deployed, "dev") == old and state_of(deployed, "prod") == old
 
 

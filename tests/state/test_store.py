@@ -64,9 +64,7 @@ def test_noop_build_round_trips_do_not_grow_with_models(duck_project: ProjectFac
 
 def test_versions_record_what_plans_need(duck_project: ProjectFactory) -> None:
     root = duck_project()
-    write_files(
-        root, {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    grain: [region]\n"}
-    )
+    write_files(root, {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    grain: [region]\n"})
     with duck_project.open() as wh:
         wh.build("prod")
         v = next(v for v in wh.store.versions() if v.model == "region_totals")

@@ -95,11 +95,34 @@ def _status(plan: Plan) -> list[str]:
     facts.append(f"created {_when(plan.created_at)}")
     if plan.allow_breaking:
         facts.append("breaking changes allowed")
-    lines = [f"**{plan.status}** — {_MEANING[plan.status]}", "", " · ".join(facts)]
+    meaning = _MEANING[plan.status]
+    if plan.status == "ROLLED BACK" and not plan.was_promoted:
+        meaning = f"rolled back before any promotion: {_code(plan.environment)} was never changed"
+    lines = [f"**{plan.status}** — {meaning}", "", " · ".join(facts)]
+    history = _history(plan)
+    if history:
+        lines += ["", *history]
     if plan.blocked:
         lines += ["", f"**Blocked — {_code('dataplan apply')} refuses this plan:**", ""]
         lines += [f"- **{_inline(reason)}**" for reason in plan.blocked]
     return lines
+
+
+def _history(plan: Plan) -> list[str]:
+    """What the rollout did so far, one bullet per step, with its time."""
+    out = []
+    if plan.applied_at is not None:
+        verdict = "every blocking check passed" if plan.verified else "a blocking check failed"
+        out.append(f"- Applied {_when(plan.applied_at)} in {_code(plan.plan_environment)}: {verdict}.")
+    if plan.was_promoted:
+        where = _code(plan.promoted_to or plan.environment)
+        when = f" {_when(plan.promoted_at)}" if plan.promoted_at is not None else " (did not finish)"
+        forced = f" Forced: {_inline(plan.forced_reason)}." if plan.forced_reason else ""
+        out.append(f"- Promoted to {where}{when}.{forced}")
+    if plan.rolled_back_at is not None:
+        reason = f": {_inline(plan.rollback_reason)}" if plan.rollback_reason else ""
+        out.append("- " + _sentence(f"Rolled back {_when(plan.rolled_back_at)}{reason}"))
+    return out
 
 
 def _impacted(plan: Plan) -> list[str]:
@@ -208,7 +231,7 @@ def _rollback(plan: Plan) -> list[str]:
     rb = plan.rollback
     fence = "`" * max(3, _longest_backtick_run(rb.command) + 1)
     lines = ["Command:", "", f"{fence}sh", rb.command.strip(), fence, ""]
-    lines += [f"Restores in {_code(plan.environment)}:", ""]
+    lines += [f"Restores in {_code(plan.promoted_to or plan.environment)}:", ""]
     rows = [
         (_code(model), _code(v) if v is not None else f"none {DASH} the view is dropped")
         for model, v in sorted(rb.restores.items())
@@ -292,6 +315,7 @@ def _longest_backtick_run(text: str) -> int:
 
 
 def _when(at: dt.datetime) -> str:
-    if at.tzinfo is None:
-        return at.strftime("%Y-%m-%d %H:%M")
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """Minutes in UTC; a naive time is UTC already (``state.store.now`` drops the zone to store it)."""
+    if at.tzinfo is not None:
+        at = at.astimezone(dt.UTC)
+    return at.strftime("%Y-%m-%d %H:%M UTC")

@@ -156,6 +156,15 @@ class Plan(_Data):
     reports: list[str] = Field(default_factory=list)  # verification reports (HTML), relative to the project
 
     @property
+    def was_promoted(self) -> bool:
+        """A promotion started: some target may read the plan's versions until it is rolled back.
+
+        ``promoted_to`` is saved before the swap, so a crash mid-promotion still counts;
+        ``promoted_at`` alone covers plans promoted before ``promoted_to`` existed.
+        """
+        return self.promoted_to is not None or self.promoted_at is not None
+
+    @property
     def rebuilt(self) -> list[ModelChange]:
         return [c for c in self.changes if c.rebuild]
 

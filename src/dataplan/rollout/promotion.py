@@ -15,12 +15,8 @@ ROLLOUT_STEPS = frozenset({"bind", "build", "verify", "promote", "swap_view", "p
 
 
 def was_promoted(plan: Plan) -> bool:
-    """A promotion started: some target may read the plan's versions until it is rolled back.
-
-    ``promoted_to`` is saved before the swap, so a crash mid-promotion still counts;
-    ``promoted_at`` alone covers plans promoted before ``promoted_to`` existed.
-    """
-    return plan.promoted_to is not None or plan.promoted_at is not None
+    """A promotion started (``Plan.was_promoted``)."""
+    return plan.was_promoted
 
 
 def promotion_target(plan: Plan) -> str:
