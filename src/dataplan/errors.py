@@ -83,9 +83,10 @@ class StateError(DataplanError):
 class EngineError(DataplanError):
     exit_code = 3
 
-    def __init__(self, message: str, *, transient: bool = False, **kwargs: object) -> None:
+    def __init__(self, message: str, *, transient: bool = False, overflow: bool = False, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.transient = transient  # a retry may succeed (connection dropped, lock timeout)
+        self.overflow = overflow  # a numeric result left its type's range: the same figures scaled may not
 
 
 class MissingDriverError(EngineError):

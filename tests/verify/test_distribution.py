@@ -207,3 +207,24 @@ def test_edges_stay_distinct_at_any_magnitude() -> None:
         assert len(fine) == 11 and all(x < y for x, y in zip(fine, fine[1:], strict=False)), (lo, hi)
     assert _edges(0.0, 0.0, 10) == [0.0, 1.0]  # small constants keep their bin of width 1
     assert _edges(0.0, 99.0, 10) == [9.9 * i for i in range(10)] + [99.0]
+
+
+def test_a_span_beyond_the_largest_double_is_binned(backend: Backend) -> None:
+    # hi - lo overflows to infinity: the bin query computed NaN bins and the diff crashed.
+    setup(
+        backend,
+        [
+            "create table a (x double)",
+            "insert into a values (-1e308), (1e308), (0.0), (0.0)",
+            "create table b (x double)",
+            "insert into b values (-1e308), (1e308), (1e307), (0.0)",
+        ],
+    )
+    (d,), _ = dists(backend, "a", "b", ["x"])
+    assert d.histogram is not None and all(math.isfinite(e) for e in d.histogram.edges)
+    assert d.histogram.edges[0] == -1e308 and d.histogram.edges[-1] == 1e308
+    assert d.histogram.edges[5] == pytest.approx(0.0, abs=1e293)
+    assert d.histogram.a_counts == [1, 0, 0, 0, 0, 2, 0, 0, 0, 1]
+    assert d.histogram.b_counts == [1, 0, 0, 0, 0, 2, 0, 0, 0, 1]  # 1e307 is in the bin of 0 .. 2e307
+    edges = _edges(-1e308, 1e308, 10)
+    assert len(edges) == 11 and all(x < y for x, y in zip(edges, edges[1:], strict=False))

@@ -287,3 +287,30 @@ def test_above_the_exact_limit_mean_and_stddev_stay_exact(backend: Backend, monk
     assert by["empty"].mean is None and by["empty"].stddev is None and by["empty"].nulls == 20000
     # Postgres profiles exactly (stddev_samp); DuckDB takes the shifted sums: one pre-query either way
     assert (p.method == "exact") != backend.approx_aggregates
+
+
+HUGE = [
+    # sums of these overflow a double: Postgres failed the profile, DuckDB reported inf or NaN
+    "create table huge as select g as id, case when g % 4 = 0 then -1e308 when g % 4 = 1 then 1e308"
+    " else cast(g % 4 as double) end as x, 1.0e308 as y from generate_series(1, 20000) as t(g)",
+]
+
+
+@pytest.mark.parametrize("exact_rows", [1_000_000, 10_000])
+def test_moments_near_the_largest_double_are_computed_scaled(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, exact_rows: int
+) -> None:
+    import dataplan.verify.profile as profile_module
+
+    setup(backend, HUGE)
+    monkeypatch.setattr(profile_module, "EXACT_ROWS", exact_rows)  # 10,000: DuckDB's shifted sums
+    p = profile(backend, rel(backend, "huge"), label="huge")
+    by = {c.column: c for c in p.columns}
+    g = np.arange(1, 20001)
+    x = np.where(g % 4 == 0, -1e308, np.where(g % 4 == 1, 1e308, (g % 4).astype(float)))
+    # the mean is 1.25; at this magnitude a double sum keeps it to about 1e-12 of the largest value
+    assert by["x"].mean == pytest.approx(1.25, abs=1e296)
+    assert by["x"].stddev == pytest.approx(float(np.std(x / 2**600, ddof=1) * 2**600), rel=1e-9)
+    assert by["y"].mean == pytest.approx(1e308, rel=1e-12) and by["y"].stddev == pytest.approx(0.0, abs=1e297)
+    assert (by["x"].min, by["x"].max) == (-1e308, 1e308)
+    assert by["id"].mean == pytest.approx(10000.5)  # the other columns' figures are unchanged by the retry

@@ -63,7 +63,8 @@ class PostgresBackend(Backend):
             return self.conn.execute(sql.encode(), params)  # bytes: no %-placeholder parsing
         except psycopg.Error as exc:
             transient = isinstance(exc, psycopg.OperationalError | psycopg.errors.LockNotAvailable)
-            raise EngineError(redact(f"Postgres: {exc}".strip()), transient=transient) from exc
+            overflow = isinstance(exc, psycopg.errors.NumericValueOutOfRange)
+            raise EngineError(redact(f"Postgres: {exc}".strip()), transient=transient, overflow=overflow) from exc
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         cursor = self._run(sql)

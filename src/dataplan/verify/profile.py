@@ -23,15 +23,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, Column, column
+from dataplan.errors import EngineError
 from dataplan.verify.model import ColumnKind, ColumnProfile, Profile, ProfileDelta
 from dataplan.verify.relations import as_from, relation_columns
 
 EXACT_ROWS = 1_000_000
+# Sums of doubles near the largest double (1e308) overflow: Postgres then fails the query, DuckDB returns
+# inf or NaN. Such a profile is queried again with the moments of v * 2^-600 (exact: a power of two), whose
+# squares fit, and the mean and standard deviation are scaled back.
+MOMENT_SCALE = 2.0**-600
 QUANTILE_SAMPLE = 100_000  # rows behind the quantiles above EXACT_ROWS
 QUANTILES: dict[str, float] = {"p01": 0.01, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p99": 0.99}
 # Columns per aggregate query. Up to this width a profile is ONE query; wider relations take one query
@@ -134,8 +141,18 @@ def _distinct(value: exp.Expr, approx: Backend | None) -> exp.Expr:
     return exp.Count(this=exp.Distinct(expressions=[value]))
 
 
-def _moments(v: exp.Expr, i: int, shift: float | None) -> list[exp.Expr]:
-    """Mean and standard deviation: the engine's, or the shifted sums they are computed from (module docstring)."""
+def _scaled(v: exp.Expr, scale: float) -> exp.Expr:
+    return v if scale == 1.0 else exp.Mul(this=v, expression=exp.Literal.number(repr(scale)))
+
+
+def _moments(v: exp.Expr, i: int, shift: float | None, scale: float = 1.0) -> list[exp.Expr]:
+    """Mean and standard deviation: the engine's, or the shifted sums they are computed from (module docstring).
+
+    With ``scale`` (a power of two, so exact) they are the moments of ``v * scale``: see MOMENT_SCALE.
+    """
+    v = _scaled(v, scale)
+    if shift is not None:
+        shift *= scale
     if shift is None:
         return [exp.Avg(this=v.copy()).as_(f"m{i}"), exp.StddevSamp(this=v.copy()).as_(f"s{i}")]
     k = exp.cast(exp.Literal.number(repr(shift)), exp.DataType.build("double"))
@@ -147,7 +164,7 @@ def _moments(v: exp.Expr, i: int, shift: float | None) -> list[exp.Expr]:
 
 
 def _column_aggregates(
-    i: int, col: Column, approx: Backend | None = None, shift: float | None = None
+    i: int, col: Column, approx: Backend | None = None, shift: float | None = None, scale: float = 1.0
 ) -> list[exp.Expr]:
     kind = column_kind(col.type)
     c = column(col.name)
@@ -169,7 +186,7 @@ def _column_aggregates(
     out += [exp.Min(this=c.copy()).as_(f"lo{i}"), exp.Max(this=c.copy()).as_(f"hi{i}")]
     if kind == "numeric":
         v = _cast(c.copy(), "double")
-        out += _moments(v, i, shift)
+        out += _moments(v, i, shift, scale)
         if approx is None:  # else from the sample: see _sampled_quantiles
             out.append(quantile_array(v.copy(), list(QUANTILES.values())).as_(f"q{i}"))
     return out
@@ -182,18 +199,20 @@ def profile_query(
     approx: Backend | None = None,
     shifts: dict[str, float] | None = None,
     rows: int = 0,
+    scale: float = 1.0,
 ) -> exp.Select:
     """The aggregate query behind a profile; output aliases are positional (n, nn0, d0, ...) from ``offset``.
 
     With ``approx``, distinct counts and quantiles are that backend's approximate aggregates. With
     ``shifts`` (numeric column -> K), mean and standard deviation come as sums of ``v - K`` and ``(v - K)^2``.
     With ``approx``, the numeric columns' quantiles come from a sample of ``rel`` (``rows`` rows): an array
-    of quantile arrays in the column ``qs``.
+    of quantile arrays in the column ``qs``. With ``scale``, means and standard deviations are those of the
+    values times ``scale``.
     """
     aggs: list[exp.Expr] = [count_star().as_("n")]
     for i, col in enumerate(columns):
         shift = None if shifts is None else shifts.get(col.name, 0.0)
-        aggs += _column_aggregates(offset + i, col, approx, shift)
+        aggs += _column_aggregates(offset + i, col, approx, shift, scale)
     numeric = [c for c in columns if column_kind(c.type) == "numeric"]
     if approx is not None and numeric:
         aggs.append(_sampled_quantiles(approx, rel, numeric, rows).as_("qs"))
@@ -248,6 +267,34 @@ def _shifted_moments(values: dict[str, Any], i: int, shift: float) -> tuple[floa
     return mean, math.sqrt(max(float(s2) - float(s1) * float(s1) / n, 0.0) / (n - 1))
 
 
+def _fetch_moments(
+    backend: Backend, query: Callable[..., exp.Select], numeric: list[int]
+) -> tuple[dict[str, Any], float]:
+    """One profile query's figures by alias, and the scale its moments came at: MOMENT_SCALE after an overflow."""
+
+    def run(scale: float) -> dict[str, Any]:
+        q = query(scale=scale)
+        return dict(zip([e.alias for e in q.expressions], backend.fetch_rows(q)[0], strict=True))
+
+    try:
+        got = run(1.0)
+        if not any(_overflowed(got, i) for i in numeric):
+            return got, 1.0
+    except EngineError as exc:
+        if not (exc.overflow and numeric):
+            raise
+    return run(MOMENT_SCALE), MOMENT_SCALE
+
+
+def _overflowed(values: dict[str, Any], i: int) -> bool:
+    """Column ``i``'s moments are infinite or NaN while its minimum and maximum are finite."""
+    lo, hi = _float(values.get(f"lo{i}")), _float(values.get(f"hi{i}"))
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return False
+    moments = [_float(values.get(k)) for k in (f"m{i}", f"s{i}", f"sum1_{i}", f"sum2_{i}")]
+    return any(x is not None and not math.isfinite(x) for x in moments)
+
+
 def _float(v: Any) -> float | None:
     return None if v is None else float(v)
 
@@ -265,13 +312,15 @@ def profile(
     rows, shifts = approx if approx is not None else (0, None)
     values: dict[str, Any] = {}
     starts = list(range(0, len(cols), COLUMNS_PER_QUERY)) or [0]
+    scales: dict[int, float] = {}  # column index -> the scale its moments were computed at
     for start in starts:
         part = cols[start : start + COLUMNS_PER_QUERY]
-        query = profile_query(
-            rel, part, offset=start, approx=backend if approximate else None, shifts=shifts, rows=rows
-        )
-        got = dict(zip([e.alias for e in query.expressions], backend.fetch_rows(query)[0], strict=True))
         numeric = [start + i for i, c in enumerate(part) if column_kind(c.type) == "numeric"]
+        query = partial(
+            profile_query, rel, part, offset=start, approx=backend if approximate else None, shifts=shifts, rows=rows
+        )
+        got, scale = _fetch_moments(backend, query, numeric)
+        scales.update(dict.fromkeys(numeric, scale))
         for i, q in zip(numeric, got.pop("qs", None) or [], strict=False):
             got[f"q{i}"] = q
         values.update(got)
@@ -285,8 +334,11 @@ def profile(
         # string), so a change in the 17th digit still shows and still flags the column.
         lo, hi = values.get(f"lo{i}"), values.get(f"hi{i}")
         mean, stddev = _float(values.get(f"m{i}")), _float(values.get(f"s{i}"))
+        scale = scales.get(i, 1.0)
         if shifts is not None and kind == "numeric":
-            mean, stddev = _shifted_moments(values, i, shifts[col.name])
+            mean, stddev = _shifted_moments(values, i, shifts[col.name] * scale)
+        if scale != 1.0:
+            mean, stddev = (None if x is None else x / scale for x in (mean, stddev))
         quantiles: dict[str, float] = {}
         q = values.get(f"q{i}")
         if q is not None:
