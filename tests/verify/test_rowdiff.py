@@ -281,6 +281,25 @@ def test_timestamp_against_date_compares_as_date(backend: Backend) -> None:
     assert r.sample_changed == [{"id": 2, "t": [dt.datetime(2024, 1, 1, 23, 59, 59), dt.date(2024, 1, 2)]}]
 
 
+def test_a_zoned_timestamp_against_a_date_or_naive_timestamp_is_read_in_utc(backend: Backend) -> None:
+    # In New York 02:00 UTC is the evening before: the session's time zone must not decide the day,
+    # and a naive timestamp is taken as UTC, as the cross-engine diff takes it.
+    setup(
+        backend,
+        [
+            "set TimeZone = 'America/New_York'",
+            "create table a (id integer, t timestamptz, u timestamptz)",
+            "create table b (id integer, t date, u timestamp)",
+            "insert into a values (1, '2024-01-01 02:00:00+00', '2024-01-01 02:00:00+00'),"
+            " (2, '2024-01-01 12:00:00+00', '2024-01-01 12:00:00+00')",
+            "insert into b values (1, '2024-01-01', '2024-01-01 02:00:00'), (2, '2024-01-02', '2024-01-01 07:00:00')",
+        ],
+    )
+    r = compare(backend, "a", "b", ["id"])
+    assert mismatches(r) == {"t": 1, "u": 1}
+    assert [row["id"] for row in r.sample_changed] == [2]
+
+
 def test_fractional_precision_truncates_to_the_coarser(duck: Backend) -> None:
     # DuckDB types carry the precision; Postgres describe reports timestamp(p) as plain timestamp.
     setup(

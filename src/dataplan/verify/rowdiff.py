@@ -87,9 +87,23 @@ def conversion(a_type: str, b_type: str) -> tuple[Conversion, str | None]:
     return "text", None
 
 
+def _tz_aware(engine_type: str) -> bool:
+    return " ".join(engine_type.upper().split()) in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+
+
 def normalize_pair(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str) -> tuple[exp.Expr, exp.Expr, bool]:
-    """Bring two values to a comparable form; the flag says whether the float tolerance applies."""
+    """Bring two values to a comparable form; the flag says whether the float tolerance applies.
+
+    A time-zone-aware timestamp against a naive timestamp or a date is read in UTC first (the naive side
+    is taken as UTC), as the cross-engine diff reads it (``canonical``), never in the session's time zone.
+    """
     how, unit = conversion(a_type, b_type)
+    if how != "text" and _tz_aware(a_type) != _tz_aware(b_type):
+        utc = exp.Literal.string("UTC")
+        if _tz_aware(a_type):
+            ea = exp.AtTimeZone(this=ea, zone=utc)
+        else:
+            eb = exp.AtTimeZone(this=eb, zone=utc)
     if how == "double":
         return _cast(ea, "double"), _cast(eb, "double"), True
     if how == "text":
