@@ -391,6 +391,36 @@ def test_kinds_and_local_comparison() -> None:
     assert sum(c.hi - c.lo + 1 for c in Interval(-(10**12), 10**12).children(32)) == 2 * 10**12 + 1
 
 
+def test_json_documents_compare_as_documents(duck: DuckDBBackend, pg: PostgresBackend) -> None:
+    # DuckDB keeps each document's text; Postgres jsonb reorders keys and respaces it, and psycopg parses
+    # json to dicts: every row showed as changed.
+    duck.execute(
+        sqlglot.parse_one(
+            'create table t as select g as id, cast(case when g % 3 = 0 then \'{"b": [1, 2.50], "a": "x"}\''
+            ' else \'{"a":"x","b":[1,2.5]}\' end as json) as j, cast(\'[1, true]\' as json) as k'
+            " from generate_series(1, 600) as t(g)",
+            read="duckdb",
+        )
+    )
+    pg.execute(
+        sqlglot.parse_one(
+            'create table t as select g as id, cast(case when g = 7 then \'{"a": "x", "b": [1, 3]}\''
+            ' else \'{"a":"x","b":[1,2.5]}\' end as jsonb) as j,'
+            " cast(case when g = 8 then '[1, 1]' else '[1,true]' end as json) as k"
+            " from generate_series(1, 600) as t(g)",
+            read="postgres",
+        )
+    )
+    assert (
+        engine_kind("JSON", "duckdb") == engine_kind("jsonb", "postgres") == engine_kind("json", "postgres") == "json"
+    )
+    result, _, _ = run(duck, table("main", "t"), pg, table("public", "t"), ["id"], columns=["j", "k"])
+    assert (result.changed, result.only_a, result.only_b) == (2, 0, 0)
+    assert mismatches(result) == {"j": 1, "k": 1}  # true is not 1
+    assert [row["id"] for row in result.sample_changed] == [7, 8]
+    assert result.sample_changed[0]["j"][1] == {"a": "x", "b": [1, 3]}
+
+
 def test_one_connection_on_both_sides_agrees_with_two(duck: DuckDBBackend, pg: PostgresBackend) -> None:
     # Two connections query each level's sides at once (one thread each); one connection takes turns.
     rows = make_rows(list(range(1, 3_001)))

@@ -30,17 +30,22 @@ Canonical text by kind:
   taken as UTC) and truncating to the column's unit; text as is (both hash its UTF-8 bytes);
 * anything else (intervals, UUIDs, JSON, arrays, times, mixed kinds): ``CAST(x AS TEXT)``. Where the
   engines spell an equal value differently the ranges merely differ and are downloaded; the local
-  comparison decides.
+  comparison decides. (JSON is the common case: DuckDB keeps a document's own text, Postgres ``jsonb``
+  re-spells it with its keys reordered, and no function on DuckDB sorts keys, so a JSON column whose
+  two sides are spelled differently downloads its ranges.)
 
 **Local comparison.** NULL = NULL; floats within the tolerance (4-byte floats at float32 precision:
 DuckDB reads the exact float32, psycopg its shortest decimal spelling); decimals exact
 (``Decimal`` equality, NaN = NaN); timestamps as naive UTC (aware values are read ``AT TIME ZONE
 'UTC'``) truncated to the column's unit; dates against timestamps as dates; mixed kinds as the
-engines' text (``CAST(x AS TEXT)``, read with the row); everything else by Python equality.
+engines' text (``CAST(x AS TEXT)``, read with the row); JSON (``json``/``jsonb`` on both sides) as
+parsed documents, key order ignored, so ``{"a":1,"b":2}`` = ``{"b": 2, "a": 1}``; everything else by
+Python equality.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from collections.abc import Callable
@@ -54,7 +59,7 @@ from sqlglot import exp
 from dataplan.verify.model import Tolerance
 from dataplan.verify.profile import TIME_UNITS, temporal_precision
 
-Kind = Literal["int", "decimal", "float", "float32", "bool", "date", "timestamp", "text", "other"]
+Kind = Literal["int", "decimal", "float", "float32", "bool", "date", "timestamp", "text", "json", "other"]
 FLOATS = ("float", "float32")  # float32: a 4-byte float on either side; compared locally at that precision
 
 _INT_TYPES = exp.DataType.INTEGER_TYPES
@@ -96,6 +101,8 @@ def engine_kind(engine_type: str, dialect: str) -> Kind:
         return "timestamp"
     if t in exp.DataType.TEXT_TYPES:
         return "text"
+    if t in (exp.DataType.Type.JSON, exp.DataType.Type.JSONB):
+        return "json"
     return "other"
 
 
@@ -296,10 +303,10 @@ def canonical_text(
         if unit is not None:
             utc = exp.TimestampTrunc(this=utc, unit=exp.var(unit))
         return exp.TimeToStr(this=utc, format=string("%Y-%m-%d %H:%M:%S.%f"))
-    return _text(value())  # int, text, other
+    return _text(value())  # int, text, json (each engine's spelling: see the module docstring), other
 
 
-_FREE_TEXT: set[Kind] = {"text", "other"}  # kinds whose canonical text may hold any character
+_FREE_TEXT: set[Kind] = {"text", "json", "other"}  # kinds whose canonical text may hold any character
 
 
 def row_text(parts: list[tuple[Callable[[], exp.Expr], Kind, exp.Expr]]) -> exp.Expr:
@@ -334,10 +341,30 @@ def _truncated(v: datetime, unit: str | None) -> datetime:
     return v
 
 
+def _json_value(value: Any) -> Any:
+    """A JSON document as a comparable value: objects ignore key order, ``true`` is not ``1``."""
+    if isinstance(value, dict):
+        return ("object", frozenset((str(k), _json_value(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("array", tuple(_json_value(v) for v in value))
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value)  # 1 = 1.0, as jsonb compares them
+    return ("string", value) if isinstance(value, str) else ("null", None)
+
+
 def normalize(value: Any, kind: Kind, unit: str | None = None) -> Any:
     """A Python value both drivers' spellings of the same engine value map to (``unit``: ``Rule.unit``)."""
     if value is None:
         return None
+    if kind == "json":  # DuckDB reads the document's text, psycopg the parsed value
+        if isinstance(value, str | bytes):
+            try:
+                value = json.loads(value)
+            except ValueError:  # not a JSON document after all: compare the text
+                return ("text", value)
+        return _json_value(value)
     if kind == "float":
         return float(value)
     if kind == "float32":  # DuckDB reads the exact float32, psycopg its shortest decimal spelling

@@ -64,7 +64,8 @@ def _double(value: float) -> exp.Expr:
     return _cast(exp.Literal.number(repr(float(value))), "double")
 
 
-Conversion = Literal["as is", "double", "text", "date", "truncate"]
+Conversion = Literal["as is", "double", "text", "date", "truncate", "json"]
+_JSON = ("JSON", "JSONB")
 
 
 def conversion(a_type: str, b_type: str) -> tuple[Conversion, str | None]:
@@ -84,11 +85,21 @@ def conversion(a_type: str, b_type: str) -> tuple[Conversion, str | None]:
         return ("date", None) if unit == "DAY" else ("truncate", unit)
     if ka == kb and ka in ("text", "boolean"):
         return "as is", None
+    if a_type.strip().upper() in _JSON and b_type.strip().upper() in _JSON:
+        return "json", None
     return "text", None
 
 
 def _tz_aware(engine_type: str) -> bool:
     return " ".join(engine_type.upper().split()) in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+
+
+def _json(e: exp.Expr) -> exp.Expr:
+    """A JSON document as it compares: on Postgres a jsonb (key order and spacing ignored; json has no
+    ``=``); on DuckDB its minified text (``json(x)``: spacing and number spelling ignored, key order kept).
+    One expression for both: ``ParseJSON`` renders as ``JSON(x)`` in DuckDB and ``CAST(x AS JSON)`` in
+    Postgres, and ``JSONB`` as ``JSON`` in DuckDB."""
+    return _cast(exp.ParseJSON(this=_cast(e, "text")), "jsonb")
 
 
 def normalize_pair(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str) -> tuple[exp.Expr, exp.Expr, bool]:
@@ -110,6 +121,8 @@ def normalize_pair(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str) -> tupl
         return _cast(ea, "varchar"), _cast(eb, "varchar"), False
     if how == "date":
         return _cast(ea, "date"), _cast(eb, "date"), False
+    if how == "json":
+        return _json(ea), _json(eb), False
     if how == "truncate":
         return exp.TimestampTrunc(this=ea, unit=exp.var(unit)), exp.TimestampTrunc(this=eb, unit=exp.var(unit)), False
     return ea, eb, False
