@@ -16,7 +16,7 @@ from types import TracebackType
 from dataplan.backends import Backend, connect
 from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
-from dataplan.build.naming import PROD, check_environment_name
+from dataplan.build.naming import PROD, check_environment_name, environment_schema
 from dataplan.dashboard.report import render_dashboard
 from dataplan.errors import InputError, StateError
 from dataplan.plan.builder import PlanBuilder, slugify
@@ -147,7 +147,9 @@ class Warehouse:
             model = self.project.models[name]
             want = found[name].version_id if name in found else None
             entry = env.get(name)
-            state = "not built" if entry is None else ("up to date" if entry.version_id == want else "changed")
+            schema = environment_schema(self.project.config.schema_for(model.layer), environment)
+            current = entry is not None and entry.version_id == want and entry.view_schema == schema
+            state = "not built" if entry is None else ("up to date" if current else "changed")
             out.append(
                 ModelStatus(
                     name,
@@ -158,18 +160,20 @@ class Warehouse:
                     state,
                 )
             )
-        for name, entry in sorted(env.items()):
-            if name not in self.project.models:
-                out.append(
-                    ModelStatus(
-                        name,
-                        name,
-                        "?",
-                        entry.version_id,
-                        f"{entry.view_schema}.{name}",
-                        "removed from project",
-                    )
+        gone = {n: e for n, e in sorted(env.items()) if n not in self.project.models}
+        versions = {v.version_id: v for v in self.store.versions(version_ids=[e.version_id for e in gone.values()])}
+        for name, entry in gone.items():
+            version = versions.get(entry.version_id)
+            out.append(
+                ModelStatus(
+                    name,
+                    f"{version.layer}.{name}" if version else name,
+                    version.materialized if version else "?",
+                    entry.version_id,
+                    f"{entry.view_schema}.{name}",
+                    "removed from project",
                 )
+            )
         return EnvironmentStatus(environment, bool(env), out)
 
     def environments(self) -> list[dict[str, object]]:

@@ -34,6 +34,11 @@ class Relation:
     kind: str  # "table" | "view"
 
 
+def zoned(engine_type: str) -> bool:
+    """A time-zone-aware timestamp type, as DuckDB or Postgres describes it."""
+    return " ".join(engine_type.upper().split()) in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+
+
 def table(schema: str, name: str) -> exp.Table:
     return exp.table_(name, db=schema, quoted=True)
 

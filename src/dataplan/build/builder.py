@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from dataplan.backends.base import Backend
 from dataplan.build import environments
-from dataplan.build.naming import check_environment_name
+from dataplan.build.naming import check_environment_name, environment_schema
 from dataplan.build.versions import VersionWriter
 from dataplan.errors import StateError
 from dataplan.project import Project
@@ -91,16 +91,20 @@ class Builder:
                 # the columns recorded when it was built.
                 self.writer.check_recorded_contract(model, found[name])
             had = current.get(name)
+            schema = environment_schema(self.project.config.schema_for(model.layer), environment)
+            moved = had is not None and had.version_id == vid and had.view_schema != schema
             if name in chosen:
-                view = "unchanged" if had and had.version_id == vid else "point"
+                view = "unchanged" if had and had.version_id == vid and not moved else "point"
                 reason = ("new model" if had is None else "changed") if view == "point" else "up to date"
+                if moved:
+                    reason = f"view moves to schema {schema}"
             else:
                 if not create:
                     continue
                 view, reason = "none", "needed by a selected model"
             if create and view == "point" and had is not None:
                 reason = "changed (new fingerprint)"
-            elif not create and view == "point":
+            elif not create and view == "point" and not moved:
                 reason = "reuses an existing version"
             result.actions.append(
                 ModelAction(
@@ -137,21 +141,37 @@ class Builder:
             self.store.ensure()
         result = self.plan_build(environment, select)
         result.dry_run = dry_run
-        if not dry_run and not result.nothing_to_do:
-            self._execute(result, end or default_end(), progress)
-        if not dry_run and complete_intervals:
-            self._complete_intervals(result, end or default_end(), progress)
+        if not dry_run and (complete_intervals or not result.nothing_to_do):
+            self._execute(result, end or default_end(), progress, complete_intervals)
         result.seconds = time.perf_counter() - started
         result.round_trips = self.backend.round_trips - trips
         return result
 
-    def _complete_intervals(self, result: BuildResult, end: dt.date, progress: Progress | None) -> None:
-        reused = [
-            a.version_id for a in result.actions if a.version == "reuse" and a.materialized == "incremental_by_time"
+    def _to_fill(self, result: BuildResult, every: bool) -> dict[str, Version]:
+        """Reused incremental versions whose missing batches this build fills: each one a view is about to
+        read (an earlier build may have failed mid-backfill), or every one with ``every``."""
+        wanted = [
+            a.version_id
+            for a in result.actions
+            if a.version == "reuse" and a.materialized == "incremental_by_time" and (every or a.view != "unchanged")
         ]
-        for version in self.store.versions(version_ids=reused):
-            if version.materialized == "incremental_by_time":
-                self.writer.fill_intervals(version, end, self._batch_hook(progress, 0, 1))
+        return {v.version_id: self.live(v) for v in self.store.versions(version_ids=wanted)}
+
+    def live(self, version: Version) -> Version:
+        """``version`` with the project's batch settings when the project still builds it: ``batch_days`` and
+        ``lookback_days`` say how to process, not what the data is, so they are not in the fingerprint and an
+        edit applies to the existing version."""
+        model = self.project.graph.models.get(version.model)
+        if model is None or version.materialized != "incremental_by_time":
+            return version
+        if self.project.fingerprints.get(version.model) != version.fingerprint:
+            return version
+        config = {
+            **version.config,
+            "batch_days": model.spec.batch_days or self.project.config.defaults.batch_days,
+            "lookback_days": model.spec.lookback_days,
+        }
+        return replace(version, config=config)
 
     @staticmethod
     def _batch_hook(progress: Progress | None, done: int, total: int) -> Callable[[str, int, int], None] | None:
@@ -159,16 +179,23 @@ class Builder:
             return None
         return lambda model, batch, batches: progress(f"building {model} batch {batch}/{batches}", done, total)
 
-    def _execute(self, result: BuildResult, end: dt.date, progress: Progress | None) -> None:
+    def _execute(self, result: BuildResult, end: dt.date, progress: Progress | None, every: bool) -> None:
         models, fps = self.project.models, self.project.fingerprints
-        todo = result.created
+        fill = self._to_fill(result, every)
+        # In graph order, so a child is created from parents whose batches are complete.
+        todo = [a for a in result.actions if a.version == "create" or a.version_id in fill]
         for i, action in enumerate(todo):
             if progress:
                 progress(f"building {action.fqn}", i, len(todo))
             t0 = time.perf_counter()
             hook = self._batch_hook(progress, i, len(todo))
-            built = self.writer.create(models[action.model], fps[action.model], end, hook)
-            action.seconds, action.batches = time.perf_counter() - t0, built.batches
+            if action.version == "create":
+                action.batches = self.writer.create(models[action.model], fps[action.model], end, hook).batches
+            else:
+                action.batches = self.writer.fill_intervals(fill[action.version_id], end, hook)
+            action.seconds = time.perf_counter() - t0
+        if not result.repointed and not result.removed:
+            return
         if progress:
             progress("pointing views", len(todo), len(todo))
         current = self.store.environment_models(result.environment)
@@ -200,19 +227,53 @@ class Builder:
                 hint=f"run `dataplan build --env {environment}` first",
             )
         graph = self.project.graph
-        names = [n for n in graph.select(select) if n in current]
+        selected = graph.select(select)
+        unbuilt = [n for n in selected if n not in current]
+        if select is not None and unbuilt:
+            raise StateError(
+                f"{', '.join(unbuilt)} {'is' if len(unbuilt) == 1 else 'are'} not built in {environment}",
+                hint=f"run `dataplan build --env {environment} --select {select}` first",
+            )
+        names = [n for n in selected if n in current]
         names += sorted(n for n in current if n not in graph.models and select is None)
-        versions = {v.version_id: v for v in self.store.versions(version_ids=[current[n].version_id for n in names])}
-        order = [versions[current[n].version_id] for n in names if current[n].version_id in versions]
+        order = self._with_parents([current[n].version_id for n in names])
         result = RunResult(environment)
         end = end or default_end()
         for i, version in enumerate(order):
             if progress:
                 progress(f"refreshing {version.layer}.{version.model}", i, len(order))
-            result.refreshed.append(self._refresh(version, end))
+            result.refreshed.append(self._refresh(self.live(version), end))
         result.seconds = time.perf_counter() - started
         result.round_trips = self.backend.round_trips - trips
         return result
+
+    def _with_parents(self, version_ids: list[str]) -> list[Version]:
+        """The versions and, transitively, the parent versions they read (by the fingerprints recorded when
+        they were built), parents first. A parent built only for a selected child has no view of its own, but
+        the child's data is only as fresh as it."""
+        found: dict[str, Version] = {v.version_id: v for v in self.store.versions(version_ids=version_ids)}
+        frontier = list(found.values())
+        while frontier:
+            wanted = {fp for v in frontier for fp in v.parents.values()} - {v.fingerprint for v in found.values()}
+            frontier = [v for v in self.store.versions(fingerprints=sorted(wanted)) if v.version_id not in found]
+            found.update({v.version_id: v for v in frontier})
+        by_fp = {v.fingerprint: v for v in found.values()}
+        ordered: list[Version] = []
+        seen: set[str] = set()
+
+        def visit(v: Version) -> None:
+            if v.version_id in seen:
+                return
+            seen.add(v.version_id)
+            for fp in v.parents.values():
+                if fp in by_fp:
+                    visit(by_fp[fp])
+            ordered.append(v)
+
+        for vid in version_ids:
+            if vid in found:
+                visit(found[vid])
+        return ordered
 
     def _refresh(self, version: Version, end: dt.date) -> RunAction:
         t0 = time.perf_counter()

@@ -73,8 +73,36 @@ def describe_model(backend: Backend, model: Model, query: exp.Query) -> list[Col
     except EngineError as exc:
         if exc.transient:  # the connection, not the SQL
             raise
+        files = "No files found" in exc.message or "No such file" in exc.message
+        hint = (
+            "a file source it reads has no files: check the source's path in sources.yml and that its data is there"
+            if files
+            else "a column it reads may be removed or renamed upstream; change this model or its parent"
+        )
+        raise ProjectError(f"model {model.fqn} cannot run: {exc.message}", path=model.path, hint=hint) from exc
+
+
+_TIME_TYPES = ("DATE", "TIMESTAMP")
+
+
+def check_time_column(model: Model, columns: list[Column]) -> None:
+    """An incremental model's ``time_column`` is one of its output columns, of a date or timestamp type:
+    checked before anything is created, so a typo is the model file's error and leaves nothing behind."""
+    name = model.spec.time_column
+    if name is None:
+        return
+    by_name = {c.name.lower(): c for c in columns}
+    found = by_name.get(name.lower())
+    where = model.yaml_path or model.path
+    if found is None:
         raise ProjectError(
-            f"model {model.fqn} cannot run: {exc.message}",
-            path=model.path,
-            hint="a column it reads may be removed or renamed upstream; change this model or its parent",
-        ) from exc
+            f"model {model.fqn}: time_column {name!r} is not one of its columns ({', '.join(c.name for c in columns)})",
+            path=where,
+            hint="name an output column of the model's SELECT",
+        )
+    if not found.type.strip().upper().startswith(_TIME_TYPES):
+        raise ProjectError(
+            f"model {model.fqn}: time_column {name!r} is {found.type}, not a date or timestamp",
+            path=where,
+            hint="cast it in the model's SELECT, e.g. cast(ts as timestamp)",
+        )

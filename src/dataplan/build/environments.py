@@ -32,10 +32,14 @@ def point(
     schemas = {environment_schema(p.schema, environment) for p in pointers}
     for schema in sorted(schemas):  # schemas first: Postgres cannot mix them into the swap
         backend.create_schema(schema)
+    current = store.environment_models(environment)
     with backend.transaction():
         for i, p in enumerate(pointers):
             view_schema = environment_schema(p.schema, environment)
             backend.replace_view(table(view_schema, p.model), select_star(table(store.schema, p.version_id)))
+            old = current.get(p.model)
+            if old is not None and old.view_schema != view_schema:  # moved to another layer or schema
+                backend.drop(table(old.view_schema, old.model), "VIEW")
             if i == 0:
                 fault_point("swap:midway")
         for old in removed:

@@ -11,9 +11,9 @@ import pyarrow.csv as pacsv
 import sqlglot
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, Column, column, select_star, table
-from dataplan.build.contracts import contract_mismatches, describe_model
-from dataplan.build.intervals import Interval, as_datetime, batches, missing_intervals
+from dataplan.backends.base import Backend, Column, column, select_star, table, zoned
+from dataplan.build.contracts import check_time_column, contract_mismatches, describe_model
+from dataplan.build.intervals import Interval, as_datetime, batches, missing_intervals, open_from, recorded
 from dataplan.build.naming import version_table_name
 from dataplan.errors import ContractError
 from dataplan.project import Project
@@ -88,6 +88,8 @@ class VersionWriter:
 
     def check_contract(self, model: Model, query: exp.Query) -> list[tuple[str, str]]:
         columns = describe_model(self.backend, model, query)
+        if model.materialized == "incremental_by_time":
+            check_time_column(model, columns)
         self._enforce(model, columns)
         return [(c.name, c.type) for c in columns]
 
@@ -195,22 +197,28 @@ class VersionWriter:
         todo = self.pending_batches(version, end, done, lookback)
         target = self.physical(version.version_id)
         query = self.parsed_query(version)
-        time_col = column(str(version.config["time_column"]), "q")
+        name = str(version.config["time_column"])
+        bound = _bound_literal(dict(version.columns).get(name, ""))
+        until = open_from()
         for i, (s, e) in enumerate(todo):
-            in_batch = exp.and_(time_col >= literal(s), time_col < literal(e))
             with self.backend.transaction():
-                # Deleting first makes a re-processed batch (lookback, late rows) idempotent.
-                self.backend.delete(
-                    target,
-                    exp.and_(
-                        column(str(version.config["time_column"])) >= literal(s),
-                        column(str(version.config["time_column"])) < literal(e),
-                    ),
-                )
+                # Deleting first makes a re-processed batch (lookback, late rows, today) idempotent.
+                self.backend.delete(target, exp.and_(column(name) >= bound(s), column(name) < bound(e)))
                 if lookback and i == 0:
                     self.store.remove_intervals(version.version_id, s)
+                in_batch = exp.and_(column(name, "q") >= bound(s), column(name, "q") < bound(e))
                 self.backend.insert(target, select_star(query.subquery("q")).where(in_batch))
-                self.store.add_interval(version.version_id, s, e, 0)
+                done_part = recorded((s, e), until)
+                if done_part is not None:
+                    self.store.add_interval(version.version_id, *done_part, 0)
             if on_batch:
                 on_batch(version.model, i + 1, len(todo))
         return len(todo)
+
+
+def _bound_literal(time_type: str) -> Callable[[dt.datetime], exp.Expr]:
+    """Batch bounds as literals of the time column's kind: a time-zone-aware column gets UTC instants, so
+    the session's time zone never moves a batch edge (batches are whole UTC days)."""
+    if not zoned(time_type):
+        return literal
+    return lambda at: exp.cast(exp.Literal.string(f"{at.isoformat(sep=' ')}+00:00"), exp.DataType.build("TIMESTAMPTZ"))

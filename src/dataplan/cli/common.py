@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,6 +86,8 @@ def parse_end(end: str | None) -> dt.date | None:
     if end is None:
         return None
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", end):  # fromisoformat also takes 20261201 and 2026-W48-1
+            raise ValueError(end)
         return dt.date.fromisoformat(end)
     except ValueError as exc:
         raise InputError(f"--end {end!r} is not a date", hint="use YYYY-MM-DD") from exc

@@ -236,13 +236,12 @@ class StateStore:
         self._insert("intervals", [[version_id, start, end, rows, now()]])
 
     def remove_intervals(self, version_id: str, start: dt.datetime) -> None:
-        self.backend.delete(
-            self.t("intervals"),
-            exp.and_(
-                column("version_id").eq(exp.Literal.string(version_id)),
-                column("end_ts") > literal(start),
-            ),
-        )
+        """Forget the version's processed time from ``start`` on; an interval across ``start`` keeps its part
+        before it (dropping it whole made the next run re-process days outside the lookback)."""
+        of_version = column("version_id").eq(exp.Literal.string(version_id))
+        self.backend.delete(self.t("intervals"), exp.and_(of_version, column("start_ts") >= literal(start)))
+        across = exp.and_(of_version.copy(), column("start_ts") < literal(start), column("end_ts") > literal(start))
+        self.backend.execute(exp.update(self.t("intervals"), {"end_ts": literal(start)}, where=across))
 
     def pin(self, version_id: str, reason: str) -> None:
         self._insert("pins", [[version_id, reason, now()]])

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, column
+from dataplan.backends.base import Backend, column, zoned
 from dataplan.verify.model import KeyCheck, Tolerance
 from dataplan.verify.profile import TIME_UNITS, column_kind, count_star, numeric_class, temporal_precision
 from dataplan.verify.relations import as_from
@@ -90,10 +90,6 @@ def conversion(a_type: str, b_type: str) -> tuple[Conversion, str | None]:
     return "text", None
 
 
-def _tz_aware(engine_type: str) -> bool:
-    return " ".join(engine_type.upper().split()) in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
-
-
 def _json(e: exp.Expr) -> exp.Expr:
     """A JSON document as it compares: on Postgres a jsonb (key order and spacing ignored; json has no
     ``=``); on DuckDB its minified text (``json(x)``: spacing and number spelling ignored, key order kept).
@@ -109,9 +105,9 @@ def normalize_pair(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str) -> tupl
     is taken as UTC), as the cross-engine diff reads it (``canonical``), never in the session's time zone.
     """
     how, unit = conversion(a_type, b_type)
-    if how != "text" and _tz_aware(a_type) != _tz_aware(b_type):
+    if how != "text" and zoned(a_type) != zoned(b_type):
         utc = exp.Literal.string("UTC")
-        if _tz_aware(a_type):
+        if zoned(a_type):
             ea = exp.AtTimeZone(this=ea, zone=utc)
         else:
             eb = exp.AtTimeZone(this=eb, zone=utc)
