@@ -11,11 +11,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+# The demo needs dataplan alone; the tests add the dev tools and the Postgres driver and server.
+$(VENV)/.installed-base: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-base
 	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-base
 	$(BIN)/dataplan demo
 
 lint: $(VENV)/.installed

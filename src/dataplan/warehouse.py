@@ -259,9 +259,7 @@ class Warehouse:
                 "drop the versions its rollback restores",
                 hint=f"roll it back first: `dataplan rollback {plan_id}` (which also retires it)",
             )
-        plan = self.plan_records.set_status(plan, "ABANDONED")
-        self.write_document(plan)
-        return plan
+        return self.rollout.abandon(plan)  # also drops its plan environment, as a never-promoted rollback does
 
     # -- rollout -----------------------------------------------------------------
     @property

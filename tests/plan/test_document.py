@@ -516,10 +516,14 @@ def test_status_lists_what_the_rollout_did() -> None:
         "- Applied 2024-04-02 12:20 UTC in `plan_p2b61d0e4`: every blocking check passed.\n"
         "- Promoted to `prod` 2024-04-02 12:31 UTC."
     )
+    assert section(render_markdown(plan), "Status").startswith(
+        "**COMPLETE** — applied, verified and promoted to `prod`"
+    )
     forced = plan.model_copy(
         update={"verified": False, "forced_reason": "hotfix | approved", "promoted_to": "dev", "promoted_at": None}
     )
     status = section(render_markdown(forced), "Status")
+    assert status.startswith("**COMPLETE** — applied, not verified (promotion forced) and promoted to `dev`")
     assert "in `plan_p2b61d0e4`: a blocking check failed." in status
     assert "- Promoted to `dev` (did not finish). Forced: hotfix | approved." in status
     rolled = plan.model_copy(

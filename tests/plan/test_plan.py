@@ -311,6 +311,8 @@ def test_plan_cli_list_show_abandon_and_json(deployed: Path) -> None:
     )
     explain = runner.invoke(app, ["plan", "-p", str(deployed), "--explain"])
     assert explain.exit_code == 0 and "Rollout steps" in explain.output
+    assert "not saved: --explain" in explain.output and "Validation checks apply would run" in explain.output
+    assert "Nothing was saved (--explain)" in explain.output and "dataplan rollback" not in explain.output
     assert not (deployed / "plans").exists()  # --explain saves nothing
     made = runner.invoke(app, ["plan", "-p", str(deployed), "--format", "json", "--objective", "Uppercase names"])
     assert made.exit_code == 0, made.output
@@ -336,6 +338,8 @@ def test_plan_cli_list_show_abandon_and_json(deployed: Path) -> None:
     before = runner.invoke(app, ["plan", "-p", str(deployed), "-f", "json", "list"])
     assert before.exit_code == 0 and json.loads(before.output) == listed
     assert runner.invoke(app, ["plan", "list", "-p", str(deployed), "-f", "yaml"]).exit_code == 2
+    assert runner.invoke(app, ["plan", "list", "-p", str(deployed), "-f", "md"]).exit_code == 2
+    assert "text or json." in runner.invoke(app, ["plan", "list", "--help"]).output
     md = runner.invoke(app, ["plan", "show", pid, "-p", str(deployed), "--format", "md"])
     assert md.exit_code == 0 and md.output.startswith("# Plan: Uppercase names")
     assert runner.invoke(app, ["plan", "abandon", pid, "-p", str(deployed)]).exit_code == 0

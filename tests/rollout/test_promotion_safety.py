@@ -143,3 +143,18 @@ def test_janitor_ignores_a_lock_whose_holder_is_gone(deployed: Deployed) -> None
         result = wh.janitor("0s")
         prod = {e.version_id for e in wh.store.environment_models("prod").values()}
         assert prod <= set(result.kept) and result.dropped == []
+
+
+def test_abandon_drops_the_plan_environment_and_frees_its_versions(deployed: Deployed) -> None:
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(pid)
+        assert wh.store.environment_models(f"plan_{pid}")
+        prod_before = state_of(deployed, "prod")
+        plan = wh.abandon_plan(pid)
+        assert plan.status == "ABANDONED" and wh.get_plan(pid).status == "ABANDONED"
+        assert wh.store.environment_models(f"plan_{pid}") == {}
+        assert f"plan_{pid}" not in {e["name"] for e in wh.environments()}
+        assert "**ABANDONED**" in (deployed.root / plan.document).read_text()
+    assert state_of(deployed, "prod") == prod_before

@@ -90,9 +90,9 @@ def test_promote_refuses_unverified_and_stale_plans(deployed: Deployed) -> None:
             wh.promote(first, force=True)
         forced = wh.promote(first, force=True, reason="hotfix approved by finance")
         assert forced.plan.forced_reason == "hotfix approved by finance" and forced.plan.status == "COMPLETE"
-        wh.apply(second)
         with pytest.raises(StateError, match="is stale: prod changed since it was planned"):
-            wh.promote(second)
+            wh.apply(second)  # verifying against a moved target would measure a change the plan does not hold
+        assert wh.get_plan(second).status == "DRAFT"
 
 
 def test_failed_post_promotion_check_rolls_back_by_itself(deployed: Deployed) -> None:
@@ -112,8 +112,11 @@ def test_failed_post_promotion_check_rolls_back_by_itself(deployed: Deployed) ->
     with deployed.open() as wh:
         before = full_catalog(wh)[0]
         applied = wh.apply(pid)
-        assert applied.exit_code == 0  # 2.5% fewer rows: a warning for verification
-        result = wh.promote(pid)
+        # 2.5% fewer rows: the trigger's 1% is the row-count check's fail threshold already
+        row_check = next(c for c in applied.plan.checks if (c.model, c.kind) == ("marts.order_facts", "row_count"))
+        assert applied.exit_code == 1 and (row_check.fail, row_check.outcome) == (1.0, "fail")
+        assert "rollback_when fires on a drop above 1.0%" in row_check.target
+        result = wh.promote(pid, force=True, reason="testing the trigger")
         assert result.action == "rolled back" and result.exit_code == 1
         assert result.plan.status == "ROLLED BACK"
         assert "row count marts.order_facts" in result.plan.rollback_reason

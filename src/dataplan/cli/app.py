@@ -154,7 +154,8 @@ def demo(
     customers: Annotated[int, typer.Option(help="Customers to generate (10,000 by default).", min=100)] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed of the data generator.")] = 42,
 ) -> None:
-    """The customer-lifecycle project end to end: data, prod build, tests, dashboard."""
+    """The customer-lifecycle project end to end: data, prod build, tests, dashboard, and two changes
+    shipped through plan, apply and promote (one promoted, one rolled back by its trigger)."""
     from dataplan.demo.story import run_demo
 
     with errors(), progress_bar(True) as bar:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dataplan.cli import render
 from dataplan.cli.common import EndOpt, EnvOpt, ProjectOpt, SelectOpt, errors, out, parse_end
@@ -45,9 +46,11 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
     if fmt == "md":
         sys.stdout.write(redact(render_markdown(plan)))
         return
-    console.print(
-        f"[bold]{plan.title}[/]  (plan [cyan]{plan.plan_id}[/], {plan.status}, target [bold]{plan.environment}[/])"
-    )
+    head = Text(plan.title, style="bold")
+    head.append("  (")
+    head.append("not saved: --explain" if explain else f"plan {plan.plan_id}, {plan.status}")
+    head.append(f", target {plan.environment})")
+    console.print(head)
     if plan.is_empty:
         console.print(f"[green]No changes[/]: {plan.environment} matches the project.")
         return
@@ -115,7 +118,16 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
         for s in plan.rollout:
             steps.add_row(str(s.n), s.environment, s.action, s.checkpoint)
         console.print(steps)
-    console.print(f"{len(plan.checks)} validation checks planned. Rollback: [cyan]{plan.rollback.command}[/]")
+    if explain:
+        checks = Table(title="Validation checks apply would run")
+        for col in ("model", "check", "target"):
+            checks.add_column(col)
+        for check in plan.checks:
+            checks.add_row(Text(check.model), Text(check.kind), Text(check.target))
+        console.print(checks)
+        console.print("Nothing was saved (--explain): run `dataplan plan` without it to record the plan.")
+    else:
+        console.print(f"{len(plan.checks)} validation checks planned. Rollback: [cyan]{plan.rollback.command}[/]")
     for reason in plan.blocked:
         console.print(f"[bold red]blocked[/]: {reason}")
     if plan.document:
@@ -157,7 +169,11 @@ def plan(
 
 
 @plan_app.command("list")
-def plan_list(ctx: typer.Context, project: ProjectOpt = Path("."), fmt: PlanFormat = "text") -> None:
+def plan_list(
+    ctx: typer.Context,
+    project: ProjectOpt = Path("."),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+) -> None:
     """List plans with their status."""
     project, fmt = _inherited(ctx, project, fmt)
     if fmt not in ("text", "json"):

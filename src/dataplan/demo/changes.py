@@ -18,6 +18,9 @@ class Change:
     objective: str
     before: str
     after: str
+    # Promote even when apply's checks fail, with this reason: the bad change is forced past the gate
+    # so the demo shows the post-promotion trigger rolling prod back by itself.
+    force_reason: str | None = None
 
     def apply(self, project_dir: Path) -> bool:
         """Edit the model; False when the text is not there (already applied or edited by hand)."""
@@ -49,4 +52,5 @@ DROP_UNKNOWN_INDUSTRY = Change(
     objective="Leave accounts with an unknown industry out of account health.",
     before="select * from intermediate.int_customer_spine where is_crm_matched\n",
     after="select * from intermediate.int_customer_spine where is_crm_matched and industry <> 'unknown'\n",
+    force_reason="demo: forced past the failed row-count check to show the automatic rollback",
 )

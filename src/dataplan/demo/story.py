@@ -8,7 +8,9 @@ earlier ones.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,17 +128,27 @@ def run_demo(directory: Path, customers: int = 10_000, seed: int = 42, progress:
         outcome = ChangeOutcome(change.name, change.objective)
         result.changes.append(outcome)
         _timed(result, f"change: {change.name}", partial(ship_change, directory, change, outcome, keep))
+    dp = _command()
     result.next_commands = [
-        f"dataplan plan list -p {directory}          # the plans and their status",
-        f"dataplan log <plan id> -p {directory}      # the journal of a rollout",
-        f"cd {directory} && dataplan status  # every model up to date",
+        f"{dp} plan list -p {directory}          # the plans and their status",
+        f"{dp} log <plan id> -p {directory}      # the journal of a rollout",
+        f"cd {directory} && {dp} status  # every model up to date",
         "# edit models/marts/account_health.sql, then:",
-        "dataplan plan --objective '...'   # impact, contract changes, risk -> plans/*.md",
-        "dataplan apply <plan id>          # build in plan_<id>, baseline, verify with data diffs",
-        "dataplan promote <plan id>        # atomic view swap; automatic rollback if a check fires",
-        "dataplan rollback <plan id>",
+        f"{dp} plan --objective '...'   # impact, contract changes, risk -> plans/*.md",
+        f"{dp} apply <plan id>          # build in plan_<id>, baseline, verify with data diffs",
+        f"{dp} promote <plan id>        # atomic view swap; automatic rollback if a check fires",
+        f"{dp} rollback <plan id>",
     ]
     return result
+
+
+def _command() -> str:
+    """How the user runs dataplan: ``dataplan`` when it is on PATH, else the full path of the script that
+    ran this demo (``make demo`` runs ``.venv/bin/dataplan``, which an inactive venv leaves off PATH)."""
+    if shutil.which("dataplan"):
+        return "dataplan"
+    script = Path(sys.argv[0])
+    return shlex.quote(str(script.resolve())) if script.name == "dataplan" and script.is_file() else "dataplan"
 
 
 def _title(change: Change) -> str:
@@ -192,14 +204,20 @@ def ship_change(directory: Path, change: Change, outcome: ChangeOutcome, keep: b
             applied = wh.apply(plan.plan_id)
             outcome.reports = list(applied.plan.reports)
             outcome.checks = [f"{c.criteria}: {c.actual} ({c.outcome})" for c in applied.plan.checks]
-            if applied.exit_code:
+            if applied.exit_code and change.force_reason is None:
                 outcome.status = applied.plan.status
                 outcome.messages = applied.messages
                 return f"plan {plan.plan_id} applied; verification failed, not promoted", False
-            promoted = wh.promote(plan.plan_id)
+            forced = bool(applied.exit_code)
+            promoted = wh.promote(plan.plan_id, force=forced, reason=change.force_reason if forced else None)
             outcome.status = promoted.plan.status
             outcome.post_checks = [f"{p.name}: {p.detail} ({p.outcome})" for p in promoted.post_checks]
             outcome.messages = promoted.messages
+            if forced:
+                outcome.messages = [
+                    f"verification failed, so promote refused it; forced: {change.force_reason}",
+                    *outcome.messages,
+                ]
             return f"plan {plan.plan_id}: {promoted.action}", False
     finally:
         if not keep:

@@ -96,6 +96,9 @@ def _status(plan: Plan) -> list[str]:
     if plan.allow_breaking:
         facts.append("breaking changes allowed")
     meaning = _MEANING[plan.status]
+    if plan.status == "COMPLETE":
+        checked = "verified" if plan.verified else "not verified (promotion forced)"
+        meaning = f"applied, {checked} and promoted to {_code(plan.promoted_to or plan.environment)}"
     if plan.status == "ROLLED BACK" and not plan.was_promoted:
         meaning = f"rolled back before any promotion: {_code(plan.environment)} was never changed"
     lines = [f"**{plan.status}** — {meaning}", "", " · ".join(facts)]
@@ -213,7 +216,7 @@ def _validation(plan: Plan) -> list[str]:
         pre = [NONE]
     else:
         when = "will capture it" if plan.status == "DRAFT" else "captured it"
-        pre = [f"{apply} {when} from {_code(plan.environment)}, before building anything:", ""]
+        pre = [f"{apply} {when} from {_code(plan.environment)}, which apply never changes:", ""]
         pre += [f"- {_code(c.model)} — {c.kind}: {_inline(c.measurement)}" for c in baseline]
     post = [_check_box(c) for c in plan.checks] or [NONE]
     criteria = _table(

@@ -48,15 +48,24 @@ def checks_for(
                 blocking=False,
             )
         else:
+            # A rollback trigger stricter than the default fail threshold fails the check already: a plan
+            # verified here would otherwise be promoted only to be rolled back on the same figure.
+            triggers = model.spec.rollback_when or project.config.defaults.rollback_when
+            drop = triggers.row_count_drop_pct if triggers is not None else None
+            fail = min(ROW_COUNT_FAIL_PCT, drop) if drop is not None else ROW_COUNT_FAIL_PCT
+            warn = min(ROW_COUNT_WARN_PCT, fail)
+            target = f"change <= {warn}% (warn), <= {fail}% (fail)"
+            if fail < ROW_COUNT_FAIL_PCT:
+                target += f"; rollback_when fires on a drop above {fail}%"
             _check(
                 out,
                 fqn,
                 "row_count",
                 f"{fqn} keeps its row count",
                 "count(*) plan vs target",
-                f"change <= {ROW_COUNT_WARN_PCT}% (warn), <= {ROW_COUNT_FAIL_PCT}% (fail)",
-                warn=ROW_COUNT_WARN_PCT,
-                fail=ROW_COUNT_FAIL_PCT,
+                target,
+                warn=warn,
+                fail=fail,
             )
         _check(
             out,
@@ -95,8 +104,8 @@ def checks_for(
             out,
             fqn,
             "distribution",
-            f"{fqn} distributions of changed numeric columns",
-            "PSI and KS per numeric column",
+            f"{fqn} distributions of changed columns",
+            "PSI and KS per numeric column, PSI and chi-square per text column",
             f"PSI <= {PSI_WARN} (warn), <= {PSI_FAIL} (fail)",
             warn=PSI_WARN,
             fail=PSI_FAIL,

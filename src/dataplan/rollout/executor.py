@@ -88,6 +88,9 @@ class Rollout:
                 f"the project changed since plan {plan_id} was made ({', '.join(sorted(stale))})",
                 hint="make a new plan with `dataplan plan`",
             )
+        # Verifying against a target that moved on would measure a change the plan does not describe,
+        # and promote would refuse it anyway.
+        self._require_fresh(plan, plan.environment)
         journal = Journal(self.store, plan_id)
         with self.locks.held(plan.plan_environment, f"apply {plan_id}", break_lock=break_lock) as replaced:
             if replaced is not None:
@@ -266,6 +269,12 @@ class Rollout:
             self._restore(self.records.get(plan.plan_id), target, journal, f"error after the swap: {exc}")
         except Exception as undo:  # the caller re-raises the first error, which says what went wrong
             exc.add_note(f"the automatic rollback failed too: {undo}; run `dataplan rollback {plan.plan_id}`")
+
+    def abandon(self, plan: Plan) -> Plan:
+        """Mark a plan that was never promoted ABANDONED and drop its plan environment's views."""
+        with self.locks.held(plan.plan_environment, f"abandon {plan.plan_id}"):
+            self._drop_plan_environment(plan)
+            return self._save(plan.model_copy(update={"status": "ABANDONED"}))
 
     def _drop_plan_environment(self, plan: Plan) -> None:
         if self.store.environment_models(plan.plan_environment):
