@@ -158,3 +158,23 @@ def test_abandon_drops_the_plan_environment_and_frees_its_versions(deployed: Dep
         assert f"plan_{pid}" not in {e["name"] for e in wh.environments()}
         assert "**ABANDONED**" in (deployed.root / plan.document).read_text()
     assert state_of(deployed, "prod") == prod_before
+
+
+def test_a_plan_that_re_adds_a_removed_model_is_on_top_of_the_removal(deployed: Deployed) -> None:
+    extra = {"models/marts/m_extra.sql": "select customer_id, count(*) as n from order_facts group by customer_id\n"}
+    deployed.change(extra)
+    with deployed.open() as wh:
+        wh.build("prod")
+    (deployed.root / "models/marts/m_extra.sql").unlink()
+    removal = promoted(deployed, {})
+    readd = promoted(deployed, extra)  # the same fingerprint: the same version as before the removal
+    with deployed.open() as wh:
+        with pytest.raises(StateError, match=f"plan {readd} was promoted on top of {removal}"):
+            wh.rollback(removal)  # accepted before: the last rollback then left prod without m_extra
+        wh.rollback(readd)
+        wh.janitor(ttl="0s")
+        assert "m_extra" not in wh.store.environment_models("prod")
+        wh.rollback(removal)
+        wh.janitor(ttl="0s")
+        assert "m_extra" in wh.store.environment_models("prod")
+    assert len(deployed.rows("marts", "m_extra", "customer_id")) == 7

@@ -98,8 +98,8 @@ def test_resume_finishes_an_interrupted_rollback(deployed: Deployed, point: str)
 @pytest.mark.parametrize("point", ["post_check:end", "rollback:start", "rollback:end"])
 def test_resume_never_promotes_a_plan_whose_post_check_failed(deployed: Deployed, point: str) -> None:
     old = state_of(deployed, "prod")
-    pid = applied(deployed, ROW_DROP)  # 2 of 80 rows dropped: 2.5% > the 1% trigger
-    killed = run_cli(deployed, "promote", pid, fault=point)
+    pid = applied(deployed, ROW_DROP)  # 2 of 80 rows dropped: 2.5% > the 1% trigger, which fails apply too
+    killed = run_cli(deployed, "promote", pid, "--force", "--reason", "test the trigger", fault=point)
     assert killed.returncode == -9, killed.stderr
     with deployed.open() as wh:
         result = wh.resume(pid)

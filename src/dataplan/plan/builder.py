@@ -66,7 +66,8 @@ class PlanBuilder:
                 f"environment {environment} does not exist",
                 hint=f"deploy first with `dataplan build --env {environment}`",
             )
-        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        # Microseconds kept: the order of two plans made within a second decides which is on top of which.
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
         end = end or default_end()
         graph = self.project.graph
         selected = set(graph.select(select))

@@ -81,13 +81,7 @@ class Rollout:
                 f"plan {plan_id} is blocked: {'; '.join(plan.blocked)}",
                 hint="re-plan with --allow-breaking once consumers are ready",
             )
-        stale = {n for n, fp in plan.fingerprints.items() if self.project.fingerprints.get(n) != fp}
-        stale |= set(self.project.fingerprints) - set(plan.fingerprints)
-        if stale:
-            raise StateError(
-                f"the project changed since plan {plan_id} was made ({', '.join(sorted(stale))})",
-                hint="make a new plan with `dataplan plan`",
-            )
+        self._require_same_project(plan)
         # Verifying against a target that moved on would measure a change the plan does not describe,
         # and promote would refuse it anyway.
         self._require_fresh(plan, plan.environment)
@@ -198,6 +192,7 @@ class Rollout:
                 hint=f"run `dataplan apply {plan_id}`, or promote with --force --reason TEXT",
             )
         self._require_fresh(plan, target)
+        self._require_same_project(plan)  # the swap places views by the project's layers
         journal = Journal(self.store, plan_id)
         if failed_post_check(journal.entries()) is not None:
             raise StateError(
@@ -217,6 +212,15 @@ class Rollout:
             journal.record("promote", "start", target=target, before=plan.target_state)
             swap(self.backend, self.store, target, change, journal)
             return self._promoted(plan, target, journal, f"{target} now points at the plan's versions")
+
+    def _require_same_project(self, plan: Plan) -> None:
+        stale = {n for n, fp in plan.fingerprints.items() if self.project.fingerprints.get(n) != fp}
+        stale |= set(self.project.fingerprints) - set(plan.fingerprints)
+        if stale:
+            raise StateError(
+                f"the project changed since plan {plan.plan_id} was made ({', '.join(sorted(stale))})",
+                hint="make a new plan with `dataplan plan`",
+            )
 
     def _require_fresh(self, plan: Plan, target: str) -> None:
         if self._state(target) != plan.target_state:
@@ -327,16 +331,25 @@ class Rollout:
     def _promoted_after(self, plan: Plan) -> list[str]:
         """Plans promoted to the same target after ``plan``: they must be rolled back first."""
         target = promotion_target(plan)
-        introduced = {(m, v) for m, v in after_state(plan).items() if v and plan.target_state.get(m) != v}
+        # What the promotion left that differs from before it: a model -> its new version, or None for a
+        # model it removed (a removal leaves a state too: a later plan can re-add the model on top of it).
+        left = {m: v for m, v in after_state(plan).items() if plan.target_state.get(m) != v}
+        since = plan.promoted_at or plan.created_at
         out = []
         for row in self.records.list():
             if row["plan_id"] == plan.plan_id or row["status"] == "ROLLED BACK":
                 continue
             other = self.records.get(str(row["plan_id"]))
-            if not was_promoted(other) or promotion_target(other) != target:
+            if not was_promoted(other) or promotion_target(other) != target or other.created_at < since:
                 continue
-            # Planned against a state holding this plan's versions: it was promoted on top of it.
-            if introduced & set(other.target_state.items()):
+            # Planned against a state holding what this plan left: it was promoted on top of it. When each
+            # was planned against what the other left (a removal, then the same version re-added), the one
+            # planned later is on top.
+            if not any(other.target_state.get(m) == v for m, v in left.items()):
+                continue
+            theirs = {m: v for m, v in after_state(other).items() if other.target_state.get(m) != v}
+            mutual = any(plan.target_state.get(m) == v for m, v in theirs.items())
+            if not mutual or other.created_at > plan.created_at:
                 out.append(other.plan_id)
         return out
 
