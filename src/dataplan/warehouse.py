@@ -343,6 +343,24 @@ class Warehouse:
             raise InputError(f"no version {version_id!r}", hint="`dataplan status` lists the versions in use")
         self.store.pin(version_id, reason)
 
-    def unpin(self, version_id: str) -> int:
+    def unpin(self, version_id: str, reason: str | None = None, *, every: bool = False) -> int:
+        """Remove the pin of ``version_id`` with ``reason``; without one, the only pin, or ``every`` pin.
+
+        Several people may pin one version: removing them all unasked would let the janitor drop a
+        baseline someone else still relies on.
+        """
         self.store.require_initialized()
-        return self.store.unpin(version_id)
+        reasons = self.store.pin_reasons(version_id)
+        if not reasons:
+            raise InputError(f"version {version_id!r} is not pinned")
+        if reason is not None and reason not in reasons:
+            raise InputError(
+                f"version {version_id!r} has no pin with reason {reason!r}",
+                hint="its pins: " + "; ".join(repr(r) for r in reasons),
+            )
+        if reason is None and len(reasons) > 1 and not every:
+            raise InputError(
+                f"version {version_id!r} has {len(reasons)} pins: " + "; ".join(repr(r) for r in reasons),
+                hint="pass --reason to remove one of them, or --all to remove every pin",
+            )
+        return self.store.unpin(version_id, None if every else reason)

@@ -36,8 +36,21 @@ def test_pinned_version_survives_the_janitor(deployed: Deployed) -> None:
         result = wh.janitor("0s")
         assert orphan[0] not in result.dropped and result.kept[orphan[0]] == "pinned"
         assert set(result.dropped) == set(orphan[1:])
-        assert wh.unpin(orphan[0]) == 1
+        # a second person pins it too: removing one pin keeps the other, and nothing is dropped
+        wh.pin(orphan[0], "finance reconciliation")
+        with pytest.raises(InputError, match="has 2 pins: 'baseline for the Q3 audit'; 'finance reconciliation'"):
+            wh.unpin(orphan[0])
+        with pytest.raises(InputError, match="has no pin with reason 'q3'"):
+            wh.unpin(orphan[0], "q3")
+        assert wh.store.pin_reasons(orphan[0]) == ["baseline for the Q3 audit", "finance reconciliation"]
+        assert wh.unpin(orphan[0], "baseline for the Q3 audit") == 1
+        assert wh.janitor("0s").dropped == []
+        assert wh.unpin(orphan[0]) == 1  # the only pin left
+        with pytest.raises(InputError, match="is not pinned"):
+            wh.unpin(orphan[0])
         assert wh.janitor("0s").dropped == [orphan[0]]
+    cli = runner.invoke(app, ["pin", orphan[1], "-p", str(deployed.root), "--all"])
+    assert cli.exit_code == 2 and "--all only goes with --remove" in cli.output
 
 
 def test_break_lock_takes_over_a_live_lock_and_is_journaled(deployed: Deployed) -> None:

@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from dataplan.cli import render
 from dataplan.cli.common import EndOpt, Format, FormatOpt, ProjectOpt, errors, out, parse_end, progress_bar
+from dataplan.errors import InputError
 from dataplan.rollout.executor import RolloutResult
 from dataplan.warehouse import Warehouse
 
@@ -152,17 +154,24 @@ def janitor(
 def pin(
     version: Annotated[str, typer.Argument(help="Version id (a table in the state schema).")],
     project: ProjectOpt = Path("."),
-    reason: Annotated[str, typer.Option("--reason", help="Why it must stay.")] = "pinned by hand",
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why it must stay (default 'pinned by hand'); with --remove, which pin."),
+    ] = None,
     remove: Annotated[bool, typer.Option("--remove", help="Remove the pin instead.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="With --remove: every pin of the version.")] = False,
 ) -> None:
     """Pin a version so the janitor keeps it (or --remove the pin)."""
     with errors(), Warehouse.open(project) as wh:
         if remove:
-            n = wh.unpin(version)
-            out.print(f"removed {n} pin(s) of {version}")
+            n = wh.unpin(version, reason, every=every)
+            out.print(Text(f"removed {n} pin(s) of {version}"))
             return
+        if every:
+            raise InputError("--all only goes with --remove")
+        reason = reason or "pinned by hand"
         wh.pin(version, reason)
-    out.print(f"pinned [bold]{version}[/]: {reason}")
+    out.print(Text(f"pinned {version}: {reason}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -246,8 +246,16 @@ class StateStore:
     def pin(self, version_id: str, reason: str) -> None:
         self._insert("pins", [[version_id, reason, now()]])
 
-    def unpin(self, version_id: str) -> int:
+    def pin_reasons(self, version_id: str) -> list[str]:
         where = column("version_id").eq(exp.Literal.string(version_id))
+        q = exp.select(column("reason")).from_(self.t("pins")).where(where).order_by(column("reason"))
+        return [str(r[0]) for r in self._rows(q)]
+
+    def unpin(self, version_id: str, reason: str | None = None) -> int:
+        """Remove the version's pins with ``reason`` (every pin of it when None); how many were removed."""
+        where: exp.Expr = column("version_id").eq(exp.Literal.string(version_id))
+        if reason is not None:
+            where = exp.and_(where, column("reason").eq(exp.Literal.string(reason)))
         n = int(self.backend.fetch_value(exp.select(exp.func("count", exp.Star())).from_(self.t("pins")).where(where)))
         self.backend.delete(self.t("pins"), where)
         return n
