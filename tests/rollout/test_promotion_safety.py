@@ -178,3 +178,23 @@ def test_a_plan_that_re_adds_a_removed_model_is_on_top_of_the_removal(deployed: 
         wh.janitor(ttl="0s")
         assert "m_extra" in wh.store.environment_models("prod")
     assert len(deployed.rows("marts", "m_extra", "customer_id")) == 7
+
+
+def test_promote_to_a_missing_environment_and_a_dropped_plan_environment_say_what_to_do(
+    deployed: Deployed,
+) -> None:
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(pid)
+        before = state_of(deployed, "prod")
+        with pytest.raises(StateError, match="environment nosuch does not exist") as info:
+            wh.promote(pid, to="nosuch")
+        assert "dataplan build --env nosuch" in str(info.value)
+        wh.drop_environment(f"plan_{pid}")
+        with pytest.raises(StateError, match=f"plan environment plan_{pid} lacks") as info:
+            wh.promote(pid)
+        assert f"dataplan apply {pid}" in str(info.value)  # resume would fail the same way
+        assert wh.get_plan(pid).promoted_to is None and state_of(deployed, "prod") == before
+        assert wh.apply(pid).exit_code == 0
+        assert wh.promote(pid).plan.status == "COMPLETE"

@@ -173,6 +173,12 @@ class Rollout:
         target = check_environment_name(to) if to is not None else plan.environment
         if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
             raise StateError(f"plan {plan_id} is {plan.status}; it cannot be promoted")
+        if to is not None and to != plan.environment and not self.store.environment_models(target):
+            raise StateError(
+                f"environment {target} does not exist",
+                hint=f"promote --to needs an environment built like {plan.environment} was when planned: "
+                f"`dataplan build --env {target}` first",
+            )
         if plan.promoted_to is not None and plan.promoted_to != target:
             raise StateError(
                 f"plan {plan_id}'s promotion to {plan.promoted_to} did not finish",

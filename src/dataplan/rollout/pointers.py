@@ -34,7 +34,7 @@ def promotion_swap(project: Project, store: StateStore, plan: Plan, target: str)
     if missing:
         raise StateError(
             f"plan environment {plan.plan_environment} lacks {', '.join(sorted(missing))}",
-            hint=f"run `dataplan resume {plan.plan_id}` to finish the apply",
+            hint=f"build it again with `dataplan apply {plan.plan_id}`, then promote",
         )
     pointers = [
         environments.Pointer(n, project.config.schema_for(project.models[n].layer), e.version_id)
