@@ -126,3 +126,23 @@ def test_resume_after_promote_to_finishes_on_that_environment(deployed: Deployed
     rolled = run_cli(deployed, "rollback", pid)
     assert rolled.returncode == 0 and "dev restored" in rolled.stdout, rolled.stdout + rolled.stderr
     assert state_of(deployed, "dev") == old and state_of(deployed, "prod") == old
+
+
+def test_rollback_right_after_a_crashed_swap_of_versions_dev_built(deployed: Deployed) -> None:
+    # dev builds the change first; the plan keeps order_facts (same data) but apply reuses dev's version of
+    # it, so the swap writes a version the plan's new_version does not name. Rollback right after a crash
+    # that followed the swap compared against new_version and refused.
+    deployed.change(
+        {"models/staging/stg_orders.sql": "select order_id, customer_id, amount, status, 1 as one from raw.orders\n"}
+    )
+    with deployed.open() as wh:
+        wh.build("dev")
+    old = state_of(deployed, "prod")
+    pid = applied(deployed, {})
+    killed = run_cli(deployed, "promote", pid, fault="promote:end")
+    assert killed.returncode == -9, killed.stderr
+    assert state_of(deployed, "prod") != old  # the swap happened
+    with deployed.open() as wh:
+        result = wh.rollback(pid)
+        assert result.plan.status == "ROLLED BACK"
+    assert state_of(deployed, "prod") == old

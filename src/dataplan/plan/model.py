@@ -149,7 +149,8 @@ class Plan(_Data):
     verified: bool = False  # apply ran and no blocking check failed
     promoted_to: str | None = None  # the environment promote swapped (--to), saved before the swap
     promoted_at: dt.datetime | None = None
-    promoted_state: dict[str, str] = Field(default_factory=dict)  # the target's views after promotion
+    # The versions the swap writes, saved just before it; after it, the target's views.
+    promoted_state: dict[str, str] = Field(default_factory=dict)
     rolled_back_at: dt.datetime | None = None
     rollback_reason: str | None = None
     forced_reason: str | None = None  # promote --force --reason

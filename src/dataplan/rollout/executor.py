@@ -210,8 +210,12 @@ class Rollout:
                 journal.record("lock", "end", "broken", holder=replaced.holder, pid=replaced.pid)
             self._require_fresh(plan, target)  # again under the lock: a build may have just ended
             change = promotion_swap(self.project, self.store, plan, target)  # refuses before any change
-            # The target is saved before the swap: rollback and resume after a crash act on it.
-            update: dict[str, object] = {"promoted_to": target}
+            # The target and the versions the swap writes are saved before it: rollback and resume after a
+            # crash act on them (the plan's new_version can name another version with the same data).
+            update: dict[str, object] = {
+                "promoted_to": target,
+                "promoted_state": {p.model: p.version_id for p in change.pointers},
+            }
             if force:
                 update["forced_reason"] = reason
             plan = self._save(plan.model_copy(update=update))

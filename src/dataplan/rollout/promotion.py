@@ -27,10 +27,10 @@ def promotion_target(plan: Plan) -> str:
 def after_state(plan: Plan) -> dict[str, str | None]:
     """Each model the rollback restores -> its version right after the promotion (None: no view).
 
-    Before ``promoted_state`` is recorded (a crash or an error right after the swap),
-    the swap can only have written the plan's own versions.
+    ``promoted_state`` holds the versions the swap writes from just before it (then the whole target
+    after it); plans promoted before that was saved fall back to the plan's own versions.
     """
-    if plan.promoted_at is not None:
+    if plan.promoted_at is not None or plan.promoted_state:
         return {m: plan.promoted_state.get(m) for m in plan.rollback.restores}
     intended = {c.model: c.new_version for c in plan.changes}  # removed models: None
     return {m: intended.get(m) for m in plan.rollback.restores}
