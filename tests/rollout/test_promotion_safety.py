@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from dataplan import InputError, StateError
 from dataplan.cli.app import app
+from dataplan.rollout.locks import Locks
 from dataplan.state.store import now
 from tests.rollout.conftest import Deployed, run_cli, state_of
 
@@ -198,3 +199,25 @@ def test_promote_to_a_missing_environment_and_a_dropped_plan_environment_say_wha
         assert wh.get_plan(pid).promoted_to is None and state_of(deployed, "prod") == before
         assert wh.apply(pid).exit_code == 0
         assert wh.promote(pid).plan.status == "COMPLETE"
+
+
+def test_a_promotion_holds_the_plan_so_a_second_one_waits_its_turn(deployed: Deployed) -> None:
+    # Two promotions of one plan (prod and --to dev) both passed their checks on Postgres and both swapped;
+    # the plan recorded only one target, and the other could never be rolled back.
+    with deployed.open() as wh:
+        wh.build("dev")
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        wh.apply(pid)
+        before = state_of(deployed, "prod"), state_of(deployed, "dev")
+        Locks(wh.store).acquire(f"plan_{pid}", f"promote {pid}")  # the other promotion, in this live process
+        with pytest.raises(StateError, match=f"plan_{pid} is locked by promote {pid}"):
+            wh.promote(pid, to="dev")
+        assert (state_of(deployed, "prod"), state_of(deployed, "dev")) == before
+        assert wh.get_plan(pid).promoted_to is None
+        Locks(wh.store).release(f"plan_{pid}")
+        assert wh.promote(pid).plan.promoted_to == "prod"
+        with pytest.raises(StateError, match="is COMPLETE; it cannot be promoted"):
+            wh.promote(pid, to="dev")
+    assert state_of(deployed, "dev") == before[1]

@@ -171,44 +171,20 @@ class Rollout:
     ) -> RolloutResult:
         plan = self.records.get(plan_id)
         target = check_environment_name(to) if to is not None else plan.environment
-        if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
-            raise StateError(f"plan {plan_id} is {plan.status}; it cannot be promoted")
-        if to is not None and to != plan.environment and not self.store.environment_models(target):
-            raise StateError(
-                f"environment {target} does not exist",
-                hint=f"promote --to needs an environment built like {plan.environment} was when planned: "
-                f"`dataplan build --env {target}` first",
-            )
-        if plan.promoted_to is not None and plan.promoted_to != target:
-            raise StateError(
-                f"plan {plan_id}'s promotion to {plan.promoted_to} did not finish",
-                hint=f"finish it with `dataplan resume {plan_id}` or undo it with `dataplan rollback {plan_id}`",
-            )
         if force and not reason:
             raise InputError("--force needs --reason TEXT, which is recorded in the plan")
-        if plan.applied_at is None:
-            raise StateError(
-                f"plan {plan_id} was never applied: nothing is built to promote",
-                hint=f"run `dataplan apply {plan_id}` first",
-            )
-        if not plan.verified and not force:
-            why = "a blocking check failed"
-            raise StateError(
-                f"plan {plan_id} is not verified: {why}",
-                hint=f"run `dataplan apply {plan_id}`, or promote with --force --reason TEXT",
-            )
-        self._require_fresh(plan, target)
-        self._require_same_project(plan)  # the swap places views by the project's layers
+        self._check_promotable(plan, target, to, force)  # fail fast, before any lock
         journal = Journal(self.store, plan_id)
-        if failed_post_check(journal.entries()) is not None:
-            raise StateError(
-                f"plan {plan_id} failed its post-promotion checks; it is never promoted again",
-                hint=f"`dataplan resume {plan_id}` finishes its rollback; make a new plan for the fix",
-            )
-        with self.locks.held(target, f"promote {plan_id}", break_lock=break_lock) as replaced:
+        # The plan's lock, then the target's: two promotions of one plan (to prod and --to dev at once)
+        # must not both pass the checks above.
+        with (
+            self.locks.held(plan.plan_environment, f"promote {plan_id}", break_lock=break_lock),
+            self.locks.held(target, f"promote {plan_id}", break_lock=break_lock) as replaced,
+        ):
             if replaced is not None:
                 journal.record("lock", "end", "broken", holder=replaced.holder, pid=replaced.pid)
-            self._require_fresh(plan, target)  # again under the lock: a build may have just ended
+            plan = self.records.get(plan_id)  # again under the locks: another process may have promoted it
+            self._check_promotable(plan, target, to, force)
             change = promotion_swap(self.project, self.store, plan, target)  # refuses before any change
             # The target and the versions the swap writes are saved before it: rollback and resume after a
             # crash act on them (the plan's new_version can name another version with the same data).
@@ -222,6 +198,39 @@ class Rollout:
             journal.record("promote", "start", target=target, before=plan.target_state)
             swap(self.backend, self.store, target, change, journal)
             return self._promoted(plan, target, journal, f"{target} now points at the plan's versions")
+
+    def _check_promotable(self, plan: Plan, target: str, to: str | None, force: bool) -> None:
+        plan_id = plan.plan_id
+        if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
+            raise StateError(f"plan {plan_id} is {plan.status}; it cannot be promoted")
+        if to is not None and to != plan.environment and not self.store.environment_models(target):
+            raise StateError(
+                f"environment {target} does not exist",
+                hint=f"promote --to needs an environment built like {plan.environment} was when planned: "
+                f"`dataplan build --env {target}` first",
+            )
+        if plan.promoted_to is not None and plan.promoted_to != target:
+            raise StateError(
+                f"plan {plan_id}'s promotion to {plan.promoted_to} did not finish",
+                hint=f"finish it with `dataplan resume {plan_id}` or undo it with `dataplan rollback {plan_id}`",
+            )
+        if plan.applied_at is None:
+            raise StateError(
+                f"plan {plan_id} was never applied: nothing is built to promote",
+                hint=f"run `dataplan apply {plan_id}` first",
+            )
+        if not plan.verified and not force:
+            raise StateError(
+                f"plan {plan_id} is not verified: a blocking check failed",
+                hint=f"run `dataplan apply {plan_id}`, or promote with --force --reason TEXT",
+            )
+        self._require_fresh(plan, target)  # under the lock too: a build may have just ended
+        self._require_same_project(plan)  # the swap places views by the project's layers
+        if failed_post_check(Journal(self.store, plan_id).entries()) is not None:
+            raise StateError(
+                f"plan {plan_id} failed its post-promotion checks; it is never promoted again",
+                hint=f"`dataplan resume {plan_id}` finishes its rollback; make a new plan for the fix",
+            )
 
     def _require_same_project(self, plan: Plan) -> None:
         stale = {n for n, fp in plan.fingerprints.items() if self.project.fingerprints.get(n) != fp}
