@@ -221,3 +221,27 @@ def test_a_promotion_holds_the_plan_so_a_second_one_waits_its_turn(deployed: Dep
         with pytest.raises(StateError, match="is COMPLETE; it cannot be promoted"):
             wh.promote(pid, to="dev")
     assert state_of(deployed, "dev") == before[1]
+
+
+def test_a_model_moved_to_another_layer_is_planned_promoted_and_rolled_back(deployed: Deployed) -> None:
+    root = deployed.root
+    for suffix in ("sql", "yml"):
+        (root / f"models/marts/customer_revenue.{suffix}").rename(root / f"models/staging/customer_revenue.{suffix}")
+    exposures = (root / "exposures.yml").read_text().replace("marts.customer_revenue", "staging.customer_revenue")
+    (root / "exposures.yml").write_text(exposures)
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        plan = wh.get_plan(pid)
+        (moved,) = [c for c in plan.changes if c.model == "customer_revenue"]
+        assert (moved.change, moved.category, moved.rebuild) == ("directly modified", "breaking", False)
+        assert moved.reason.startswith("moved from layer marts to staging")
+        assert moved.new_version == moved.old_version and "staging.customer_revenue" in plan.title
+        wh.apply(pid)
+        wh.promote(pid)
+        names = {(r.schema, r.name) for r in wh.backend.relations()}
+        assert ("staging", "customer_revenue") in names and ("marts", "customer_revenue") not in names
+        wh.rollback(pid)
+        names = {(r.schema, r.name) for r in wh.backend.relations()}
+        assert ("marts", "customer_revenue") in names and ("staging", "customer_revenue") not in names
+        assert wh.store.environment_models("prod")["customer_revenue"].view_schema == "marts"
+    assert len(deployed.rows("marts", "customer_revenue", "customer_id")) == 7

@@ -221,6 +221,18 @@ class ChangeDetector:
                     star_parents.append(parent)
             elif matched := {c for c in changed if c.lower() in read}:
                 hits[parent] = matched
+        if not hits and old.layer != model.layer:
+            out.changed_columns[model.name] = set()
+            out.reused[model.name] = old.version_id
+            return self._base(
+                model,
+                change="directly modified",
+                category="breaking",
+                rebuild=False,
+                new_version=old.version_id,
+                reason=f"moved from layer {old.layer} to {model.layer}: its view moves from {old.layer}.{model.name} "
+                f"to {model.fqn}, so readers of the old name break; the data is the same (keeps its version)",
+            )
         if not hits:
             out.changed_columns[model.name] = set()
             out.reused[model.name] = old.version_id

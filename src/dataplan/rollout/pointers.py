@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from dataplan.backends.base import Backend
 from dataplan.build import environments
+from dataplan.build.naming import environment_schema
 from dataplan.errors import StateError
 from dataplan.plan.model import Plan
 from dataplan.project import Project
@@ -52,16 +53,25 @@ def rollback_swap(project: Project, store: StateStore, plan: Plan, target: str) 
     versions = {v.version_id: v for v in store.versions(version_ids=[v for v in restores.values() if v])}
     swap, replaced = Swap(), []
     for model, vid in restores.items():
-        live = current[model].version_id if model in current else None
-        if live == vid:
-            continue  # already restored (a rollback run again after a crash)
+        entry = current.get(model)
+        live = entry.version_id if entry is not None else None
+        schema = None
+        if vid is not None:
+            # Where the view was: in the schema of the layer its version was built in (a plan that only moved
+            # the model to another layer kept the version and moved the view).
+            schema = project.config.schema_for(versions[vid].layer if vid in versions else project.models[model].layer)
+            if entry is not None and live == vid and entry.view_schema == environment_schema(schema, target):
+                continue  # already restored (a rollback run again after a crash)
+        elif live is None:
+            continue  # already restored: the view the plan added is gone
         if live != expected[model]:
             replaced.append(f"{target}'s {model} now reads {_named(live)}, not {_named(expected[model])} as promoted")
         elif vid is None:
-            swap.removed.append(current[model])
+            assert entry is not None
+            swap.removed.append(entry)
         else:
-            layer = versions[vid].layer if vid in versions else project.models[model].layer
-            swap.pointers.append(environments.Pointer(model, project.config.schema_for(layer), vid))
+            assert schema is not None
+            swap.pointers.append(environments.Pointer(model, schema, vid))
     if replaced:
         raise StateError(
             f"cannot roll back plan {plan.plan_id}: {'; '.join(replaced)}. A later change replaced what the plan "
