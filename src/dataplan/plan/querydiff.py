@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 _BODY_CLAUSES = {
     "with_": "CTEs",
@@ -61,8 +62,13 @@ def _render(value: object, dialect: str) -> str:
     return str(value)
 
 
-def _is_star(query: exp.Select) -> bool:
-    return any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star) for s in query.selects)
+def _stars(query: exp.Select, dialect: str) -> list[str]:
+    """The query's ``*`` and ``t.*`` projections, as text."""
+    return [
+        s.sql(dialect=dialect, normalize=True)
+        for s in query.selects
+        if isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star)
+    ]
 
 
 def diff_queries(old_sql: str, new: exp.Query, dialect: str) -> QueryDiff:
@@ -73,7 +79,9 @@ def diff_queries(old_sql: str, new: exp.Query, dialect: str) -> QueryDiff:
         diff.row_clauses = [] if same else ["query shape (set operation)"]
         diff.star = not same
         return diff
-    if _is_star(old) or _is_star(new):
+    # The same stars over the same FROM (a changed FROM is a row change anyway) expand to the same
+    # columns, so the named projections beside them still compare by name.
+    if _stars(old, dialect) != _stars(new, dialect):
         diff.star = True
     before, after = _projections(old, dialect), _projections(new, dialect)
     diff.added = [c for c in after if c not in before]
@@ -89,8 +97,103 @@ def diff_queries(old_sql: str, new: exp.Query, dialect: str) -> QueryDiff:
         a, b = old.args.get(key), new.args.get(key)
         if _render(a, dialect) != _render(b, dialect) and label not in diff.row_clauses:
             diff.row_clauses.append(label)
+    if "CTEs" in diff.row_clauses:
+        through = cte_changes(old, new, dialect)
+        if through is not None:  # the CTE change reaches these output columns only, never the rows
+            diff.row_clauses.remove("CTEs")
+            diff.modified += sorted(c for c in through if c in after and c not in diff.modified + diff.added)
     # A clause the list above does not name (sqlglot grows new ones): assume it decides rows.
     others = (set(old.args) | set(new.args)) - set(_BODY_CLAUSES) - {"expressions"}
     if any(_render(old.args.get(k), dialect) != _render(new.args.get(k), dialect) for k in sorted(others)):
         diff.row_clauses.append("query body")
     return diff
+
+
+ALL = "*"  # every column, and any row, may change
+
+
+def _ctes(query: exp.Select) -> dict[str, exp.Expr]:
+    with_ = query.args.get("with") or query.args.get("with_")
+    return {cte.alias_or_name: cte.this for cte in (with_.expressions if with_ else [])}
+
+
+def _without_ctes(query: exp.Expr) -> exp.Expr:
+    out = query.copy()
+    out.set("with", None)
+    out.set("with_", None)
+    return out
+
+
+def cte_changes(old: exp.Select, new: exp.Select, dialect: str) -> set[str] | None:
+    """The outer query's output columns a change inside its CTEs reaches; None when it may change rows.
+
+    The CTEs and the outer query form a small graph, walked like the models' graph: each CTE's own
+    change (its query diffed with the old one), then each reader's columns read from a changed CTE
+    column through sqlglot's lineage (CTE names read as tables). A changed column that decides rows
+    (WHERE, JOIN, GROUP BY, ...) anywhere on the way, or CTEs added, removed or reordered, give None.
+    """
+    from dataplan.project.lineage import raw_lineage  # the project's SQL analysis, here on CTE bodies
+
+    before, after = _ctes(old), _ctes(new)
+    if [n.lower() for n in before] != [n.lower() for n in after]:
+        return None
+    olds = {n.lower(): q for n, q in before.items()}
+    changed: dict[str, set[str]] = {}  # CTE (lower case) -> its changed columns (lower case)
+    try:
+        for name in [*after, ""]:  # "" is the outer query, read last
+            body = after[name] if name else _without_ctes(new)
+            if not isinstance(body, exp.Select):
+                return None
+            own: set[str] = set()
+            if name and _render(olds[name.lower()], dialect) != _render(body, dialect):
+                d = diff_queries(olds[name.lower()].sql(dialect=dialect), body, dialect)
+                if d.rows_change or _ctes(body):
+                    return None
+                own = {c.lower() for c in [*d.removed, *d.modified, *(o for o, _ in d.renamed)]}
+            hits = _hits(body, dialect, changed)
+            if hits is None:
+                return None
+            if hits:
+                lineage = raw_lineage(body, dialect, _read_schema(body, dialect))
+                if lineage is None:
+                    return None
+                for out_col, leaves in lineage.items():
+                    if any(c.lower() in hits.get(t.lower(), set()) for _, _, t, c in leaves):
+                        own.add(out_col.lower())
+            changed[name.lower()] = own
+    except SqlglotError:
+        return None
+    return changed[""]
+
+
+def _read_schema(body: exp.Select, dialect: str) -> dict[str, dict[str, str]]:
+    """The tables ``body`` reads with the columns it reads of them (types unknown): enough for sqlglot to
+    qualify columns that a select alias of the same name would otherwise make ambiguous."""
+    from dataplan.project.lineage import STAR, raw_reads
+
+    return {
+        parts[2]: {c: "UNKNOWN" for c in cols if c != STAR}
+        for parts, cols in raw_reads(body, dialect).columns.items()
+        if not parts[0] and not parts[1]
+    }
+
+
+def _hits(body: exp.Select, dialect: str, changed: dict[str, set[str]]) -> dict[str, set[str]] | None:
+    """The changed CTE columns ``body`` reads, per CTE; None when one of them decides its rows."""
+    from dataplan.project.lineage import STAR, raw_reads
+
+    reads = raw_reads(body, dialect)
+    hits: dict[str, set[str]] = {}
+    for parts, cols in reads.columns.items():
+        ch = changed.get(parts[2].lower())
+        if not ch:
+            continue
+        if STAR in cols:
+            return None
+        hit = {c.lower() for c in cols} & ch
+        if not hit:
+            continue
+        if {c.lower() for c in reads.row_level.get(parts, set())} & hit or reads.derived_row_level:
+            return None
+        hits[parts[2].lower()] = hit
+    return hits

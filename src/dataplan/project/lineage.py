@@ -26,17 +26,18 @@ def _parts(table: exp.Table) -> Parts:
     return (table.catalog, table.db, table.name)
 
 
-def raw_lineage(query: exp.Query | None, dialect: str) -> RawLineage:
+def raw_lineage(query: exp.Query | None, dialect: str, schema: dict[str, dict[str, str]] | None = None) -> RawLineage:
     """Output column -> the table columns it reads, with tables as written; None when it cannot be traced.
 
     Plain data (JSON-able) that depends only on the SQL text, so the project can cache it by content.
+    ``schema`` (table -> column -> type) lets sqlglot tell a column from a select alias of the same name.
     """
     if query is None:
         return {}
     if any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star) for s in query.selects):
         return None
     try:
-        nodes = lineage(None, query, {}, dialect=dialect)
+        nodes = lineage(None, query, schema or {}, dialect=dialect)
     except SqlglotError:
         return None
     assert isinstance(nodes, dict)

@@ -1,0 +1,65 @@
+"""What a change to a model's SQL changes: columns or rows, including changes inside its CTEs."""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+
+from dataplan.plan.querydiff import QueryDiff, diff_queries
+
+OLD = """
+with a as (select id, x * 2 as y, z from t),
+     b as (select id, y + 1 as w, z from a)
+select id, w, z, w + z as s, z * 2 as zz from b
+"""
+
+
+def diff(new: str, old: str = OLD) -> QueryDiff:
+    return diff_queries(old, sqlglot.parse_one(new, read="duckdb"), "duckdb")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("new", "modified"),
+    [
+        (OLD.replace("x * 2", "x * 3"), ["s", "w"]),  # y feeds w, and w feeds s: id, z and zz keep their values
+        (OLD.replace("x * 2 as y, z from t", "x * 2 as y, z + 1 as z from t"), ["s", "z", "zz"]),
+        (OLD.replace("y + 1 as w", "y + 2 as w"), ["s", "w"]),  # a change in the second CTE
+    ],
+)
+def test_a_column_change_inside_a_cte_reaches_only_the_columns_it_feeds(new: str, modified: list[str]) -> None:
+    d = diff(new)
+    assert (d.row_clauses, d.star, d.modified, d.removed, d.added) == ([], False, modified, [], [])
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        OLD.replace("from t)", "from t where z > 0)"),  # a filter inside a CTE
+        OLD.replace("y + 1 as w, z from a)", "y + 1 as w, z from a where y > 0)").replace("x * 2", "x * 3"),
+        OLD.replace("select id, w, z", "select id, w, z", 1)
+        .replace("from b\n", "from b where w > 1\n")
+        .replace("x * 2", "x * 3"),  # a changed column decides the outer query's rows
+        OLD.replace("b as (", "c as (select 1 as one), b as ("),  # a CTE added
+        OLD.replace("select id, y + 1 as w, z from a", "select *, y + 1 as w from a").replace("x * 2", "x * 3"),
+    ],
+)
+def test_a_cte_change_that_may_change_rows_is_a_row_change(new: str) -> None:
+    assert "CTEs" in diff(new).row_clauses
+
+
+def test_a_select_alias_named_like_a_column_still_traces() -> None:
+    # As account_health in the demo: `lifecycle_status` is both an output alias and read in a CASE.
+    old = """
+    with scored as (select s.*, 0.7 * f as logit from signals as s)
+    select cast(status as varchar) as status, 1.0 / (1.0 + exp(-logit)) as score,
+           case when status = 'churned' then 'churned' when 1.0 / (1.0 + exp(-logit)) > 0.5 then 'high' end as band
+    from scored
+    """
+    d = diff(old.replace("0.7 * f", "1.1 * f"), old)
+    assert (d.row_clauses, d.star, d.modified) == ([], False, ["band", "score"])
+
+
+def test_the_same_star_beside_a_changed_column_compares_by_name() -> None:
+    d = diff("select t.*, a + 2 as b from t", "select t.*, a + 1 as b from t")
+    assert (d.star, d.modified, d.row_clauses) == (False, ["b"], [])
+    assert diff("select *, a + 1 as b from t", "select t.*, a + 1 as b from t").star
