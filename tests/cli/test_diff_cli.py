@@ -212,3 +212,14 @@ def test_a_key_duplicated_by_truncation_is_a_failed_check_not_an_engine_error(tm
     assert result.exit_code == 1, result.output  # was 3: "A or B changed during the diff"
     assert "Key (id) is not unique in A (1 key value appears on more than one row)." in result.output
     assert "key values are compared truncated to the second (the coarser precision)" in result.output
+
+
+def test_profile_text_shows_deviation_and_quantiles_of_numeric_columns(tmp_path: Path) -> None:
+    path = duck_file(tmp_path / "p.duckdb", "create table t as select i as id, 'x' || i as s from range(1, 101) t(i)")
+    code, output = invoke("profile", "t", "--connection", str(path))
+    assert code == 0, output
+    assert "numeric columns" in output and "stddev" in output and "p99" in output
+    row = next(line for line in output.splitlines() if line.startswith("│ id") and "50.5" in line)
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells == ["id", "50.5", "29.01", "1.99", "25.75", "50.5", "75.25", "99.01"]
+    assert not any(line.startswith("│ s ") and "50.5" in line for line in output.splitlines())

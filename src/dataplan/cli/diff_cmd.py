@@ -139,21 +139,32 @@ def profile(
     if fmt is Format.json:
         _emit(result.model_dump_json(indent=2), None)
         return
-    t = Table(title=f"profile of {relation}: {result.row_count:,} rows")
-    for col in ("column", "type", "null %", "distinct", "min", "max", "mean", "p50"):
+    t = Table(title=Text(f"profile of {relation}: {result.row_count:,} rows"))
+    for col in ("column", "type", "null %", "distinct", "min", "max"):
         t.add_column(col, justify="left" if col in ("column", "type") else "right")
     for c in result.columns:
         t.add_row(
             Text(c.column),
-            c.type,
+            Text(c.type),
             f"{c.null_pct:.2f}",
             "" if c.distinct is None else f"{c.distinct:,}",
             Text(str(c.min)[:24]),  # data, not markup
             Text(str(c.max)[:24]),
-            "" if c.mean is None else f"{c.mean:,.4g}",
-            "" if "p50" not in c.quantiles else f"{c.quantiles['p50']:,.4g}",
         )
     out.print(t)
+    numeric = [c for c in result.columns if c.mean is not None and c.kind == "numeric"]
+    if numeric:
+        quantiles = ("p01", "p25", "p50", "p75", "p99")
+        n = Table(title="numeric columns")
+        for col in ("column", "mean", "stddev", *quantiles):
+            n.add_column(col, justify="left" if col == "column" else "right")
+
+        def num(x: float | None) -> str:
+            return "" if x is None else f"{x:,.4g}"
+
+        for c in numeric:
+            n.add_row(Text(c.column), num(c.mean), num(c.stddev), *[num(c.quantiles.get(q)) for q in quantiles])
+        out.print(n)
     if any(c.approximate for c in result.columns):
         out.print(f"[dim]approx.: {result.method} (--exact for exact figures)[/dim]")
 

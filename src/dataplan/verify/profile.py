@@ -36,9 +36,10 @@ from dataplan.verify.relations import as_from, relation_columns
 
 EXACT_ROWS = 1_000_000
 # Sums of doubles near the largest double (1e308) overflow: Postgres then fails the query, DuckDB returns
-# inf or NaN. Such a profile is queried again with the moments of v * 2^-600 (exact: a power of two), whose
-# squares fit, and the mean and standard deviation are scaled back.
+# inf or NaN. Such a profile is queried again with the moments of v * 2^-600 (exact: a power of two) for the
+# columns holding values beyond HUGE, whose squares then fit, and their mean and deviation are scaled back.
 MOMENT_SCALE = 2.0**-600
+HUGE = 2.0**500  # a column with a value this large has its moments scaled (its squares pass 2^1000)
 QUANTILE_SAMPLE = 100_000  # rows behind the quantiles above EXACT_ROWS
 QUANTILES: dict[str, float] = {"p01": 0.01, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p99": 0.99}
 # Columns per aggregate query. Up to this width a profile is ONE query; wider relations take one query
@@ -199,20 +200,20 @@ def profile_query(
     approx: Backend | None = None,
     shifts: dict[str, float] | None = None,
     rows: int = 0,
-    scale: float = 1.0,
+    scales: dict[str, float] | None = None,
 ) -> exp.Select:
     """The aggregate query behind a profile; output aliases are positional (n, nn0, d0, ...) from ``offset``.
 
     With ``approx``, distinct counts and quantiles are that backend's approximate aggregates. With
     ``shifts`` (numeric column -> K), mean and standard deviation come as sums of ``v - K`` and ``(v - K)^2``.
     With ``approx``, the numeric columns' quantiles come from a sample of ``rel`` (``rows`` rows): an array
-    of quantile arrays in the column ``qs``. With ``scale``, means and standard deviations are those of the
-    values times ``scale``.
+    of quantile arrays in the column ``qs``. With ``scales`` (column -> power of two), a column's mean and
+    standard deviation are those of its values times its scale.
     """
     aggs: list[exp.Expr] = [count_star().as_("n")]
     for i, col in enumerate(columns):
         shift = None if shifts is None else shifts.get(col.name, 0.0)
-        aggs += _column_aggregates(offset + i, col, approx, shift, scale)
+        aggs += _column_aggregates(offset + i, col, approx, shift, (scales or {}).get(col.name, 1.0))
     numeric = [c for c in columns if column_kind(c.type) == "numeric"]
     if approx is not None and numeric:
         aggs.append(_sampled_quantiles(approx, rel, numeric, rows).as_("qs"))
@@ -268,22 +269,36 @@ def _shifted_moments(values: dict[str, Any], i: int, shift: float) -> tuple[floa
 
 
 def _fetch_moments(
-    backend: Backend, query: Callable[..., exp.Select], numeric: list[int]
-) -> tuple[dict[str, Any], float]:
-    """One profile query's figures by alias, and the scale its moments came at: MOMENT_SCALE after an overflow."""
+    backend: Backend, rel: exp.Expr, query: Callable[..., exp.Select], numeric: dict[int, str]
+) -> tuple[dict[str, Any], dict[int, float]]:
+    """One profile query's figures by alias, and the scale of each column whose moments overflowed.
 
-    def run(scale: float) -> dict[str, Any]:
-        q = query(scale=scale)
+    Only columns whose values reach HUGE are scaled: scaling small values too would underflow their squares
+    to zero. Postgres fails the whole query without saying which column overflowed, so their minimums and
+    maximums are read first (a query that cannot overflow).
+    """
+
+    def run(scales: dict[int, float]) -> dict[str, Any]:
+        q = query(scales={numeric[i]: k for i, k in scales.items()})
         return dict(zip([e.alias for e in q.expressions], backend.fetch_rows(q)[0], strict=True))
 
     try:
-        got = run(1.0)
+        got = run({})
         if not any(_overflowed(got, i) for i in numeric):
-            return got, 1.0
+            return got, {}
+        bounds = {i: (got.get(f"lo{i}"), got.get(f"hi{i}")) for i in numeric}
     except EngineError as exc:
         if not (exc.overflow and numeric):
             raise
-    return run(MOMENT_SCALE), MOMENT_SCALE
+        ends = [agg(this=column(name)) for name in numeric.values() for agg in (exp.Min, exp.Max)]
+        row = backend.fetch_rows(exp.select(*ends).from_(as_from(rel)))[0]
+        bounds = {i: (row[2 * j], row[2 * j + 1]) for j, i in enumerate(numeric)}
+    scales = {
+        i: MOMENT_SCALE
+        for i, ends in bounds.items()
+        if any(x is not None and math.isfinite(float(x)) and abs(float(x)) >= HUGE for x in ends)
+    }
+    return run(scales), scales
 
 
 def _overflowed(values: dict[str, Any], i: int) -> bool:
@@ -315,12 +330,12 @@ def profile(
     scales: dict[int, float] = {}  # column index -> the scale its moments were computed at
     for start in starts:
         part = cols[start : start + COLUMNS_PER_QUERY]
-        numeric = [start + i for i, c in enumerate(part) if column_kind(c.type) == "numeric"]
+        numeric = {start + i: c.name for i, c in enumerate(part) if column_kind(c.type) == "numeric"}
         query = partial(
             profile_query, rel, part, offset=start, approx=backend if approximate else None, shifts=shifts, rows=rows
         )
-        got, scale = _fetch_moments(backend, query, numeric)
-        scales.update(dict.fromkeys(numeric, scale))
+        got, scaled = _fetch_moments(backend, rel, query, numeric)
+        scales.update(scaled)
         for i, q in zip(numeric, got.pop("qs", None) or [], strict=False):
             got[f"q{i}"] = q
         values.update(got)
