@@ -153,6 +153,8 @@ def test_added_column_is_non_breaking(deployed: Path, make_project: ProjectFacto
     added = [c for c in plan.contract_changes if c.change == "column added"]
     assert [(c.model, c.after.split()[0]) for c in added] == [("staging.stg_customers", "name_length")]
     assert plan.impacts == [] and plan.blocked == []
+    schema = next(c for c in plan.checks if c.kind == "schema" and c.model == "staging.stg_customers")
+    assert schema.target.startswith("only the planned changes: column added: name_length ")  # no empty "before ->"
 
 
 def test_removed_contract_column_is_breaking_and_blocked(deployed: Path, make_project: ProjectFactory) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def test_pinned_version_survives_the_janitor(deployed: Deployed) -> None:
         assert wh.janitor("0s").dropped == [orphan[0]]
     cli = runner.invoke(app, ["pin", orphan[1], "-p", str(deployed.root), "--all"])
     assert cli.exit_code == 2 and "--all only goes with --remove" in cli.output
+    report = runner.invoke(app, ["janitor", "-p", str(deployed.root), "--dry-run", "--ttl", "2d", "--format", "json"])
+    assert report.exit_code == 0 and json.loads(report.output)["ttl"] == 2 * 86400  # seconds, not "2 days, 0:00:00"
 
 
 def test_break_lock_takes_over_a_live_lock_and_is_journaled(deployed: Deployed) -> None:

@@ -35,6 +35,7 @@ from dataplan.verify.model import (
     Side,
 )
 from dataplan.verify.reports import from_json, html_report, markdown_report, terminal_report, to_json
+from dataplan.verify.reports.markdown import text as md_text
 from tests.htmlcheck import collect, screenshot
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -471,6 +472,9 @@ def test_markdown_escapes_values_and_explains_the_key() -> None:
     assert "amount, tax \\| updated_at differ most" in text
     assert "<script>" not in text and "<b>" not in text
     assert "<details>" in text and "</details>" in text
+    # an arrow mid-line cannot quote: kept as written; a ">" that starts a line would, and is escaped
+    assert md_text("A 3 rows -> B 3 rows") == "A 3 rows -> B 3 rows"
+    assert md_text("> not a quote") == "\\> not a quote"
     nonunique = markdown_report(nonunique_result())
     assert "not unique in B (3 key values appear on more than one row)" in nonunique
     assert "NULL in A (2 rows)" in nonunique
@@ -688,3 +692,9 @@ def test_profile_values_are_cut_after_their_first_difference() -> None:
         "abcdefghijklmno… → abcdefghXjklmno…"
     )
     assert shown_pair("abcdefghijklmnopq", "abcdefghijklmnopqr", 16) == "abcdefghijklmnopq → abcdefghijklmnopqr"
+
+
+def test_html_card_counts_columns_in_words() -> None:
+    from dataplan.verify.reports.html import _columns_differ
+
+    assert [_columns_differ(n) for n in (0, 1, 3)] == ["no column differs", "1 column differs", "3 columns differ"]

@@ -35,6 +35,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, dt.timedelta):  # seconds: what a script can compare
+        return value.total_seconds()
     return value
 
 

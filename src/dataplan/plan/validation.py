@@ -30,7 +30,8 @@ def checks_for(
     grain_changed = {c.model for c in contracts if c.change == "grain changed"}
     expected_schema: dict[str, list[str]] = {}
     for cc in contracts:
-        expected_schema.setdefault(cc.model, []).append(f"{cc.change}: {cc.before or ''} -> {cc.after or ''}")
+        was_is = " -> ".join(x for x in (cc.before, cc.after) if x)
+        expected_schema.setdefault(cc.model, []).append(f"{cc.change}: {was_is}")
     for change in changes:
         if not change.rebuild or change.change == "added" or change.model not in project.models:
             continue

@@ -162,7 +162,7 @@ class PlanVerifier:
                 if x.psi is not None and (ALL_COLUMNS in wanted or x.column in wanted)
             ]
             if not psis:
-                check.actual, check.outcome = "no numeric column to compare", "pass"
+                check.actual, check.outcome = "no column with a distribution to compare", "pass"
                 return
             col, worst = max(psis, key=lambda t: t[1] or 0.0)
             check.actual = f"max PSI {worst:.3f} ({col})"

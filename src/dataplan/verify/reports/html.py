@@ -203,7 +203,7 @@ def _cards(result: DiffResult) -> str:
             _card("Only in A", fmt_int(rows.only_a), "missing from B"),
             _card("Only in B", fmt_int(rows.only_b), "new in B"),
             _card("Changed", fmt_int(rows.changed), changed_sub),
-            _card("Unchanged", fmt_int(rows.unchanged), f"{len(mismatch_rows(rows))} columns differ"),
+            _card("Unchanged", fmt_int(rows.unchanged), _columns_differ(len(mismatch_rows(rows)))),
         ]
     diff = result.schema_diff
     schema_changes = len(diff.added) + len(diff.removed) + len(diff.type_changed)
@@ -393,3 +393,7 @@ def _samples(result: DiffResult, sample_rows: int) -> str:
         )
         panels.append(_panel(title + body))
     return "".join(panels)
+
+
+def _columns_differ(n: int) -> str:
+    return "no column differs" if n == 0 else f"{n} column{'s' if n != 1 else ''} differ{'s' if n == 1 else ''}"

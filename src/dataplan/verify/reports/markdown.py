@@ -89,8 +89,10 @@ def markdown_report(
 
 def text(value: str) -> str:
     """Free text for a table cell or a paragraph: one line, no markup."""
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # "<" and "&" could open HTML; ">" only quotes at the start of a line, so "a -> b" stays as written.
+    value = value.replace("&", "&amp;").replace("<", "&lt;")
     value = _EDGE_UNDERSCORE.sub(r"\\_", _SPECIAL.sub(r"\\\1", value))
+    value = re.sub(r"(?m)^(\s*)>", r"\1\\>", value)
     value = value.replace("|", "\\|")
     return "<br>".join(line.strip() for line in value.replace("\r\n", "\n").split("\n")).strip()
 
