@@ -489,3 +489,13 @@ def test_seed_columns_are_contract_changes(make_project: ProjectFactory) -> None
     write_files(root, {"seeds/regions.csv": "region,name\neu,Europe\nus,United States\n"})
     result = runner.invoke(app, ["plan", "-p", str(root)])
     assert result.exit_code == 2 and "models/marts/region_names.sql" in result.output, result.output
+
+
+def test_plan_text_prints_names_as_written_not_as_markup(deployed: Path) -> None:
+    write_files(
+        deployed,
+        {"models/staging/stg_customers.sql": 'select customer_id, name, region, 1 as "[/b]" from raw.customers\n'},
+    )
+    result = runner.invoke(app, ["plan", "-p", str(deployed), "--explain"])
+    assert result.exit_code == 0, result.output  # rich read "[/b]" as a closing tag and crashed
+    assert "[/b]" in result.output

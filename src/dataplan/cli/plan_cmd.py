@@ -59,23 +59,28 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
         t.add_column(col)
     for c in plan.changes:
         t.add_row(
-            c.fqn,
+            Text(c.fqn),
             c.change,
-            f"[{CATEGORY_STYLE[c.category]}]{c.category}[/]",
+            Text(c.category, style=CATEGORY_STYLE[c.category]),
             "rebuild" if c.rebuild else "keep",
-            c.reason,
+            Text(c.reason),  # names from the project: printed as written, never as markup
         )
     console.print(t)
-    tables: list[tuple[str, list[str], list[list[str]]]] = [
+
+    def flagged(flag: str, text: str) -> Text:
+        out = Text(flag, style="bold red") if flag else Text()
+        return out.append(text)
+
+    tables: list[tuple[str, list[str], list[list[Text]]]] = [
         (
             "Contract changes",
             ["model", "change", "before", "after"],
             [
                 [
-                    c.model,
-                    c.change + (" [red](breaking, enforced)[/]" if c.breaking and c.enforced else ""),
-                    c.before or "",
-                    c.after or "",
+                    Text(c.model),
+                    Text(c.change).append(" (breaking, enforced)" if c.breaking and c.enforced else "", style="red"),
+                    Text(c.before or ""),
+                    Text(c.after or ""),
                 ]
                 for c in plan.contract_changes
             ],
@@ -84,7 +89,7 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
             "Backfill",
             ["model", "strategy", "ranges", "reason"],
             [
-                [b.model, b.strategy, ", ".join(f"{s}..{e}" for s, e in b.ranges), b.reason]
+                [Text(b.model), Text(b.strategy), Text(", ".join(f"{s}..{e}" for s, e in b.ranges)), Text(b.reason)]
                 for b in plan.backfills
                 if b.strategy != "none"
             ],
@@ -92,13 +97,18 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
         (
             "Downstream impacts",
             ["exposure", "type", "columns"],
-            [[i.exposure, i.type, ", ".join(i.columns)] for i in plan.impacts],
+            [[Text(i.exposure), Text(i.type), Text(", ".join(i.columns))] for i in plan.impacts],
         ),
         (
             "Risks",
             ["risk", "likelihood", "impact", "mitigation"],
             [
-                [("[red]BLOCKING[/] " if r.blocking else "") + r.risk, r.likelihood, r.impact, r.mitigation]
+                [
+                    flagged("BLOCKING " if r.blocking else "", r.risk),
+                    Text(r.likelihood),
+                    Text(r.impact),
+                    Text(r.mitigation),
+                ]
                 for r in plan.risks
             ],
         ),
@@ -116,7 +126,7 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
         for col in ("step", "environment", "action", "checkpoint"):
             steps.add_column(col)
         for s in plan.rollout:
-            steps.add_row(str(s.n), s.environment, s.action, s.checkpoint)
+            steps.add_row(str(s.n), Text(s.environment), Text(s.action), Text(s.checkpoint))
         console.print(steps)
     if explain:
         checks = Table(title="Validation checks apply would run")
@@ -129,7 +139,7 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
     else:
         console.print(f"{len(plan.checks)} validation checks planned. Rollback: [cyan]{plan.rollback.command}[/]")
     for reason in plan.blocked:
-        console.print(f"[bold red]blocked[/]: {reason}")
+        console.print(flagged("blocked: ", reason))
     if plan.document:
         console.print(f"plan document: [bold]{plan.document}[/]")
 
