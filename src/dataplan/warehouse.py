@@ -282,6 +282,7 @@ class Warehouse:
                 update={"reports": [str(p.relative_to(self.project.dir)) for p in paths]}
             )
             self.plan_records.save(result.plan)
+            self.write_document(result.plan)  # now with links to the reports
         return result
 
     def write_diff_report(self, fqn: str, diff: DiffResult, plan: Plan) -> Path:

@@ -510,6 +510,16 @@ def test_status_line_and_blocked_reasons() -> None:
     assert "created 2024-04-02 12:05 UTC" in render_markdown(complete_plan())
 
 
+def test_verification_reports_are_linked_from_the_document() -> None:
+    plan = complete_plan().model_copy(
+        update={"document": "plans/2024-04-02-round-mrr.md", "reports": ["reports/plan-p2b61d0e4-revenue.html"]}
+    )
+    post = section(render_markdown(plan), "Post-Change Verification", level=3)
+    link = "[reports/plan-p2b61d0e4-revenue.html](../reports/plan-p2b61d0e4-revenue.html)"
+    assert post.endswith(f"Verification reports (HTML, open offline): {link}")
+    assert "Verification reports" not in render_markdown(complete_plan())
+
+
 def test_status_lists_what_the_rollout_did() -> None:
     plan = complete_plan()
     assert section(render_markdown(plan), "Status").endswith(

@@ -212,3 +212,19 @@ def test_janitor_refuses_during_a_rollout(deployed: Deployed) -> None:
         Locks(wh.store).acquire("prod", "promote x")
         with pytest.raises(StateError, match="the janitor does not run during a rollout"):
             wh.janitor("0s")
+
+
+def test_apply_cli_names_the_document_and_the_reports(deployed: Deployed) -> None:
+    from tests.rollout.conftest import run_cli
+
+    deployed.change(DOUBLE)
+    pid = deployed.plan()
+    result = run_cli(deployed, "apply", pid)
+    assert result.returncode == 0, result.stderr
+    with deployed.open() as wh:
+        plan = wh.get_plan(pid)
+    assert plan.reports and all((deployed.root / r).is_file() for r in plan.reports)
+    for report in plan.reports:
+        assert f"verification report: {report}" in result.stdout
+    doc = (deployed.root / str(plan.document)).read_text()
+    assert f"](../{plan.reports[0]})" in doc

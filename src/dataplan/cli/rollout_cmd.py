@@ -34,6 +34,8 @@ def _show(result: RolloutResult, fmt: Format) -> None:
                     "checks": [c.model_dump() for c in plan.checks],
                     "post_checks": result.post_checks,
                     "exit_code": result.exit_code,
+                    "document": plan.document,
+                    "reports": plan.reports,
                 }
             )
             + "\n"
@@ -44,21 +46,25 @@ def _show(result: RolloutResult, fmt: Format) -> None:
         for col in ("check", "actual", "target", "outcome"):
             t.add_column(col)
         for c in plan.checks:
-            t.add_row(c.criteria, c.actual or "", c.target, OUTCOME[c.outcome] + ("" if c.blocking else " (info)"))
+            outcome = Text.from_markup(OUTCOME[c.outcome] + ("" if c.blocking else " (info)"))
+            t.add_row(Text(c.criteria), Text(c.actual or ""), Text(c.target), outcome)
         out.print(t)
     if result.post_checks:
         t = Table(title="post-promotion checks")
         for col in ("check", "detail", "outcome"):
             t.add_column(col)
         for p in result.post_checks:
-            t.add_row(p.name, p.detail, OUTCOME[p.outcome] + (" -> rollback" if p.triggers_rollback else ""))
+            outcome = Text.from_markup(OUTCOME[p.outcome] + (" -> rollback" if p.triggers_rollback else ""))
+            t.add_row(Text(p.name), Text(p.detail), outcome)
         out.print(t)
     style = "green" if result.exit_code == 0 else "bold red"
     out.print(f"[{style}]{result.action}[/]: plan [cyan]{plan.plan_id}[/] is {plan.status}")
     for m in result.messages:
-        out.print(f"  {m}")
+        out.print(Text(f"  {m}"))
     if plan.document:
-        out.print(f"plan document: [bold]{plan.document}[/]")
+        out.print(Text(f"plan document: {plan.document}"))
+    for report in plan.reports if result.verification is not None else []:
+        out.print(Text(f"verification report: {report} (open it in a browser)"))
 
 
 def apply(

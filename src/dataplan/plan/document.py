@@ -10,6 +10,7 @@ disappearing; table cells escape ``|`` and newlines.
 from __future__ import annotations
 
 import datetime as dt
+import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
@@ -219,6 +220,10 @@ def _validation(plan: Plan) -> list[str]:
         pre = [f"{apply} {when} from {_code(plan.environment)}, which apply never changes:", ""]
         pre += [f"- {_code(c.model)} — {c.kind}: {_inline(c.measurement)}" for c in baseline]
     post = [_check_box(c) for c in plan.checks] or [NONE]
+    if plan.reports:
+        here = posixpath.dirname(plan.document or "")  # links are relative to the document itself
+        links = ", ".join(f"[{_inline(r)}]({posixpath.relpath(r, here or '.')})" for r in plan.reports)
+        post += ["", f"Verification reports (HTML, open offline): {links}"]
     criteria = _table(
         ("Criteria", "Measurement", "Target", "Actual"),
         [(f"{c.criteria} ({_code(c.model)})", c.measurement, c.target, _actual(c)) for c in plan.checks],
