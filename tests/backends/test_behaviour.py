@@ -156,6 +156,7 @@ def test_enforced_contract_failure_leaves_environment_untouched(make_project: Pr
         assert "column orders: declared varchar, query returns" in text
         assert "column lifetime is declared but the query does not return it" in text
         assert "column total" in text and "not declared" in text
+        assert info.value.path == root / "models/marts/customer_totals.yml" and info.value.line == 4  # columns:
         assert catalog(wh) == before
 
 

@@ -173,7 +173,7 @@ def test_a_bad_time_column_is_the_model_files_error(
     with make_project.open() as wh:
         with pytest.raises(ProjectError, match=message) as info:
             wh.build("prod", select="events")
-        assert info.value.path == root / "models/staging/events.yml"
+        assert info.value.path == root / "models/staging/events.yml" and info.value.line == 4  # time_column:
         assert [v for v in wh.store.versions() if v.model == "events"] == []  # nothing created
 
 

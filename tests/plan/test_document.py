@@ -510,6 +510,25 @@ def test_status_line_and_blocked_reasons() -> None:
     assert "created 2024-04-02 12:05 UTC" in render_markdown(complete_plan())
 
 
+def test_the_baseline_section_shows_the_captured_figures() -> None:
+    baseline = {
+        "marts.revenue_daily": {
+            "row_count": 3650,
+            "columns": {
+                "mrr": {"null_pct": 0.0, "distinct": 3640, "mean": 1234.5678912, "distinct_approximate": False},
+                "day": {"null_pct": 1.25, "distinct": 2000000, "mean": None, "distinct_approximate": True},
+            },
+        }
+    }
+    pre = section(render_markdown(complete_plan().model_copy(update={"baseline": baseline})), "Pre-Change Baseline", 3)
+    assert "Captured from `prod` for `marts.revenue_daily`: 3,650 rows." in pre
+    lines = pre.splitlines()
+    assert [c.strip() for c in lines[-4].split("|")[1:5]] == ["Column", "Null %", "Distinct", "Mean"]
+    assert [c.strip() for c in lines[-2].split("|")[1:5]] == ["`mrr`", "0%", "3,640", "1,234.57"]
+    assert [c.strip() for c in lines[-1].split("|")[1:5]] == ["`day`", "1.25%", "≈2,000,000", "—"]
+    assert "Captured from" not in render_markdown(complete_plan())  # nothing captured yet: no figures
+
+
 def test_verification_reports_are_linked_from_the_document() -> None:
     plan = complete_plan().model_copy(
         update={"document": "plans/2024-04-02-round-mrr.md", "reports": ["reports/plan-p2b61d0e4-revenue.html"]}

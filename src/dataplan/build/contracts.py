@@ -98,11 +98,13 @@ def check_time_column(model: Model, columns: list[Column]) -> None:
         raise ProjectError(
             f"model {model.fqn}: time_column {name!r} is not one of its columns ({', '.join(c.name for c in columns)})",
             path=where,
+            line=model.spec_line("time_column"),
             hint="name an output column of the model's SELECT",
         )
     if not found.type.strip().upper().startswith(_TIME_TYPES):
         raise ProjectError(
             f"model {model.fqn}: time_column {name!r} is {found.type}, not a date or timestamp",
             path=where,
+            line=model.spec_line("time_column"),
             hint="cast it in the model's SELECT, e.g. cast(ts as timestamp)",
         )

@@ -101,6 +101,7 @@ class VersionWriter:
                     model.fqn,
                     mismatches,
                     path=model.yaml_path or model.path,
+                    line=model.spec_line("columns"),
                     hint="change the query or the declared columns",
                 )
 

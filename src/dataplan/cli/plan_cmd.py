@@ -194,16 +194,20 @@ def plan_list(
         sys.stdout.write(render.to_json(rows) + "\n")
         return
     t = Table(title="plans")
-    for col in ("id", "environment", "status", "created", "title", "changes", "document"):
-        t.add_column(col)
+    for col in ("id", "target", "status", "created", "rebuilt", "title"):
+        # The id is what every other command takes: never cut; the others wrap.
+        t.add_column(col, no_wrap=col == "id", min_width=12 if col == "title" else None, overflow="fold")
     for r in rows:
+        created = r["created_at"]
         t.add_row(
-            *(
-                str(r[k] or "")
-                for k in ("plan_id", "environment", "status", "created_at", "title", "changes", "document")
-            )
+            *(Text(str(r[k] or "")) for k in ("plan_id", "environment", "status")),
+            Text(created.strftime("%Y-%m-%d %H:%M") if hasattr(created, "strftime") else str(created or "")),
+            Text(f"{r['rebuilt']} of {r['changes']}"),  # models rebuilt of the models the plan changes
+            Text(str(r["title"] or "")),
         )
     out.print(t)
+    if rows:
+        out.print(Text("documents: `dataplan plan show ID --format md`, or the files under plans/"))
 
 
 @plan_app.command("show")

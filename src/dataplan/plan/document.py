@@ -219,6 +219,7 @@ def _validation(plan: Plan) -> list[str]:
         when = "will capture it" if plan.status == "DRAFT" else "captured it"
         pre = [f"{apply} {when} from {_code(plan.environment)}, which apply never changes:", ""]
         pre += [f"- {_code(c.model)} — {c.kind}: {_inline(c.measurement)}" for c in baseline]
+        pre += _baseline_figures(plan)
     post = [_check_box(c) for c in plan.checks] or [NONE]
     if plan.reports:
         here = posixpath.dirname(plan.document or "")  # links are relative to the document itself
@@ -233,6 +234,39 @@ def _validation(plan: Plan) -> list[str]:
     for name in VALIDATION_SUBSECTIONS:
         lines += [f"### {name}", "", *sub[name], ""]
     return lines[:-1]
+
+
+def _baseline_figures(plan: Plan) -> list[str]:
+    """What apply captured from the target, per model: its rows and each column's null %, distinct, mean."""
+    out: list[str] = []
+    for fqn, figures in sorted(plan.baseline.items()):
+        rows = figures.get("row_count")
+        columns = figures.get("columns")
+        out += ["", f"Captured from {_code(plan.environment)} for {_code(fqn)}: {_count(rows)} rows.", ""]
+        if not isinstance(columns, dict) or not columns:
+            continue
+        table = []
+        for name, col in columns.items():
+            col = col if isinstance(col, dict) else {}
+            approx = "≈" if col.get("distinct_approximate") else ""
+            table.append(
+                (
+                    _code(str(name)),
+                    _number(col.get("null_pct"), "%"),
+                    approx + _count(col.get("distinct")),
+                    _number(col.get("mean")),
+                )
+            )
+        out += _table(("Column", "Null %", "Distinct", "Mean"), table)
+    return out
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else DASH
+
+
+def _number(value: object, unit: str = "") -> str:
+    return f"{value:,.6g}{unit}" if isinstance(value, int | float) else DASH
 
 
 def _rollback(plan: Plan) -> list[str]:

@@ -263,7 +263,7 @@ class ProjectLoader:
                     )
                 seen[spec.name] = path
                 model = models[spec.name]
-                model.spec, model.yaml_path = spec, path
+                model.spec, model.yaml_path, model.yaml_index, model.yaml_key = spec, path, index, key
                 if model.kind == "sql" and spec.materialized:
                     model.materialized = spec.materialized
                 if model.materialized == "incremental_by_time" and not (spec.time_column and spec.start):

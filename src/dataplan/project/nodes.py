@@ -11,6 +11,7 @@ from sqlglot import exp
 from dataplan.config import Materialization
 from dataplan.project.specs import ExposureSpec, ModelSpec, SourceSpec, SourceTableSpec, TestSpec
 from dataplan.project.sql import RawRef, parse_query
+from dataplan.project.yamlfile import KeyPath, LineIndex
 
 
 @dataclass
@@ -62,8 +63,16 @@ class Model:
     sources: list[str] = field(default_factory=list)  # "<source>.<table>"
     tests: list[TestSpec] = field(default_factory=list)
     yaml_path: Path | None = None
+    # Where its configuration sits in yaml_path: the file's line index (built only when a line is asked
+    # for) and the key of its entry.
+    yaml_index: LineIndex | None = field(default=None, repr=False)
+    yaml_key: KeyPath = ()
 
     _query: exp.Query | None = field(default=None, repr=False)
+
+    def spec_line(self, *key: str | int) -> int | None:
+        """The line of ``key`` (e.g. ``"columns"``) in the model's configuration, or of its entry."""
+        return self.yaml_index.line((*self.yaml_key, *key)) if self.yaml_index is not None else None
 
     @property
     def query(self) -> exp.Query | None:

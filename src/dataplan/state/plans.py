@@ -71,6 +71,7 @@ class PlanRecords:
                     "updated_at": updated,
                     "title": plan.title,
                     "changes": len(plan.changes),
+                    "rebuilt": len(plan.rebuilt),
                     "document": plan.document,
                 }
             )

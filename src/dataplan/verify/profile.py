@@ -310,6 +310,14 @@ def _overflowed(values: dict[str, Any], i: int) -> bool:
     return any(x is not None and not math.isfinite(x) for x in moments)
 
 
+def _stable(x: float | None) -> float | None:
+    """``x`` to 12 significant digits: a parallel engine adds partial sums in any order, so the last bits of
+    a mean or deviation differ between two runs on the same data, and reports should not."""
+    if x is None or not math.isfinite(x) or x == 0:
+        return x
+    return round(x, 11 - math.floor(math.log10(abs(x))))
+
+
 def _float(v: Any) -> float | None:
     return None if v is None else float(v)
 
@@ -354,6 +362,7 @@ def profile(
             mean, stddev = _shifted_moments(values, i, shifts[col.name] * scale)
         if scale != 1.0:
             mean, stddev = (None if x is None else x / scale for x in (mean, stddev))
+        mean, stddev = _stable(mean), _stable(stddev)
         quantiles: dict[str, float] = {}
         q = values.get(f"q{i}")
         if q is not None:
