@@ -159,7 +159,7 @@ def test_diff_end_to_end(backend: Backend) -> None:
     ]
     # describe x2, profile x2, ONE key diff statement, histogram + download x2, top values x2; on DuckDB
     # also a count(*) per side, which decides whether the profiles are exact (they are, at 100 rows)
-    assert result.queries == 11 + (2 if backend.approx_aggregates else 0)
+    assert result.queries == 11 + (2 if backend.samples else 0)
     outcomes = {c.name: c.outcome for c in result.checks}
     assert outcomes["row_count_change_pct"] == "warn"  # 3 %
     assert outcomes["schema_changes"] == "warn"
@@ -209,7 +209,7 @@ def test_profile_relation(backend: Backend) -> None:
     before = backend.round_trips
     p = profile_relation(backend, rel(backend, "s.a"), "s.a", where=parse_where("id <= 10", backend.dialect))
     # describe, then one aggregate (on DuckDB a count(*) first decides exact or approximate)
-    assert backend.round_trips - before == 2 + backend.approx_aggregates
+    assert backend.round_trips - before == 2 + backend.samples
     assert p.row_count == 10 and {c.column: c.max for c in p.columns}["amount"] == 10.0
 
 

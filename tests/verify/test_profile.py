@@ -72,8 +72,8 @@ def test_profile_figures_from_one_query(backend: Backend) -> None:
     cols = relation_columns(backend, r)
     before = backend.round_trips
     p = profile(backend, r, label="s.t", columns=cols)
-    # one aggregate for all six columns (on DuckDB after a count(*) that decides exact or approximate)
-    assert backend.round_trips - before == 1 + backend.approx_aggregates
+    # one aggregate for all six columns (after a count(*) that decides exact or sampled)
+    assert backend.round_trips - before == 1 + backend.samples
     assert p.row_count == 12 and p.queries == 1 and p.label == "s.t"
     by = {c.column: c for c in p.columns}
     assert [c.kind for c in p.columns] == ["numeric", "numeric", "numeric", "text", "boolean", "temporal"]
@@ -117,7 +117,7 @@ def test_profile_of_a_query_and_an_empty_relation(backend: Backend) -> None:
     q = rel(backend, "query: select amount * 2 as doubled from s.t where amount > 5")
     before = backend.round_trips
     p = profile(backend, q, label="query")  # describe + one aggregate (+ the count(*) on DuckDB)
-    assert backend.round_trips - before == 2 + backend.approx_aggregates
+    assert backend.round_trips - before == 2 + backend.samples
     (doubled,) = p.columns
     assert (p.row_count, doubled.min, doubled.max, doubled.mean) == (5, 12.0, 20.0, 16.0)
 
@@ -217,7 +217,7 @@ def test_wide_relation_takes_one_query_per_hundred_columns(backend: Backend) -> 
     columns = relation_columns(backend, r)
     before = backend.round_trips
     p = profile(backend, r, label="w", columns=columns)
-    assert backend.round_trips - before == 2 + backend.approx_aggregates and p.queries == 2
+    assert backend.round_trips - before == 2 + backend.samples and p.queries == 2
     assert [(c.column, c.min, c.max) for c in p.columns][::50] == [("c0", 1, 10), ("c50", 51, 60), ("c100", 101, 110)]
     assert all(c.rows == 10 and c.distinct == 10 for c in p.columns)
 
@@ -239,14 +239,17 @@ def test_above_the_exact_limit_distincts_and_quantiles_are_approximate(
     r = rel(backend, "big")
     p = profile(backend, r, label="big")
     by = {c.column: c for c in p.columns}
-    if not backend.approx_aggregates:  # Postgres: always exact, and no count(*) to decide it
-        assert p.method == "exact" and not any(c.approximate for c in p.columns)
-        assert by["id"].distinct == 20000 and by["x"].quantiles["p50"] == pytest.approx(499.5)
-        return
-    assert "HyperLogLog" in p.method and "Bernoulli sample" in p.method
-    assert by["id"].approximate and by["x"].approximate and by["s"].approximate and not by["even"].approximate
-    # HyperLogLog within 5 %, sampled quantiles within 2 % of the range; min, max, mean and nulls stay exact
-    assert by["id"].distinct == pytest.approx(20000, rel=0.05) and by["s"].distinct == pytest.approx(300, rel=0.05)
+    assert "Bernoulli sample" in p.method
+    assert by["id"].approximate and by["x"].approximate and not by["even"].approximate
+    if backend.approx_aggregates:  # DuckDB: HyperLogLog distinct counts, within 5 %
+        assert "HyperLogLog" in p.method and by["s"].approximate and by["id"].distinct_approximate
+        assert by["id"].distinct == pytest.approx(20000, rel=0.05)
+        assert by["s"].distinct == pytest.approx(300, rel=0.05)
+    else:  # Postgres has no approximate count: distinct counts stay exact, only quantiles are sampled
+        assert "distinct counts exact" in p.method and not by["s"].approximate
+        assert not any(c.distinct_approximate for c in p.columns)
+        assert (by["id"].distinct, by["s"].distinct) == (20000, 300)
+    # sampled quantiles within 2 % of the range; min, max, mean and nulls stay exact
     assert by["x"].quantiles["p50"] == pytest.approx(499.5, abs=20)
     assert by["x"].quantiles["p99"] == pytest.approx(989.0, abs=20)
     # an ordered column (ids, timestamps): the sample spans the whole table, not its first rows
@@ -285,8 +288,8 @@ def test_above_the_exact_limit_mean_and_stddev_stay_exact(backend: Backend, monk
         assert by[name].stddev == pytest.approx(float(values.std(ddof=1)), rel=1e-9), name
         assert by[name].nulls == 20000 - values.size
     assert by["empty"].mean is None and by["empty"].stddev is None and by["empty"].nulls == 20000
-    # Postgres profiles exactly (stddev_samp); DuckDB takes the shifted sums: one pre-query either way
-    assert (p.method == "exact") != backend.approx_aggregates
+    # both sample their quantiles; Postgres keeps stddev_samp, DuckDB takes the shifted sums
+    assert p.method != "exact"
 
 
 HUGE = [

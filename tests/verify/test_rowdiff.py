@@ -172,7 +172,7 @@ def test_duplicate_key_stops_the_join(backend: Backend) -> None:
     assert result.rows is None
     assert result.key_check is not None and result.key_check.a_duplicate_keys == 1
     # describes, profiles (and their count(*) on DuckDB), the diff statement, then the exact key checks
-    assert result.queries == 2 + 2 * (1 + backend.approx_aggregates) + 1 + 2
+    assert result.queries == 2 + 2 * (1 + backend.samples) + 1 + 2
     check = {c.name: c for c in result.checks}["key_not_unique"]
     assert check.outcome == "fail" and "not a key" in check.detail
     assert "changed_rows" not in {c.name for c in result.checks}

@@ -81,10 +81,11 @@ class Backend(ABC):
     reads_files: ClassVar[bool] = False  # can query Parquet/CSV files directly
     late_binding_views: ClassVar[bool] = False  # views resolve names at query time
     max_identifier_length: ClassVar[int] = 255
-    # approx_distinct and sampled exist: above its exact-row limit the verifier counts distinct values
-    # approximately and takes quantiles of a sample; approx_method says how distinct counts estimate.
+    # approx_distinct exists: above its exact-row limit the verifier counts distinct values approximately;
+    # approx_method says how. samples: sampled exists, and quantiles above that limit come from a sample.
     approx_aggregates: ClassVar[bool] = False
     approx_method: ClassVar[str] = ""
+    samples: ClassVar[bool] = False
     # The planner inlines a subquery's computed columns into each reference to them unless the
     # subquery is fenced (OFFSET 0): multi-stage queries fence their stages on such engines.
     inlines_subquery_columns: ClassVar[bool] = False
@@ -112,9 +113,9 @@ class Backend(ABC):
         raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
 
     def sampled(self, query: exp.Select, percent: float) -> exp.Select:
-        """``query`` over a Bernoulli sample of ``percent`` % of its FROM's rows (engines with
-        ``approx_aggregates``): each row kept independently, so an ordered column is sampled evenly."""
-        raise NotImplementedError(f"{self.dialect} has no approximate aggregates")
+        """``query`` over a Bernoulli sample of ``percent`` % of its FROM's rows (engines with ``samples``):
+        each row kept independently, so an ordered column is sampled evenly."""
+        raise NotImplementedError(f"{self.dialect} cannot sample")
 
     def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:
         """The first ``digits`` lower-case hex digits of ``text`` as a BIGINT (``digits`` <= 15).

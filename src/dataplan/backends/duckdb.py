@@ -25,6 +25,7 @@ class DuckDBBackend(Backend):
     max_identifier_length = 255
     approx_aggregates = True
     approx_method = "distinct counts by HyperLogLog (approx_count_distinct)"
+    samples = True
 
     def __init__(self, path: str, threads: int | None = None, memory_limit: str | None = None) -> None:
         super().__init__()

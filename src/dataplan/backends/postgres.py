@@ -38,6 +38,7 @@ class PostgresBackend(Backend):
     atomic_swap = True
     max_identifier_length = 63
     inlines_subquery_columns = True
+    samples = True  # distinct counts stay exact: Postgres has no approximate count
 
     def __init__(self, dsn: str) -> None:
         super().__init__()
@@ -49,6 +50,11 @@ class PostgresBackend(Backend):
                 transient=isinstance(exc, psycopg.OperationalError),
                 hint="check the DSN (connection.dsn in dataplan.yml, or --connection) and that the server runs",
             ) from exc
+
+    def sampled(self, query: exp.Select, percent: float) -> exp.Select:
+        # random() per row, not TABLESAMPLE: that only samples tables, and the relation may be a view or a query.
+        keep = exp.LT(this=exp.func("random"), expression=exp.Literal.number(repr(percent / 100.0)))
+        return query.copy().where(keep)
 
     def hex_prefix(self, text: exp.Expr, digits: int) -> exp.Expr:
         bits = exp.DataType.build(f"bit({4 * digits})", dialect="postgres")

@@ -122,7 +122,7 @@ class PlanVerifier:
                         "null_pct": p.a.null_pct,
                         "mean": p.a.mean,
                         "distinct": p.a.distinct,
-                        "distinct_approximate": p.a.approximate,  # a HyperLogLog figure above 1M rows
+                        "distinct_approximate": p.a.distinct_approximate,  # a HyperLogLog figure above 1M rows
                     }
                     for p in d.profiles
                 },

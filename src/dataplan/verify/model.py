@@ -50,7 +50,8 @@ class ColumnProfile(_Data):
     mean: float | None = None
     stddev: float | None = None
     quantiles: dict[str, float] = Field(default_factory=dict)  # "p01", "p25", "p50", "p75", "p99"
-    approximate: bool = False  # distinct count and quantiles estimated (Profile.method says how)
+    approximate: bool = False  # a figure is estimated: its distinct count or its quantiles (Profile.method says how)
+    distinct_approximate: bool = False  # the distinct count is an estimate (DuckDB above 1M rows)
 
 
 class Profile(_Data):

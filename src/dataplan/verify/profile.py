@@ -10,13 +10,14 @@ Distinct counts and quantiles are exact (``count(DISTINCT ...)``; continuous
 quantiles: DuckDB ``quantile_cont``, Postgres ``percentile_cont ... WITHIN
 GROUP``, one array-valued aggregate per column) up to ``EXACT_ROWS`` rows. Both
 hold every value in memory and sort or hash it, which at 10M rows costs several
-times a scan. Above ``EXACT_ROWS``, on engines with approximate aggregates
-(``Backend.approx_aggregates``), they are approximate and flagged so, spelled
-by the backend (``approx_distinct``: on DuckDB a HyperLogLog count, typically
-within 2 %), and quantiles are exact quantiles of a Bernoulli sample of about
-``QUANTILE_SAMPLE`` rows (rank error about 0.2 %), read by one scalar subquery
-of the same statement (``Backend.sampled``). Deciding that takes one
-``count(*)`` query first, which DuckDB answers from metadata for tables.
+times a scan. Above ``EXACT_ROWS``, on engines that sample (``Backend.samples``),
+quantiles are exact quantiles of a Bernoulli sample of about ``QUANTILE_SAMPLE``
+rows (rank error about 0.2 %), read by one scalar subquery of the same statement
+(``Backend.sampled``), and flagged approximate; on engines with approximate
+aggregates (``Backend.approx_aggregates``) distinct counts are estimated too,
+spelled by the backend (``approx_distinct``: on DuckDB a HyperLogLog count,
+typically within 2 %); Postgres keeps them exact. Deciding takes one ``count(*)``
+query first, which DuckDB answers from metadata for tables.
 """
 
 from __future__ import annotations
@@ -165,8 +166,15 @@ def _moments(v: exp.Expr, i: int, shift: float | None, scale: float = 1.0) -> li
 
 
 def _column_aggregates(
-    i: int, col: Column, approx: Backend | None = None, shift: float | None = None, scale: float = 1.0
+    i: int,
+    col: Column,
+    approx: Backend | None = None,
+    shift: float | None = None,
+    scale: float = 1.0,
+    sampled: bool = False,
 ) -> list[exp.Expr]:
+    """The aggregates of one column: distinct counts by ``approx``'s estimate when given, quantiles left to
+    the sample when ``sampled``."""
     kind = column_kind(col.type)
     c = column(col.name)
     out: list[exp.Expr] = [exp.Count(this=c.copy()).as_(f"nn{i}")]
@@ -188,7 +196,7 @@ def _column_aggregates(
     if kind == "numeric":
         v = _cast(c.copy(), "double")
         out += _moments(v, i, shift, scale)
-        if approx is None:  # else from the sample: see _sampled_quantiles
+        if not sampled:  # else from the sample: see _sampled_quantiles
             out.append(quantile_array(v.copy(), list(QUANTILES.values())).as_(f"q{i}"))
     return out
 
@@ -201,22 +209,25 @@ def profile_query(
     shifts: dict[str, float] | None = None,
     rows: int = 0,
     scales: dict[str, float] | None = None,
+    sampler: Backend | None = None,
 ) -> exp.Select:
     """The aggregate query behind a profile; output aliases are positional (n, nn0, d0, ...) from ``offset``.
 
-    With ``approx``, distinct counts and quantiles are that backend's approximate aggregates. With
-    ``shifts`` (numeric column -> K), mean and standard deviation come as sums of ``v - K`` and ``(v - K)^2``.
-    With ``approx``, the numeric columns' quantiles come from a sample of ``rel`` (``rows`` rows): an array
-    of quantile arrays in the column ``qs``. With ``scales`` (column -> power of two), a column's mean and
+    With ``approx``, distinct counts are that backend's approximate aggregates. With ``shifts`` (numeric
+    column -> K), mean and standard deviation come as sums of ``v - K`` and ``(v - K)^2``. With ``sampler``
+    (by default ``approx``), the numeric columns' quantiles come from a sample of ``rel`` (``rows`` rows):
+    an array of quantile arrays in the column ``qs``. With ``scales`` (column -> power of two), a column's mean and
     standard deviation are those of its values times its scale.
     """
+    sampler = sampler or approx
     aggs: list[exp.Expr] = [count_star().as_("n")]
     for i, col in enumerate(columns):
         shift = None if shifts is None else shifts.get(col.name, 0.0)
-        aggs += _column_aggregates(offset + i, col, approx, shift, (scales or {}).get(col.name, 1.0))
+        scale = (scales or {}).get(col.name, 1.0)
+        aggs += _column_aggregates(offset + i, col, approx, shift, scale, sampled=sampler is not None)
     numeric = [c for c in columns if column_kind(c.type) == "numeric"]
-    if approx is not None and numeric:
-        aggs.append(_sampled_quantiles(approx, rel, numeric, rows).as_("qs"))
+    if sampler is not None and numeric:
+        aggs.append(_sampled_quantiles(sampler, rel, numeric, rows).as_("qs"))
     return exp.select(*aggs).from_(as_from(rel))
 
 
@@ -227,22 +238,33 @@ def _sampled_quantiles(backend: Backend, rel: exp.Expr, numeric: list[Column], r
     of the whole profile, the subquery's sampled scan about a tenth of it.
     """
     fractions = list(QUANTILES.values())
-    arrays = exp.Array(expressions=[quantile_array(_cast(column(c.name), "double"), fractions) for c in numeric])
+    # An all-NULL column has NULL quantiles; Postgres refuses a NULL beside arrays in one array, so it is
+    # an array of NULLs.
+    nulls = exp.cast(exp.Array(expressions=[exp.null() for _ in fractions]), exp.DataType.build("double[]"))
+    arrays = exp.Array(
+        expressions=[
+            exp.func("coalesce", quantile_array(_cast(column(c.name), "double"), fractions), nulls.copy())
+            for c in numeric
+        ]
+    )
     percent = min(100.0, 100.0 * QUANTILE_SAMPLE / max(rows, 1))
     return backend.sampled(exp.select(arrays).from_(as_from(rel)), percent).subquery()
 
 
 def approximation(
     backend: Backend, rel: exp.Expr, columns: list[Column], exact: bool = False
-) -> tuple[int, dict[str, float]] | None:
-    """None when ``rel`` is profiled exactly; else its row count and the shift K of each numeric column
-    (its minimum).
+) -> tuple[int, dict[str, float] | None] | None:
+    """None when ``rel`` is profiled exactly; else its row count and, on engines with approximate
+    aggregates, the shift K of each numeric column (its minimum).
 
-    Approximate means more than EXACT_ROWS rows on an engine with approximate aggregates. Deciding takes
-    one query (``count(*)`` and the numeric columns' minimums), and only on such engines.
+    Approximate means more than EXACT_ROWS rows on an engine that samples. Deciding takes one query
+    (``count(*)``, and the numeric columns' minimums where they are wanted), and only on such engines.
     """
-    if exact or not backend.approx_aggregates:
+    if exact or not backend.samples:
         return None
+    if not backend.approx_aggregates:  # exact distinct counts and engine moments: only the sample's size
+        n = int(backend.fetch_value(exp.select(count_star()).from_(as_from(rel))) or 0)
+        return (n, None) if n > EXACT_ROWS else None
     numeric = [c for c in columns if column_kind(c.type) == "numeric"]
     query = exp.select(count_star(), *[exp.Min(this=column(c.name)) for c in numeric])  # no cast: from statistics
     got = backend.fetch_rows(query.from_(as_from(rel)))[0]
@@ -340,7 +362,14 @@ def profile(
         part = cols[start : start + COLUMNS_PER_QUERY]
         numeric = {start + i: c.name for i, c in enumerate(part) if column_kind(c.type) == "numeric"}
         query = partial(
-            profile_query, rel, part, offset=start, approx=backend if approximate else None, shifts=shifts, rows=rows
+            profile_query,
+            rel,
+            part,
+            offset=start,
+            approx=backend if approximate and backend.approx_aggregates else None,
+            sampler=backend if approximate else None,
+            shifts=shifts,
+            rows=rows,
         )
         got, scaled = _fetch_moments(backend, rel, query, numeric)
         scales.update(scaled)
@@ -351,6 +380,7 @@ def profile(
     out = []
     for i, col in enumerate(cols):
         kind = column_kind(col.type)
+        distinct_approximate = approximate and backend.approx_aggregates and kind != "boolean"
         nulls = n - int(values.get(f"nn{i}") or 0)
         distinct = values.get(f"d{i}")
         # min and max keep the engine's exact value: a DECIMAL stays a Decimal (JSON writes it as an exact
@@ -381,11 +411,13 @@ def profile(
                 mean=mean,
                 stddev=stddev,
                 quantiles=quantiles,
-                approximate=approximate and kind != "boolean",
+                approximate=distinct_approximate or (approximate and kind == "numeric"),
+                distinct_approximate=distinct_approximate,
             )
         )
     sample = f"quantiles exact over a Bernoulli sample of about {QUANTILE_SAMPLE:,} rows"
-    method = f"above {EXACT_ROWS:,} rows: {backend.approx_method}; {sample}" if approximate else "exact"
+    distincts = backend.approx_method if backend.approx_aggregates else "distinct counts exact"
+    method = f"above {EXACT_ROWS:,} rows: {distincts}; {sample}" if approximate else "exact"
     return Profile(label=label, row_count=n, columns=out, queries=len(starts), method=method)
 
 
