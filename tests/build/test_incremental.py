@@ -191,3 +191,54 @@ def test_a_renamed_layer_schema_moves_the_views(make_project: ProjectFactory, tm
         assert {("stg", "stg_orders"), ("stg", "stg_customers")} <= names
         assert not {("staging", "stg_orders"), ("staging", "stg_customers")} & names
         assert wh.build("prod").nothing_to_do
+
+
+STAGED = {
+    "models/staging/stg.sql": "select order_id, ordered_at, amount from raw.orders",
+    "models/staging/stg.yml": "models:\n  - name: stg\n    materialized: table\n",
+    **incremental("select order_id, ordered_at, amount from staging.stg"),
+}
+
+
+def test_a_build_never_fills_later_days_from_parents_run_has_not_refreshed(make_project: ProjectFactory) -> None:
+    # A dev build reusing prod's incremental version filled it up to tomorrow from the table parent's old
+    # snapshot and recorded those days: the next run skipped them, and the rows were lost for good.
+    root = make_project()
+    write_files(root, STAGED)
+    with make_project.open() as wh:
+        wh.build("prod", end=D(2025, 1, 3))
+        run_sql(wh, ["insert into raw.orders values (6, 'c1', 1.0, 'paid', '2025-01-04')"])
+        dev = wh.build("dev", end=D(2025, 1, 7))
+        assert [a.batches for a in dev.actions if a.model == "events"] == [0]
+        assert recorded(wh)[-1][1] == "2025-01-03"  # prod's version untouched
+        wh.run("prod", end=D(2025, 1, 7))
+        assert days(wh) == ["2025-01-01", "2025-01-02", "2025-01-02", "2025-01-03", "2025-01-04", "2025-01-05"]
+
+
+def test_a_child_is_never_built_from_a_parent_whose_backfill_stopped(make_project: ProjectFactory) -> None:
+    root = make_project()
+    write_files(
+        root,
+        {
+            **incremental("select order_id, ordered_at, cast(status as integer) as s from raw.orders"),
+            "models/marts/totals.sql": "select count(*) as n from staging.events",
+            "models/marts/totals.yml": "models:\n  - name: totals\n    materialized: table\n",
+        },
+    )
+    with make_project.open() as wh:
+        run_sql(wh, ["update raw.orders set status = '1'", "update raw.orders set status = 'x' where order_id = 5"])
+        with pytest.raises(EngineError):
+            wh.build("prod", select="events", end=D(2025, 1, 7))
+        run_sql(wh, ["update raw.orders set status = '2' where order_id = 5"])
+        built = wh.build("prod", select="totals", end=D(2025, 1, 7))
+        parent = next(a for a in built.actions if a.model == "events")
+        assert (parent.version, parent.view, parent.batches) == ("reuse", "none", 1)
+        assert parent.reason == "finishes its first backfill, to 2025-01-07"
+        assert wh.backend.fetch_value(exp.select("n").from_(table("marts", "totals"))) == 5
+
+
+def test_zoned_types_at_any_precision_are_batched_in_utc() -> None:
+    from dataplan.backends.base import zoned
+
+    assert zoned("timestamptz(0)") and zoned("timestamp(3) with time zone") and zoned("TIMESTAMPTZ")
+    assert not zoned("timestamp(0)") and not zoned("TIMESTAMP") and not zoned("date")

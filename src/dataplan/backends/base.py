@@ -8,6 +8,7 @@ flags that callers branch on, never the dialect name.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,8 +36,9 @@ class Relation:
 
 
 def zoned(engine_type: str) -> bool:
-    """A time-zone-aware timestamp type, as DuckDB or Postgres describes it."""
-    return " ".join(engine_type.upper().split()) in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+    """A time-zone-aware timestamp type, as DuckDB or Postgres describes it (``timestamptz(0)`` too)."""
+    base = " ".join(re.sub(r"\(\s*\d+\s*\)", " ", engine_type.upper()).split())
+    return base in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
 
 
 def table(schema: str, name: str) -> exp.Table:

@@ -42,6 +42,8 @@ class BuildResult:
     environment: str
     actions: list[ModelAction] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # Incremental versions whose first backfill stopped early -> the day it must reach.
+    unfinished: dict[str, dt.date] = field(default_factory=dict)
     dry_run: bool = False
     seconds: float = 0.0
     round_trips: int = 0
@@ -56,7 +58,7 @@ class BuildResult:
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.created and not self.repointed and not self.removed
+        return not self.created and not self.repointed and not self.removed and not self.unfinished
 
 
 class Builder:
@@ -81,7 +83,9 @@ class Builder:
             n: found[n].version_id if n in found else self.writer.version_id(graph.models[n], fps[n]) for n in ordered
         }
         current = self.store.environment_models(environment) if initialized else {}
-        result = BuildResult(environment)
+        incremental = [v for v in found.values() if v.materialized == "incremental_by_time"]
+        unfinished = self.writer.unfinished(incremental) if incremental else {}
+        result = BuildResult(environment, unfinished=unfinished)
         chosen = set(selected)
         for name in ordered:
             model, vid = graph.models[name], vids[name]
@@ -99,13 +103,15 @@ class Builder:
                 if moved:
                     reason = f"view moves to schema {schema}"
             else:
-                if not create:
+                if not create and vid not in unfinished:
                     continue
                 view, reason = "none", "needed by a selected model"
             if create and view == "point" and had is not None:
                 reason = "changed (new fingerprint)"
             elif not create and view == "point" and not moved:
                 reason = "reuses an existing version"
+            if not create and vid in unfinished:
+                reason = f"finishes its first backfill, to {unfinished[vid]}"
             result.actions.append(
                 ModelAction(
                     name,
@@ -129,42 +135,26 @@ class Builder:
         dry_run: bool = False,
         end: dt.date | None = None,
         progress: Progress | None = None,
-        complete_intervals: bool = False,
     ) -> BuildResult:
-        """Create missing versions and point ``environment`` at them.
-
-        ``complete_intervals`` also fills the missing batches of reused incremental
-        versions: what lets an interrupted backfill resume where it stopped.
-        """
+        """Create missing versions, finish first backfills that stopped early (a failed or killed build, an
+        interrupted apply), and point ``environment`` at them."""
         started, trips = time.perf_counter(), self.backend.round_trips
         if not dry_run:
             self.store.ensure()
         result = self.plan_build(environment, select)
         result.dry_run = dry_run
-        if not dry_run and (complete_intervals or not result.nothing_to_do):
-            self._execute(result, end or default_end(), progress, complete_intervals)
+        if not dry_run and not result.nothing_to_do:
+            self._execute(result, end or default_end(), progress)
         result.seconds = time.perf_counter() - started
         result.round_trips = self.backend.round_trips - trips
         return result
 
-    def _to_fill(self, result: BuildResult, every: bool) -> dict[str, Version]:
-        """Reused incremental versions whose missing batches this build fills: each one a view is about to
-        read (an earlier build may have failed mid-backfill), or every one with ``every``."""
-        wanted = [
-            a.version_id
-            for a in result.actions
-            if a.version == "reuse" and a.materialized == "incremental_by_time" and (every or a.view != "unchanged")
-        ]
-        return {v.version_id: self.live(v) for v in self.store.versions(version_ids=wanted)}
-
     def live(self, version: Version) -> Version:
-        """``version`` with the project's batch settings when the project still builds it: ``batch_days`` and
-        ``lookback_days`` say how to process, not what the data is, so they are not in the fingerprint and an
-        edit applies to the existing version."""
+        """``version`` with the project's batch settings for its model: ``batch_days`` and ``lookback_days``
+        say how to process, not what the data is, so they are not in the fingerprint and an edit applies to
+        the versions already built (an older version a kept child still reads, too)."""
         model = self.project.graph.models.get(version.model)
-        if model is None or version.materialized != "incremental_by_time":
-            return version
-        if self.project.fingerprints.get(version.model) != version.fingerprint:
+        if model is None or version.materialized != "incremental_by_time" or model.materialized != version.materialized:
             return version
         config = {
             **version.config,
@@ -179,9 +169,15 @@ class Builder:
             return None
         return lambda model, batch, batches: progress(f"building {model} batch {batch}/{batches}", done, total)
 
-    def _execute(self, result: BuildResult, end: dt.date, progress: Progress | None, every: bool) -> None:
+    def _execute(self, result: BuildResult, end: dt.date, progress: Progress | None) -> None:
         models, fps = self.project.models, self.project.fingerprints
-        fill = self._to_fill(result, every)
+        # Only a first backfill that stopped early is finished here, and only to where it was meant to end:
+        # later days are run's, after it refreshes the parents (a build filling them read stale parents).
+        fill = (
+            {v.version_id: self.live(v) for v in self.store.versions(version_ids=sorted(result.unfinished))}
+            if result.unfinished
+            else {}
+        )
         # In graph order, so a child is created from parents whose batches are complete.
         todo = [a for a in result.actions if a.version == "create" or a.version_id in fill]
         for i, action in enumerate(todo):
@@ -192,7 +188,8 @@ class Builder:
             if action.version == "create":
                 action.batches = self.writer.create(models[action.model], fps[action.model], end, hook).batches
             else:
-                action.batches = self.writer.fill_intervals(fill[action.version_id], end, hook)
+                bound = result.unfinished[action.version_id]
+                action.batches = self.writer.fill_intervals(fill[action.version_id], bound, hook)
             action.seconds = time.perf_counter() - t0
         if not result.repointed and not result.removed:
             return

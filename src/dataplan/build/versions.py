@@ -128,6 +128,7 @@ class VersionWriter:
                 "start": str(spec.start),
                 "batch_days": spec.batch_days or self.project.config.defaults.batch_days,
                 "lookback_days": spec.lookback_days,
+                "filled_to": end.isoformat(),  # the end of its first backfill: see backfill_bound
             }
         with self.backend.transaction():
             # A table without a version row is an orphan of a crashed build: nothing references it.
@@ -180,6 +181,35 @@ class VersionWriter:
         with self.backend.transaction():
             self.backend.delete(target)
             self.backend.insert(target, self.parsed_query(version))
+
+    @staticmethod
+    def backfill_bound(version: Version) -> dt.date | None:
+        """Where the first backfill of an incremental version stops being recorded: its ``end``, or the
+        day it was built on when that came first (the day under way is never recorded). None for versions
+        built before the end was recorded."""
+        filled_to = version.config.get("filled_to")
+        if not filled_to:
+            return None
+        bound = dt.date.fromisoformat(str(filled_to))
+        if version.created_at is not None:
+            bound = min(bound, version.created_at.date())
+        return bound
+
+    def unfinished(self, versions: list[Version]) -> dict[str, dt.date]:
+        """The incremental versions whose first backfill stopped early (a failed or killed build), each with
+        the day it must reach. One query for all of them."""
+        bounds = {v.version_id: b for v in versions if (b := self.backfill_bound(v)) is not None}
+        if not bounds:
+            return {}
+        done = self.store.intervals(sorted(bounds))
+        by_id = {v.version_id: v for v in versions}
+        return {
+            vid: bound
+            for vid, bound in bounds.items()
+            if missing_intervals(
+                as_datetime(dt.date.fromisoformat(str(by_id[vid].config["start"]))), as_datetime(bound), done[vid]
+            )
+        }
 
     def pending_batches(self, version: Version, end: dt.date, done: list[Interval], lookback: bool) -> list[Interval]:
         cfg = version.config

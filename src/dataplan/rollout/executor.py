@@ -95,7 +95,7 @@ class Rollout:
             journal.record("bind", "end", "ok", reused=len(plan.reuse))
             journal.record("build", "start", environment=plan.plan_environment)
             built = Builder(self.project, self.backend, self.store).build(
-                plan.plan_environment, plan.selection, end=end, progress=progress, complete_intervals=True
+                plan.plan_environment, plan.selection, end=end, progress=progress
             )
             journal.record("build", "end", "ok", created=len(built.created), pointed=len(built.repointed))
             journal.record("verify", "start")
