@@ -499,3 +499,46 @@ def test_plan_text_prints_names_as_written_not_as_markup(deployed: Path) -> None
     result = runner.invoke(app, ["plan", "-p", str(deployed), "--explain"])
     assert result.exit_code == 0, result.output  # rich read "[/b]" as a closing tag and crashed
     assert "[/b]" in result.output
+
+
+READERS = {
+    "models/marts/star_copy.sql": "select * from stg_customers\n",
+    "models/marts/region_ordinal.sql": "select region as r, count(*) as n from stg_customers group by 1\n",
+    "models/marts/first_two.sql": "select customer_id, upper(region) as reg from stg_customers order by reg limit 2\n",
+    "models/marts/region_union.sql": "select region from stg_customers union select region from stg_customers\n",
+    "models/marts/name_union_all.sql": "select name from stg_customers union all select name from stg_customers\n",
+}
+GROUP_BY_ALL = {"models/marts/region_counts.sql": "select region, count(*) as n from stg_customers group by all\n"}
+
+
+def deployed_with_readers(make_project: ProjectFactory) -> bool:
+    """FILES and READERS built into prod (GROUP BY ALL on DuckDB only: Postgres has none); True on DuckDB."""
+    duck = make_project.backend == "duckdb"
+    make_project({**FILES, **READERS, **(GROUP_BY_ALL if duck else {})})
+    with make_project.open() as wh:
+        wh.build("prod")
+    return duck
+
+
+def test_children_whose_rows_a_changed_column_decides_are_rebuilt(make_project: ProjectFactory) -> None:
+    # GROUP BY ALL, a positional GROUP BY, an alias under ORDER BY ... LIMIT and a UNION decide rows with
+    # the region column; they kept their versions (stale data) before.
+    duck = deployed_with_readers(make_project)
+    lowered = "select customer_id, name, lower(region) as region from raw.customers\n"
+    write_files(make_project.root, {"models/staging/stg_customers.sql": lowered})
+    changes = by_model(plan_of(make_project))
+    for name in ["region_ordinal", "first_two", "region_union"] + (["region_counts"] if duck else []):
+        change = changes[name]
+        assert change.rebuild and change.changed_columns == ["*"], (name, change)  # type: ignore[attr-defined]
+    assert "name_union_all" not in changes or not changes["name_union_all"].rebuild  # type: ignore[attr-defined]
+    assert not changes["customer_names"].rebuild  # type: ignore[attr-defined]
+
+
+def test_a_star_child_of_a_parent_that_only_adds_columns_is_rebuilt(make_project: ProjectFactory) -> None:
+    deployed_with_readers(make_project)
+    added = "select customer_id, name, region, length(name) as nl from raw.customers\n"
+    write_files(make_project.root, {"models/staging/stg_customers.sql": added})
+    changes = by_model(plan_of(make_project))
+    assert changes["stg_customers"].reason.startswith("only adds columns (nl)")  # type: ignore[attr-defined]
+    assert changes["star_copy"].rebuild  # type: ignore[attr-defined]  # it returns the new column
+    assert not changes["customer_names"].rebuild and not changes["region_ordinal"].rebuild  # type: ignore[attr-defined]

@@ -63,3 +63,54 @@ def test_the_same_star_beside_a_changed_column_compares_by_name() -> None:
     d = diff("select t.*, a + 2 as b from t", "select t.*, a + 1 as b from t")
     assert (d.star, d.modified, d.row_clauses) == (False, ["b"], [])
     assert diff("select *, a + 1 as b from t", "select t.*, a + 1 as b from t").star
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "row_clause"),
+    [
+        (
+            "select plan, date_trunc('month', s) as m, count(*) as n from t group by all",
+            "select plan, date_trunc('year', s) as m, count(*) as n from t group by all",
+            "GROUP BY ALL over a changed column",
+        ),
+        (
+            "select plan, date_trunc('month', s) as m, count(*) as n from t group by 1, 2",
+            "select plan, date_trunc('year', s) as m, count(*) as n from t group by 1, 2",
+            "GROUP BY over a changed column",
+        ),
+        (
+            "select plan, date_trunc('month', s) as m, count(*) as n from t group by plan, m",
+            "select plan, date_trunc('year', s) as m, count(*) as n from t group by plan, m",
+            "GROUP BY over a changed column",
+        ),
+        ("select distinct c, p from t", "select distinct c, p, x from t", "DISTINCT columns"),
+        ("select distinct c, upper(p) as p from t", "select distinct c, lower(p) as p from t", "DISTINCT columns"),
+        ("select c, m * 12 as arr from t where arr >= 5", "select c, m * 4 as arr from t where arr >= 5", "where"),
+        (
+            "select c, count(*) as n from t group by c having n > 1",
+            "select c, count(*) / 2 as n from t group by c having n > 1",
+            "having",
+        ),
+        (
+            "select c, x * 2 as m from t order by m desc limit 5",
+            "select c, x * 3 as m from t order by m desc limit 5",
+            "ORDER BY",
+        ),
+        (
+            "select c, row_number() over (partition by c order by a) as r from t qualify r = 1",
+            "select c, row_number() over (partition by c order by b) as r from t qualify r = 1",
+            "qualify",
+        ),
+    ],
+)
+def test_a_changed_column_that_decides_rows_through_its_alias_is_a_row_change(
+    old: str, new: str, row_clause: str
+) -> None:
+    d = diff(new, old)
+    assert any(c.startswith(row_clause) for c in d.row_clauses), d.row_clauses
+
+
+def test_a_projection_reading_a_changed_alias_changes_too() -> None:
+    old = "select c, m * 12 as arr, case when arr > 100 then 'big' end as band, x from t"
+    d = diff(old.replace("m * 12", "m * 4"), old)
+    assert (d.row_clauses, d.modified) == ([], ["arr", "band"])

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dataplan import Project, SelectionError
+from dataplan.project.sqlcache import CACHE_VERSION
 from tests.conftest import SHOP_FILES, write_files
 
 
@@ -166,7 +167,7 @@ def test_reads_and_lineage_come_from_the_analysis_cache_without_parsing(shop: Pa
     assert first.reads("stg_orders").columns == {"raw.orders": staged}
     lineage = first.column_lineage("customer_totals")
     first.save_analysis()
-    assert (shop / ".dataplan" / "cache" / "analysis-duckdb-v2.json").is_file()
+    assert (shop / ".dataplan" / "cache" / f"analysis-duckdb-v{CACHE_VERSION}.json").is_file()
 
     again = Project.load(shop)  # a new process would see only the files
     assert again.reads("customer_totals") == reads and again.column_lineage("customer_totals") == lineage
@@ -187,11 +188,13 @@ def test_analysis_cache_follows_the_sql_text_and_survives_a_corrupt_file(shop: P
     assert changed.reads("region_totals").columns == {"customer_totals": {"region", "orders"}}
     assert changed.column_lineage("region_totals") == {"region": {("customer_totals", "region")},
                                                        "top": {("customer_totals", "orders")}}  # fmt: skip
-    (shop / ".dataplan" / "cache" / "analysis-duckdb-v2.json").write_text("{not json", encoding="utf-8")
+    (shop / ".dataplan" / "cache" / f"analysis-duckdb-v{CACHE_VERSION}.json").write_text("{not json", encoding="utf-8")
     again = Project.load(shop)
     assert again.reads("region_totals") == changed.reads("region_totals")
     again.save_analysis()  # rewrites the broken file
-    assert '"reads"' in (shop / ".dataplan" / "cache" / "analysis-duckdb-v2.json").read_text(encoding="utf-8")
+    assert '"reads"' in (shop / ".dataplan" / "cache" / f"analysis-duckdb-v{CACHE_VERSION}.json").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_unknown_reference_is_reported_from_the_cache_too(shop: Path) -> None:

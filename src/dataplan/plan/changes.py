@@ -155,7 +155,9 @@ class ChangeDetector:
         diff = diff_queries(old.model_sql, model.query, self.project.dialect)
         out.diffs[model.name] = diff
         if diff.only_additions:
-            out.changed_columns[model.name] = set()
+            # The added columns are all that changes: a child reading `*` gets them (and is rebuilt),
+            # a child naming its columns does not.
+            out.changed_columns[model.name] = set(diff.added)
             return self._base(
                 model,
                 change="directly modified",

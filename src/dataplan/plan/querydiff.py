@@ -102,6 +102,7 @@ def diff_queries(old_sql: str, new: exp.Query, dialect: str) -> QueryDiff:
         if through is not None:  # the CTE change reaches these output columns only, never the rows
             diff.row_clauses.remove("CTEs")
             diff.modified += sorted(c for c in through if c in after and c not in diff.modified + diff.added)
+    _follow_aliases(new, diff)
     # A clause the list above does not name (sqlglot grows new ones): assume it decides rows.
     others = (set(old.args) | set(new.args)) - set(_BODY_CLAUSES) - {"expressions"}
     if any(_render(old.args.get(k), dialect) != _render(new.args.get(k), dialect) for k in sorted(others)):
@@ -110,6 +111,65 @@ def diff_queries(old_sql: str, new: exp.Query, dialect: str) -> QueryDiff:
 
 
 ALL = "*"  # every column, and any row, may change
+
+_ROW_ARGS = ("where", "having", "qualify", "joins")  # where a reference to an output column decides rows
+
+
+def _names(e: exp.Expr | None) -> set[str]:
+    """The unqualified column names ``e`` reads (lower case): what a select alias can be referenced by."""
+    if e is None:
+        return set()
+    return {c.name.lower() for c in e.find_all(exp.Column) if not c.table}
+
+
+def _follow_aliases(query: exp.Select, diff: QueryDiff) -> None:
+    """What a changed output column changes beyond itself, through references to it in the same query.
+
+    Another projection reading its alias (DuckDB resolves select aliases in the select list, WHERE, GROUP
+    BY, HAVING, QUALIFY, ORDER BY) changes too; a reference in a clause that decides rows, a GROUP BY ALL
+    or positional GROUP BY over it, ORDER BY ... LIMIT over it, or DISTINCT make it a row change. A name
+    that is also an input column is taken as the alias: the conservative reading.
+    """
+    # A rename keeps the values, and whatever read the old name was edited too: not a change here.
+    changed = {c.lower() for c in [*diff.modified, *diff.removed]}
+    added = {c.lower() for c in diff.added}
+    if not changed and not diff.added:
+        return
+    if query.args.get("distinct"):  # any column of a DISTINCT can merge or split rows
+        diff.row_clauses.append("DISTINCT columns")
+        return
+    if not changed:
+        return
+    selects = {s.alias_or_name.lower(): s for s in query.selects}
+    grown = True
+    while grown:  # the fixpoint of projections reading changed projections
+        grown = False
+        for name, sel in selects.items():
+            inner = sel.this if isinstance(sel, exp.Alias) else sel
+            if name not in changed and name not in added and _names(inner) & changed:
+                changed.add(name)
+                diff.modified.append(sel.alias_or_name)
+                grown = True
+    why = next((a for a in _ROW_ARGS if any(_names(x) & changed for x in _as_list(query.args.get(a)))), None)
+    group = query.args.get("group")
+    if group is not None:
+        if group.args.get("all"):
+            plain = {n for n, s in selects.items() if not s.find(exp.AggFunc)}
+            why = why or ("GROUP BY ALL" if plain & changed else None)
+        positions = [int(e.name) for e in group.expressions if isinstance(e, exp.Literal) and e.is_int]
+        ordinal = {list(selects)[i - 1] for i in positions if 0 < i <= len(selects)}
+        if ordinal & changed or any(_names(e) & changed for e in group.expressions):
+            why = why or "GROUP BY"
+    if query.args.get("limit") and _names(query.args.get("order")) & changed:
+        why = why or "ORDER BY ... LIMIT"
+    if why and why not in diff.row_clauses:
+        diff.row_clauses.append(f"{why} over a changed column")
+
+
+def _as_list(value: object) -> list[exp.Expr]:
+    if value is None:
+        return []
+    return [v for v in value if isinstance(v, exp.Expr)] if isinstance(value, list) else [value]  # type: ignore[list-item]
 
 
 def _ctes(query: exp.Select) -> dict[str, exp.Expr]:

@@ -154,21 +154,57 @@ def raw_reads(query: exp.Query, dialect: str) -> RawReads:
             for name in using:
                 for parent in tables.values():
                     reads.add(parent, name, True)
+        # The branches of a UNION (not ALL) are deduplicated together: every column they read decides rows.
+        union = scope.expression.parent
+        deduplicated = isinstance(union, exp.Union) and bool(union.args.get("distinct"))
+        referenced: set[str] = set()  # unqualified names read where they decide rows: maybe select aliases
         for col in scope.columns:
-            row_level = _decides_rows(col, select)
-            if col.table:
-                if col.table in tables:
-                    reads.add(tables[col.table], col.name, row_level)
-                elif row_level and col.table in scope.sources:
-                    reads.derived_row_level = True
-                continue
-            derived = [a for a, s in scope.sources.items() if not isinstance(s, exp.Table)]
-            if row_level and derived:
-                reads.derived_row_level = True
-            # An unqualified column with several sources could come from any of them.
-            for parent in tables.values():
-                reads.add(parent, col.name, row_level)
+            row_level = deduplicated or _decides_rows(col, select)
+            if row_level and not col.table:
+                referenced.add(col.name.lower())
+            _add_column(reads, scope, tables, col, row_level)
+        if select is not None:
+            if select.args.get("limit") or select.args.get("offset"):  # ORDER BY alias ... LIMIT picks rows
+                order = select.args.get("order")
+                referenced |= {c.name.lower() for c in order.find_all(exp.Column) if not c.table} if order else set()
+            for expression in _grouping_projections(select, referenced):
+                for col in expression.find_all(exp.Column):
+                    _add_column(reads, scope, tables, col, True)
     return reads
+
+
+def _add_column(reads: RawReads, scope: Any, tables: dict[str, Parts], col: exp.Column, row_level: bool) -> None:
+    if col.table:
+        if col.table in tables:
+            reads.add(tables[col.table], col.name, row_level)
+        elif row_level and col.table in scope.sources:
+            reads.derived_row_level = True
+        return
+    derived = [a for a, s in scope.sources.items() if not isinstance(s, exp.Table)]
+    if row_level and derived:
+        reads.derived_row_level = True
+    # An unqualified column with several sources could come from any of them.
+    for parent in tables.values():
+        reads.add(parent, col.name, row_level)
+
+
+def _grouping_projections(select: exp.Select, referenced: set[str]) -> list[exp.Expr]:
+    """Projections that decide rows without their columns appearing in a row clause: those a select alias
+    names where rows are decided (``WHERE arr > 1`` over ``x * 12 AS arr``), and the keys of a GROUP BY ALL
+    or a positional GROUP BY."""
+    out = []
+    selects = list(select.selects)
+    group = select.args.get("group")
+    positions = set()
+    if group is not None:
+        positions = {int(e.name) for e in group.expressions if isinstance(e, exp.Literal) and e.is_int}
+    for i, sel in enumerate(selects, start=1):
+        inner = sel.this if isinstance(sel, exp.Alias) else sel
+        aliased = isinstance(sel, exp.Alias) and sel.alias.lower() in referenced
+        grouping_all = group is not None and bool(group.args.get("all")) and not sel.find(exp.AggFunc)
+        if aliased or grouping_all or i in positions:
+            out.append(inner)
+    return out
 
 
 def resolve_reads(raw: RawReads, resolver: PartsResolver) -> Reads:

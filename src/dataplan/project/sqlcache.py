@@ -24,7 +24,7 @@ from sqlglot import exp
 from dataplan.project.sql import RawRef, normalized_sql, parse_query, raw_refs
 
 CACHE_DIR = Path(".dataplan") / "cache"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
