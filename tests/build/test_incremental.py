@@ -116,6 +116,9 @@ def test_an_edited_lookback_applies_to_the_built_version(make_project: ProjectFa
     write_files(root, incremental(lookback_days=2))
     with make_project.open() as wh:
         assert wh.status("prod").pending == []  # how to process, not what the data is: same version
+        (change,) = [c for c in wh.plan("prod", save=False).changes if c.model == "events"]
+        assert (change.change, change.rebuild) == ("metadata only", False)
+        assert change.reason.startswith("lookback_days changed: how `run` processes batches")
         wh.run("prod", end=D(2025, 1, 5))
         assert "2025-01-04" in days(wh)
 
@@ -242,3 +245,16 @@ def test_zoned_types_at_any_precision_are_batched_in_utc() -> None:
 
     assert zoned("timestamptz(0)") and zoned("timestamp(3) with time zone") and zoned("TIMESTAMPTZ")
     assert not zoned("timestamp(0)") and not zoned("TIMESTAMP") and not zoned("date")
+
+
+def test_apply_that_stops_on_the_projects_error_leaves_the_plan_a_draft(make_project: ProjectFactory) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+    write_files(root, incremental(time_column="amount"))
+    with make_project.open() as wh:
+        pid = wh.plan("prod").plan_id
+        with pytest.raises(ProjectError, match="time_column 'amount' is"):
+            wh.apply(pid)
+        assert wh.get_plan(pid).status == "DRAFT"  # exit 2 changes nothing, as documented
+        assert ("build", "end", "error") in [(e.step, e.phase, e.outcome) for e in wh.log(pid)]

@@ -30,6 +30,9 @@ def _spec(model: Model) -> dict[str, object]:
     return json.loads(json.dumps(model.spec.model_dump(mode="json", exclude_defaults=True), default=str))
 
 
+_BATCH_SETTINGS = {"batch_days", "lookback_days"}  # see Builder.live
+
+
 def _data_config(model: Model) -> dict[str, object]:
     spec = model.spec
     if model.materialized != "incremental_by_time":
@@ -123,12 +126,20 @@ class ChangeDetector:
                 changed_columns=[ALL_COLUMNS],
             )
         if old.fingerprint == fp:
-            if old.spec != _spec(model):
+            new_spec = _spec(model)
+            if old.spec != new_spec:
+                keys = {k for k in set(old.spec) | set(new_spec) if old.spec.get(k) != new_spec.get(k)}
+                reason = "description, tests, grain or contract changed; data does not"
+                if keys <= _BATCH_SETTINGS:
+                    reason = (
+                        f"{', '.join(sorted(keys))} changed: how `run` processes batches, not what the data is; "
+                        "it applies to the version already built at once, with nothing to promote or roll back"
+                    )
                 return self._base(
                     model,
                     change="metadata only",
                     category="metadata",
-                    reason="description, tests, grain or contract changed; data does not",
+                    reason=reason,
                     rebuild=False,
                     new_version=old.version_id,
                 )

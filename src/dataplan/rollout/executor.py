@@ -89,14 +89,21 @@ class Rollout:
         with self.locks.held(plan.plan_environment, f"apply {plan_id}", break_lock=break_lock) as replaced:
             if replaced is not None:
                 journal.record("lock", "end", "taken over", holder=replaced.holder, pid=replaced.pid)
+            previous = plan.status
             plan = self._save(plan.model_copy(update={"status": "IN PROGRESS"}))
             journal.record("bind", "start")
             self._bind_reused(plan)
             journal.record("bind", "end", "ok", reused=len(plan.reuse))
             journal.record("build", "start", environment=plan.plan_environment)
-            built = Builder(self.project, self.backend, self.store).build(
-                plan.plan_environment, plan.selection, end=end, progress=progress
-            )
+            try:
+                built = Builder(self.project, self.backend, self.store).build(
+                    plan.plan_environment, plan.selection, end=end, progress=progress
+                )
+            except InputError as exc:  # the project's error (a bad time_column, a broken contract): exit 2
+                journal.record("build", "end", "error", error=exc.message[:200])
+                if previous == "DRAFT" and not self.store.environment_models(plan.plan_environment):
+                    plan = self._save(plan.model_copy(update={"status": "DRAFT"}))  # nothing was applied
+                raise
             journal.record("build", "end", "ok", created=len(built.created), pointed=len(built.repointed))
             journal.record("verify", "start")
             verification = PlanVerifier(
