@@ -172,10 +172,18 @@ def test_removed_contract_column_is_breaking_and_blocked(deployed: Path, make_pr
     removed = [c for c in plan.contract_changes if c.change == "column removed"]
     assert len(removed) == 1 and removed[0].before.startswith("total ") and removed[0].enforced
     assert removed[0].breaking
-    assert plan.blocked and "breaks its enforced contract" in plan.blocked[0]
+    assert any("breaks its enforced contract" in b for b in plan.blocked)
     assert any(r.rule == "enforced-contract-column-removed" and r.blocking for r in plan.risks)
+    # The YAML still declares total: the build would refuse the model whatever --allow-breaking says.
     allowed = plan_of(make_project, allow_breaking=True)
-    assert allowed.blocked == []
+    assert allowed.blocked == [
+        "marts.customer_totals would break its enforced contract: "
+        "column total is declared but the query does not return it"
+    ]
+    contract = (deployed / "models/marts/customer_totals.yml").read_text()
+    write_files(deployed, {"models/marts/customer_totals.yml": contract.replace("- {name: total, type: double}", "")})
+    assert plan_of(make_project, allow_breaking=True).blocked == []
+    assert plan_of(make_project).blocked  # still a breaking change to an enforced contract
 
 
 def test_renamed_column_is_reported_as_rename(deployed: Path, make_project: ProjectFactory) -> None:
@@ -542,3 +550,25 @@ def test_a_star_child_of_a_parent_that_only_adds_columns_is_rebuilt(make_project
     assert changes["stg_customers"].reason.startswith("only adds columns (nl)")  # type: ignore[attr-defined]
     assert changes["star_copy"].rebuild  # type: ignore[attr-defined]  # it returns the new column
     assert not changes["customer_names"].rebuild and not changes["region_ordinal"].rebuild  # type: ignore[attr-defined]
+
+
+def test_a_column_added_to_an_enforced_contract_must_be_declared(deployed: Path, make_project: ProjectFactory) -> None:
+    write_files(
+        deployed,
+        {
+            "models/marts/customer_totals.sql": """
+        select c.customer_id, c.region, count(o.order_id) as orders, sum(o.amount) as total, max(o.amount) as top
+        from staging.stg_customers c left join stg_orders o on o.customer_id = c.customer_id
+        group by c.customer_id, c.region
+    """
+        },
+    )
+    plan = plan_of(make_project)  # planned as non-breaking before; the build then refused the model
+    assert [c.change for c in plan.contract_changes] == ["column added"]
+    assert len(plan.blocked) == 1 and "column top" in plan.blocked[0] and "not declared" in plan.blocked[0]
+    contract = (deployed / "models/marts/customer_totals.yml").read_text()
+    declared = contract.replace(
+        "- {name: total, type: double}", "- {name: total, type: double}\n      - {name: top, type: double}"
+    )
+    write_files(deployed, {"models/marts/customer_totals.yml": declared})
+    assert plan_of(make_project).blocked == []

@@ -79,7 +79,8 @@ class PlanBuilder:
         self.project.save_analysis()  # columns read and lineage, for the next plan of the same SQL
         self.writer.bound.update(changes.reused)
         unbuilt = {c.model for c in changes.changes if c.rebuild and c.model not in found}
-        contracts = ContractDiffer(self.project, self.backend, self.writer, unbuilt).diff(changes, old)
+        differ = ContractDiffer(self.project, self.backend, self.writer, unbuilt)
+        contracts = differ.diff(changes, old)
         intervals = self.store.intervals(
             [v.version_id for v in old.values() if v.materialized == "incremental_by_time"]
         )
@@ -93,7 +94,7 @@ class PlanBuilder:
             and (bf := backfill.catch_up(name, self.project, intervals.get(v.version_id, []), end))
         ]
         impacts = exposure_impacts(self.project, changes.changes, contracts)
-        risks = risk.assess(changes.changes, contracts, backfills, impacts, allow_breaking)
+        risks = risk.assess(changes.changes, contracts, backfills, impacts, allow_breaking, differ.violations)
         checks = validation.checks_for(self.project, changes.changes, contracts, impacts)
         pid = plan_id or new_plan_id(now.date())
         target_state = {name: e.version_id for name, e in sorted(current.items())}

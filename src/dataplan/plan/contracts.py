@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from dataplan.backends.base import Backend
-from dataplan.build.contracts import describe_model, types_match
+from dataplan.backends.base import Backend, Column
+from dataplan.build.contracts import contract_mismatches, describe_model, types_match
 from dataplan.build.versions import VersionWriter, read_seed
 from dataplan.plan.changes import ChangeSet
 from dataplan.plan.model import ContractChange, ContractChangeKind
@@ -33,6 +33,8 @@ class ContractDiffer:
         self.kept_shape: dict[str, str] = {}  # unbuilt model -> its current version, whose shape it keeps
         self._virtual: dict[str, exp.Query] = {}
         self._new_columns: dict[str, list[tuple[str, str]]] = {}
+        # model fqn -> how its new columns break its enforced contract: the build would refuse it
+        self.violations: dict[str, list[str]] = {}
 
     def virtual_query(self, name: str) -> exp.Query:
         """The model's query over built versions, unbuilt parents inlined (cached: deep trees repeat)."""
@@ -99,6 +101,11 @@ class ContractDiffer:
                 if columns:
                     reshaped.add(change.model)
                 found += columns
+                if columns and model.spec.contract.enforced:
+                    actual = [Column(n, t) for n, t in self.new_columns(change.model)]
+                    broken = contract_mismatches(model, actual, self.project.dialect, self.backend.dialect)
+                    if broken:
+                        self.violations[model.fqn] = broken
             kept = change.rebuild and change.model not in reshaped and model.kind != "seed"
             if kept and change.model in self.unbuilt:
                 self.kept_shape[change.model] = before.version_id  # exists: the environment references it

@@ -11,8 +11,21 @@ def assess(
     backfills: list[Backfill],
     impacts: list[ExposureImpact],
     allow_breaking: bool,
+    violations: dict[str, list[str]] | None = None,
 ) -> list[Risk]:
     risks: list[Risk] = []
+    for fqn, broken in sorted((violations or {}).items()):
+        # Not a choice --allow-breaking can make: the build refuses a model that breaks its enforced contract.
+        risks.append(
+            Risk(
+                rule="enforced-contract-violated",
+                risk=f"{fqn} would break its enforced contract: {'; '.join(broken)}",
+                likelihood="high",
+                impact="high",
+                mitigation="blocked: declare the columns in the model's YAML (or change the query), then re-plan",
+                blocking=True,
+            )
+        )
     for impact in impacts:
         if impact.breaking:
             risks.append(
