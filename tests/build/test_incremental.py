@@ -258,3 +258,22 @@ def test_apply_that_stops_on_the_projects_error_leaves_the_plan_a_draft(make_pro
             wh.apply(pid)
         assert wh.get_plan(pid).status == "DRAFT"  # exit 2 changes nothing, as documented
         assert ("build", "end", "error") in [(e.step, e.phase, e.outcome) for e in wh.log(pid)]
+
+
+def test_apply_fills_a_changed_incremental_model_as_far_as_the_target_got(make_project: ProjectFactory) -> None:
+    # prod's version was last run to the 3rd: the plan says it rebuilds that history, and verification must
+    # compare the same days (filling to tomorrow failed the row-count check on rows prod never had).
+    root = make_project()
+    write_files(root, incremental())
+    with make_project.open() as wh:
+        wh.build("prod", end=D(2025, 1, 3))
+    write_files(root, incremental("select order_id, ordered_at, amount * 2 as amount from raw.orders"))
+    with make_project.open() as wh:
+        plan = wh.plan("prod")
+        (backfill,) = [b for b in plan.backfills if b.model == "staging.events"]
+        assert backfill.ranges == [("2025-01-01", "2025-01-03")]
+        applied = wh.apply(plan.plan_id)
+        (row_count,) = [c for c in applied.plan.checks if c.model == "staging.events" and c.kind == "row_count"]
+        assert row_count.outcome == "pass" and row_count.actual.startswith("3 -> 3 rows")
+        (new,) = [c.new_version for c in applied.plan.changes if c.model == "events"]
+        assert [e.date().isoformat() for _, e in wh.store.intervals([new])[new]][-1] == "2025-01-03"

@@ -135,16 +135,18 @@ class Builder:
         dry_run: bool = False,
         end: dt.date | None = None,
         progress: Progress | None = None,
+        ends: dict[str, dt.date] | None = None,
     ) -> BuildResult:
         """Create missing versions, finish first backfills that stopped early (a failed or killed build, an
-        interrupted apply), and point ``environment`` at them."""
+        interrupted apply), and point ``environment`` at them. ``ends`` gives some models their own end
+        (a plan fills a new incremental version as far as the one it replaces got)."""
         started, trips = time.perf_counter(), self.backend.round_trips
         if not dry_run:
             self.store.ensure()
         result = self.plan_build(environment, select)
         result.dry_run = dry_run
         if not dry_run and not result.nothing_to_do:
-            self._execute(result, end or default_end(), progress)
+            self._execute(result, end or default_end(), progress, ends or {})
         result.seconds = time.perf_counter() - started
         result.round_trips = self.backend.round_trips - trips
         return result
@@ -169,7 +171,7 @@ class Builder:
             return None
         return lambda model, batch, batches: progress(f"building {model} batch {batch}/{batches}", done, total)
 
-    def _execute(self, result: BuildResult, end: dt.date, progress: Progress | None) -> None:
+    def _execute(self, result: BuildResult, end: dt.date, progress: Progress | None, ends: dict[str, dt.date]) -> None:
         models, fps = self.project.models, self.project.fingerprints
         # Only a first backfill that stopped early is finished here, and only to where it was meant to end:
         # later days are run's, after it refreshes the parents (a build filling them read stale parents).
@@ -186,7 +188,8 @@ class Builder:
             t0 = time.perf_counter()
             hook = self._batch_hook(progress, i, len(todo))
             if action.version == "create":
-                action.batches = self.writer.create(models[action.model], fps[action.model], end, hook).batches
+                model_end = ends.get(action.model, end)
+                action.batches = self.writer.create(models[action.model], fps[action.model], model_end, hook).batches
             else:
                 bound = result.unfinished[action.version_id]
                 action.batches = self.writer.fill_intervals(fill[action.version_id], bound, hook)

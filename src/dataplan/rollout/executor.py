@@ -97,7 +97,7 @@ class Rollout:
             journal.record("build", "start", environment=plan.plan_environment)
             try:
                 built = Builder(self.project, self.backend, self.store).build(
-                    plan.plan_environment, plan.selection, end=end, progress=progress
+                    plan.plan_environment, plan.selection, end=end, progress=progress, ends=self._backfill_ends(plan)
                 )
             except InputError as exc:  # the project's error (a bad time_column, a broken contract): exit 2
                 journal.record("build", "end", "error", error=exc.message[:200])
@@ -238,6 +238,16 @@ class Rollout:
                 f"plan {plan_id} failed its post-promotion checks; it is never promoted again",
                 hint=f"`dataplan resume {plan_id}` finishes its rollback; make a new plan for the fix",
             )
+
+    def _backfill_ends(self, plan: Plan) -> dict[str, dt.date]:
+        """Each rebuilt incremental model -> where the plan's backfill ends: as far as the target's version
+        got, so verification compares the same days (the plan document says so; `run` catches up later)."""
+        by_fqn = {m.fqn: m.name for m in self.project.models.values()}
+        return {
+            by_fqn[b.model]: dt.date.fromisoformat(b.ranges[-1][1])
+            for b in plan.backfills
+            if b.strategy == "date-range backfill" and b.ranges and b.model in by_fqn
+        }
 
     def _require_same_project(self, plan: Plan) -> None:
         stale = {n for n, fp in plan.fingerprints.items() if self.project.fingerprints.get(n) != fp}
