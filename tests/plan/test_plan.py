@@ -572,3 +572,27 @@ def test_a_column_added_to_an_enforced_contract_must_be_declared(deployed: Path,
     )
     write_files(deployed, {"models/marts/customer_totals.yml": declared})
     assert plan_of(make_project).blocked == []
+
+
+def test_an_upstream_change_is_traced_through_a_childs_ctes(make_project: ProjectFactory) -> None:
+    traced = {
+        "models/marts/region_tags.sql": """
+            with base as (select customer_id, name, region from stg_customers),
+                 tagged as (select base.*, upper(region) as reg from base)
+            select customer_id, reg from tagged
+        """,
+        "models/marts/names_only.sql": """
+            with base as (select customer_id, name, region from stg_customers)
+            select customer_id, name from base
+        """,
+    }
+    make_project({**FILES, **traced})
+    with make_project.open() as wh:
+        wh.build("prod")
+    lowered = "select customer_id, name, lower(region) as region from raw.customers\n"
+    write_files(make_project.root, {"models/staging/stg_customers.sql": lowered})
+    changes = by_model(plan_of(make_project))
+    tags = changes["region_tags"]
+    assert tags.rebuild and tags.changed_columns == ["reg"]  # type: ignore[attr-defined]  # was ["*"]
+    names = changes["names_only"]
+    assert not names.rebuild and "traced through its CTEs" in names.reason  # type: ignore[attr-defined]

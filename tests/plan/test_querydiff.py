@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlglot
 
-from dataplan.plan.querydiff import QueryDiff, diff_queries
+from dataplan.plan.querydiff import QueryDiff, cte_changes, diff_queries
 
 OLD = """
 with a as (select id, x * 2 as y, z from t),
@@ -114,3 +114,20 @@ def test_a_projection_reading_a_changed_alias_changes_too() -> None:
     old = "select c, m * 12 as arr, case when arr > 100 then 'big' end as band, x from t"
     d = diff(old.replace("m * 12", "m * 4"), old)
     assert (d.row_clauses, d.modified) == ([], ["arr", "band"])
+
+
+def test_an_upstream_change_is_traced_through_ctes_and_stars() -> None:
+    query = sqlglot.parse_one(
+        """
+        with base as (select id, region, amount from t),
+             tagged as (select base.*, upper(region) as reg from base),
+             totals as (select id, sum(amount) as total from t group by id)
+        select tagged.id, tagged.reg, tagged.region, totals.total from tagged join totals on tagged.id = totals.id
+        """,
+        read="duckdb",
+    )
+    assert isinstance(query, sqlglot.exp.Select)
+    assert cte_changes(None, query, "duckdb", {"t": {"region"}}) == {"reg", "region"}
+    assert cte_changes(None, query, "duckdb", {"t": {"amount"}}) == {"total"}
+    assert cte_changes(None, query, "duckdb", {"t": {"id"}}) is None  # the join key decides rows
+    assert cte_changes(None, query, "duckdb", {"u": {"region"}}) == set()  # another table: nothing reached

@@ -8,10 +8,13 @@ a changed column (existing tools rebuild every descendant).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
 from dataplan.plan.model import ALL_COLUMNS, ModelChange
-from dataplan.plan.querydiff import QueryDiff, diff_queries
+from dataplan.plan.querydiff import QueryDiff, cte_changes, ctes, diff_queries
 from dataplan.project import Project
 from dataplan.project.lineage import STAR
 from dataplan.project.nodes import Model
@@ -31,6 +34,7 @@ def _spec(model: Model) -> dict[str, object]:
 
 
 _BATCH_SETTINGS = {"batch_days", "lookback_days"}  # see Builder.live
+_WITH = re.compile(r"\bwith\b", re.IGNORECASE)  # a query that may have CTEs: only those are parsed
 
 
 def _data_config(model: Model) -> dict[str, object]:
@@ -219,6 +223,20 @@ class ChangeDetector:
             changed_columns=[ALL_COLUMNS],
         )
 
+    def _through_ctes(self, model: Model, hits: dict[str, set[str]]) -> set[str] | None:
+        """The output columns that parents' changed columns reach through the model's CTEs (``querydiff``'s
+        CTE walk); None when they may change rows, or the model has no CTEs to trace through."""
+        if any(ALL_COLUMNS in cols for cols in hits.values()) or not _WITH.search(model.sql_text):
+            return None
+        query = model.query
+        if not isinstance(query, exp.Select) or not ctes(query):
+            return None
+        traced = cte_changes(None, query, self.project.dialect, hits)
+        if traced is None:
+            return None
+        names = {sel.alias_or_name.lower(): sel.alias_or_name for sel in query.selects}
+        return {names.get(c, c) for c in traced}
+
     def _indirect(self, model: Model, old: Version, out: ChangeSet) -> ModelChange:
         reads = self.project.reads(model.name)  # from the analysis cache when the SQL text is unchanged
         hits: dict[str, set[str]] = {}  # parent -> its changed columns this model reads
@@ -270,6 +288,21 @@ class ChangeDetector:
             changed = {
                 out_col for out_col, refs in lineage.items() if any(c.lower() in folded.get(p, set()) for p, c in refs)
             } or {ALL_COLUMNS}
+        if ALL_COLUMNS in changed and not star_parents:
+            traced = self._through_ctes(model, hits)
+            if traced is not None and not traced:  # the changed columns reach no output column and no row
+                out.changed_columns[model.name] = set()
+                out.reused[model.name] = old.version_id
+                return self._base(
+                    model,
+                    change="indirectly modified",
+                    category="non-breaking",
+                    rebuild=False,
+                    new_version=old.version_id,
+                    reason="reads changed upstream columns only where they reach no output column and decide no "
+                    "row (traced through its CTEs): keeps its current version",
+                )
+            changed = traced or changed
         out.changed_columns[model.name] = changed
         read_list = _cols({f"{p}.{c}" for p, cols in hits.items() for c in cols})
         reason = f"reads changed upstream columns ({read_list})"

@@ -172,49 +172,58 @@ def _as_list(value: object) -> list[exp.Expr]:
     return [v for v in value if isinstance(v, exp.Expr)] if isinstance(value, list) else [value]  # type: ignore[list-item]
 
 
-def _ctes(query: exp.Select) -> dict[str, exp.Expr]:
+def ctes(query: exp.Select) -> dict[str, exp.Expr]:
+    """The query's CTEs by name, in order."""
     with_ = query.args.get("with") or query.args.get("with_")
     return {cte.alias_or_name: cte.this for cte in (with_.expressions if with_ else [])}
 
 
-def _without_ctes(query: exp.Expr) -> exp.Expr:
+def _withoutctes(query: exp.Expr) -> exp.Expr:
     out = query.copy()
     out.set("with", None)
     out.set("with_", None)
     return out
 
 
-def cte_changes(old: exp.Select, new: exp.Select, dialect: str) -> set[str] | None:
-    """The outer query's output columns a change inside its CTEs reaches; None when it may change rows.
+def cte_changes(
+    old: exp.Select | None, new: exp.Select, dialect: str, tables: dict[str, set[str]] | None = None
+) -> set[str] | None:
+    """The outer query's output columns a change reaches through its CTEs; None when it may change rows.
 
     The CTEs and the outer query form a small graph, walked like the models' graph: each CTE's own
-    change (its query diffed with the old one), then each reader's columns read from a changed CTE
+    change (its query diffed with ``old``'s), and ``tables`` (a parent table's name -> its changed
+    columns, for a change that comes from upstream), then each reader's columns read from a changed
     column through sqlglot's lineage (CTE names read as tables). A changed column that decides rows
     (WHERE, JOIN, GROUP BY, ...) anywhere on the way, or CTEs added, removed or reordered, give None.
     """
     from dataplan.project.lineage import raw_lineage  # the project's SQL analysis, here on CTE bodies
 
-    before, after = _ctes(old), _ctes(new)
+    after = ctes(new)
+    before = ctes(old) if old is not None else after
     if [n.lower() for n in before] != [n.lower() for n in after]:
         return None
     olds = {n.lower(): q for n, q in before.items()}
-    changed: dict[str, set[str]] = {}  # CTE (lower case) -> its changed columns (lower case)
+    # table or CTE (lower case) -> its changed columns (lower case); a CTE shadows a table of its name
+    changed: dict[str, set[str]] = {t.lower(): {c.lower() for c in cols} for t, cols in (tables or {}).items()}
     try:
         for name in [*after, ""]:  # "" is the outer query, read last
-            body = after[name] if name else _without_ctes(new)
+            body = after[name] if name else _withoutctes(new)
             if not isinstance(body, exp.Select):
                 return None
             own: set[str] = set()
-            if name and _render(olds[name.lower()], dialect) != _render(body, dialect):
+            if old is not None and name and _render(olds[name.lower()], dialect) != _render(body, dialect):
                 d = diff_queries(olds[name.lower()].sql(dialect=dialect), body, dialect)
-                if d.rows_change or _ctes(body):
+                if d.rows_change or ctes(body):
                     return None
                 own = {c.lower() for c in [*d.removed, *d.modified, *(o for o, _ in d.renamed)]}
-            hits = _hits(body, dialect, changed)
-            if hits is None:
+            found = _hits(body, dialect, changed)
+            if found is None:
                 return None
-            if hits:
-                lineage = raw_lineage(body, dialect, _read_schema(body, dialect))
+            hits, passed = found
+            own |= passed  # a `t.*` passes t's changed columns through under their names
+            named = _without_stars(body)
+            if hits and named is not None:
+                lineage = raw_lineage(named, dialect, _read_schema(body, dialect))
                 if lineage is None:
                     return None
                 for out_col, leaves in lineage.items():
@@ -238,22 +247,43 @@ def _read_schema(body: exp.Select, dialect: str) -> dict[str, dict[str, str]]:
     }
 
 
-def _hits(body: exp.Select, dialect: str, changed: dict[str, set[str]]) -> dict[str, set[str]] | None:
-    """The changed CTE columns ``body`` reads, per CTE; None when one of them decides its rows."""
+def _hits(body: exp.Select, dialect: str, changed: dict[str, set[str]]) -> tuple[dict[str, set[str]], set[str]] | None:
+    """The changed columns ``body`` reads, per table or CTE, and those a star passes through; None when one
+    of them decides its rows."""
     from dataplan.project.lineage import STAR, raw_reads
 
     reads = raw_reads(body, dialect)
     hits: dict[str, set[str]] = {}
+    passed: set[str] = set()
+    if body.args.get("distinct") and any(changed.get(p[2].lower()) for p in reads.columns):
+        return None  # a changed column of a DISTINCT merges or splits rows
     for parts, cols in reads.columns.items():
         ch = changed.get(parts[2].lower())
         if not ch:
             continue
         if STAR in cols:
-            return None
+            if reads.row_level.get(parts, set()) & {STAR}:  # NATURAL JOIN or DISTINCT over the star
+                return None
+            passed |= ch
         hit = {c.lower() for c in cols} & ch
-        if not hit:
+        if not hit and STAR not in cols:
             continue
-        if {c.lower() for c in reads.row_level.get(parts, set())} & hit or reads.derived_row_level:
+        if {c.lower() for c in reads.row_level.get(parts, set())} & (hit | (ch if STAR in cols else set())):
             return None
-        hits[parts[2].lower()] = hit
-    return hits
+        if reads.derived_row_level:
+            return None
+        if hit:
+            hits[parts[2].lower()] = hit
+    return hits, passed
+
+
+def _without_stars(body: exp.Select) -> exp.Select | None:
+    """``body`` with its star projections left out (their columns pass through by name); None if only stars."""
+    named = [s for s in body.selects if not (isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star))]
+    if not named:
+        return None
+    if len(named) == len(body.selects):
+        return body
+    out = body.copy()
+    out.set("expressions", [s.copy() for s in named])
+    return out
