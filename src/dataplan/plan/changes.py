@@ -228,14 +228,22 @@ class ChangeDetector:
         CTE walk); None when they may change rows, or the model has no CTEs to trace through."""
         if any(ALL_COLUMNS in cols for cols in hits.values()) or not _WITH.search(model.sql_text):
             return None
-        query = model.query
-        if not isinstance(query, exp.Select) or not ctes(query):
-            return None
-        traced = cte_changes(None, query, self.project.dialect, hits)
-        if traced is None:
-            return None
-        names = {sel.alias_or_name.lower(): sel.alias_or_name for sel in query.selects}
-        return {names.get(c, c) for c in traced}
+
+        def trace() -> list[str] | None:
+            query = model.query
+            if not isinstance(query, exp.Select) or not ctes(query):
+                return None
+            traced = cte_changes(None, query, self.project.dialect, hits)
+            if traced is None:
+                return None
+            names = {sel.alias_or_name.lower(): sel.alias_or_name for sel in query.selects}
+            return sorted(names.get(c, c) for c in traced)
+
+        # Depends on the SQL text and the changed columns only: cached with the model's other analysis, so
+        # planning the same change again (or another reaching the same columns) parses nothing.
+        signature = json.dumps(sorted((p, sorted(c)) for p, c in hits.items()))
+        found = self.project.analysis.get(model.sql_text, f"cte-trace {signature}", trace)
+        return None if found is None else set(found)
 
     def _indirect(self, model: Model, old: Version, out: ChangeSet) -> ModelChange:
         reads = self.project.reads(model.name)  # from the analysis cache when the SQL text is unchanged
@@ -288,7 +296,9 @@ class ChangeDetector:
             changed = {
                 out_col for out_col, refs in lineage.items() if any(c.lower() in folded.get(p, set()) for p, c in refs)
             } or {ALL_COLUMNS}
-        if ALL_COLUMNS in changed and not star_parents:
+        # A changed column read where it decides rows is a row change whatever the CTEs do; otherwise the
+        # conservative "all" came from CTE columns deciding rows or from lineage that stops at a CTE: trace.
+        if ALL_COLUMNS in changed and not star_parents and not row_level:
             traced = self._through_ctes(model, hits)
             if traced is not None and not traced:  # the changed columns reach no output column and no row
                 out.changed_columns[model.name] = set()
