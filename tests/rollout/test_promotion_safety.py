@@ -245,3 +245,18 @@ def test_a_model_moved_to_another_layer_is_planned_promoted_and_rolled_back(depl
         assert ("marts", "customer_revenue") in names and ("staging", "customer_revenue") not in names
         assert wh.store.environment_models("prod")["customer_revenue"].view_schema == "marts"
     assert len(deployed.rows("marts", "customer_revenue", "customer_id")) == 7
+
+
+def test_promote_refuses_a_project_changed_since_the_plan(deployed: Deployed) -> None:
+    # A model added by the plan and deleted before promote crashed the swap with a KeyError.
+    deployed.change({"models/marts/m_new.sql": "select customer_id from order_facts\n"})
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        assert wh.apply(pid).exit_code == 0
+    (deployed.root / "models/marts/m_new.sql").unlink()
+    before = state_of(deployed, "prod")
+    with deployed.open() as wh:
+        with pytest.raises(StateError, match=f"the project changed since plan {pid} was made \\(m_new\\)"):
+            wh.promote(pid)
+        assert wh.get_plan(pid).promoted_to is None
+    assert state_of(deployed, "prod") == before
