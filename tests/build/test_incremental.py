@@ -152,6 +152,8 @@ def test_run_refreshes_a_parent_built_only_for_a_selected_child(make_project: Pr
         assert set(wh.store.environment_models("prod")) == {"totals"}
         ran = wh.run("prod", end=D(2025, 1, 7))
         assert [a.model for a in ran.refreshed] == ["events", "totals"]
+        assert ran.refreshed[0].action.endswith("(read by a model of prod; no view points at this version)")
+        assert ran.refreshed[1].action == "recomputed"
         assert wh.backend.fetch_value(exp.select("n").from_(table("marts", "totals"))) == 5
 
 

@@ -237,12 +237,16 @@ class Builder:
         names = [n for n in selected if n in current]
         names += sorted(n for n in current if n not in graph.models and select is None)
         order = self._with_parents([current[n].version_id for n in names])
+        pointed = {current[n].version_id for n in names}
         result = RunResult(environment)
         end = end or default_end()
         for i, version in enumerate(order):
             if progress:
                 progress(f"refreshing {version.layer}.{version.model}", i, len(order))
-            result.refreshed.append(self._refresh(self.live(version), end))
+            action = self._refresh(self.live(version), end)
+            if version.version_id not in pointed:  # say why a model no view of the environment shows is here
+                action.action += f" (read by a model of {environment}; no view points at this version)"
+            result.refreshed.append(action)
         result.seconds = time.perf_counter() - started
         result.round_trips = self.backend.round_trips - trips
         return result
