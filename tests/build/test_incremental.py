@@ -48,6 +48,17 @@ def recorded(wh: Warehouse, model: str = "events") -> list[tuple[str, str]]:
     return [(s.date().isoformat(), e.date().isoformat()) for s, e in wh.store.intervals([vid])[vid]]
 
 
+TOTALS = {  # a table reading the incremental model
+    "models/marts/totals.sql": "select count(*) as n from staging.events",
+    "models/marts/totals.yml": "models:\n  - name: totals\n    materialized: table\n",
+}
+CAST_STATUS = "select order_id, ordered_at, cast(status as integer) as s from raw.orders"
+BAD_ROW_5 = [
+    "update raw.orders set status = '1'",
+    "update raw.orders set status = 'x' where order_id = 5",
+]  # batch [5,7)
+
+
 @pytest.fixture
 def open_day(monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
     """'Today' (UTC) is 2025-01-04: days from there on are processed but not recorded as done."""
@@ -58,9 +69,9 @@ def open_day(monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
 
 def test_a_backfill_that_failed_is_finished_by_the_next_build(make_project: ProjectFactory) -> None:
     root = make_project()
-    write_files(root, incremental("select order_id, ordered_at, cast(status as integer) as s from raw.orders"))
+    write_files(root, incremental(CAST_STATUS))
     with make_project.open() as wh:
-        run_sql(wh, ["update raw.orders set status = '1'", "update raw.orders set status = 'x' where order_id = 5"])
+        run_sql(wh, BAD_ROW_5)
         with pytest.raises(EngineError):
             wh.build("prod", select="events", end=D(2025, 1, 7))  # [1,3) and [3,5) commit, [5,7) fails
         assert wh.store.environment_models("prod") == {}  # no view reads the half-filled version
@@ -143,8 +154,7 @@ def test_run_refreshes_a_parent_built_only_for_a_selected_child(make_project: Pr
         root,
         {
             **incremental(),
-            "models/marts/totals.sql": "select count(*) as n from staging.events",
-            "models/marts/totals.yml": "models:\n  - name: totals\n    materialized: table\n",
+            **TOTALS,
         },
     )
     with make_project.open() as wh:
@@ -225,13 +235,12 @@ def test_a_child_is_never_built_from_a_parent_whose_backfill_stopped(make_projec
     write_files(
         root,
         {
-            **incremental("select order_id, ordered_at, cast(status as integer) as s from raw.orders"),
-            "models/marts/totals.sql": "select count(*) as n from staging.events",
-            "models/marts/totals.yml": "models:\n  - name: totals\n    materialized: table\n",
+            **incremental(CAST_STATUS),
+            **TOTALS,
         },
     )
     with make_project.open() as wh:
-        run_sql(wh, ["update raw.orders set status = '1'", "update raw.orders set status = 'x' where order_id = 5"])
+        run_sql(wh, BAD_ROW_5)
         with pytest.raises(EngineError):
             wh.build("prod", select="events", end=D(2025, 1, 7))
         run_sql(wh, ["update raw.orders set status = '2' where order_id = 5"])

@@ -205,7 +205,7 @@ class Builder:
             if a.view == "point"
         ]
         removed = [current[n] for n in result.removed]
-        environments.point(self.backend, self.store, result.environment, pointers, removed)
+        environments.point(self.backend, self.store, result.environment, pointers, removed, current)
 
     # -- run -------------------------------------------------------------------
     def run(

@@ -27,12 +27,18 @@ def point(
     environment: str,
     pointers: list[Pointer],
     removed: list[EnvironmentModel],
+    current: dict[str, EnvironmentModel] | None = None,
 ) -> None:
-    """Re-point ``environment``'s views; all of it in one transaction where the engine can."""
+    """Re-point ``environment``'s views; all of it in one transaction where the engine can.
+
+    ``current`` is the environment's entries when the caller has just read them (else read here): a
+    view moving to another schema leaves its old one.
+    """
     schemas = {environment_schema(p.schema, environment) for p in pointers}
     for schema in sorted(schemas):  # schemas first: Postgres cannot mix them into the swap
         backend.create_schema(schema)
-    current = store.environment_models(environment)
+    if current is None:
+        current = store.environment_models(environment)
     with backend.transaction():
         for i, p in enumerate(pointers):
             view_schema = environment_schema(p.schema, environment)

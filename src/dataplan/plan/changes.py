@@ -223,6 +223,19 @@ class ChangeDetector:
             changed_columns=[ALL_COLUMNS],
         )
 
+    def _kept(self, model: Model, old: Version, out: ChangeSet, reason: str, moved: bool = False) -> ModelChange:
+        """A model that keeps its current version: its data does not change (a move only moves its view)."""
+        out.changed_columns[model.name] = set()
+        out.reused[model.name] = old.version_id
+        return self._base(
+            model,
+            change="directly modified" if moved else "indirectly modified",
+            category="breaking" if moved else "non-breaking",
+            rebuild=False,
+            new_version=old.version_id,
+            reason=reason,
+        )
+
     def _through_ctes(self, model: Model, hits: dict[str, set[str]]) -> set[str] | None:
         """The output columns that parents' changed columns reach through the model's CTEs (``querydiff``'s
         CTE walk); None when they may change rows, or the model has no CTEs to trace through."""
@@ -261,29 +274,22 @@ class ChangeDetector:
             elif matched := {c for c in changed if c.lower() in read}:
                 hits[parent] = matched
         if not hits and old.layer != model.layer:
-            out.changed_columns[model.name] = set()
-            out.reused[model.name] = old.version_id
-            return self._base(
+            return self._kept(
                 model,
-                change="directly modified",
-                category="breaking",
-                rebuild=False,
-                new_version=old.version_id,
-                reason=f"moved from layer {old.layer} to {model.layer}: its view moves from {old.layer}.{model.name} "
+                old,
+                out,
+                f"moved from layer {old.layer} to {model.layer}: its view moves from {old.layer}.{model.name} "
                 f"to {model.fqn}, so readers of the old name break; the data is the same (keeps its version)",
+                moved=True,
             )
         if not hits:
-            out.changed_columns[model.name] = set()
-            out.reused[model.name] = old.version_id
             upstream = [p for p in model.parents if p in out.changed_columns or p in self.old]
             changed_up = {f"{p}.{c}" for p in upstream for c in out.changed_columns.get(p, set())}
-            return self._base(
+            return self._kept(
                 model,
-                change="indirectly modified",
-                category="non-breaking",
-                rebuild=False,
-                new_version=old.version_id,
-                reason=f"reads none of the changed upstream columns ({_cols(changed_up)}): keeps its current version",
+                old,
+                out,
+                f"reads none of the changed upstream columns ({_cols(changed_up)}): keeps its current version",
             )
         row_level = any(
             ALL_COLUMNS in cols or _fold(reads.row_level.get(p, set())) & _fold(cols) for p, cols in hits.items()
@@ -301,15 +307,11 @@ class ChangeDetector:
         if ALL_COLUMNS in changed and not star_parents and not row_level:
             traced = self._through_ctes(model, hits)
             if traced is not None and not traced:  # the changed columns reach no output column and no row
-                out.changed_columns[model.name] = set()
-                out.reused[model.name] = old.version_id
-                return self._base(
+                return self._kept(
                     model,
-                    change="indirectly modified",
-                    category="non-breaking",
-                    rebuild=False,
-                    new_version=old.version_id,
-                    reason="reads changed upstream columns only where they reach no output column and decide no "
+                    old,
+                    out,
+                    "reads changed upstream columns only where they reach no output column and decide no "
                     "row (traced through its CTEs): keeps its current version",
                 )
             changed = traced or changed
