@@ -8,7 +8,8 @@ import sqlglot
 from typer.testing import CliRunner
 
 from dataplan.cli.app import app
-from tests.conftest import SHOP_FILES, ProjectFactory, run_sql
+from dataplan.warehouse import Warehouse
+from tests.conftest import SHOP_FILES, ProjectFactory, catalog, run_sql
 
 runner = CliRunner()
 
@@ -100,3 +101,58 @@ def test_an_expression_that_is_null_fails_and_is_null_or_lets_it_pass(make_proje
     assert null_test.outcome == "fail"
     assert null_test.failing_rows == regions > 0
     assert by["expression(nullif(total, total) is null or nullif(total, total) >= 0)"].outcome == "pass"
+
+
+COPIED_YML = {
+    "models/staging/stg_orders.yml": """
+        models:
+          - name: stg_orders
+            grain: [order_id]
+            columns:
+              - name: status
+                tests:
+                  - accepted_values: {values: [paid, refunded]}
+            tests:
+              - expression: "amount > 5"
+              - expression: "no_such_column > 0"
+    """,
+    "models/staging/stg_bad.sql": "select cast(name as integer) as n from raw.customers",
+    "models/staging/stg_bad.yml": """
+        models:
+          - name: stg_bad
+            tests:
+              - row_count: {min: 1}
+              - expression: "n > 0"
+    """,
+}
+
+
+def _scratch_tables(wh: Warehouse) -> int:
+    q = "select count(*) from information_schema.tables where table_name like '_dataplan_test_%'"
+    return int(wh.backend.fetch_value(sqlglot.parse_one(q)))
+
+
+def test_a_view_with_several_tests_is_computed_once_for_them(make_project: ProjectFactory) -> None:
+    make_project({**SHOP_FILES, **COPIED_YML})
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh)
+        run = wh.test("prod", select="stg_orders,stg_bad,customer_totals")
+        assert catalog(wh) == before
+        assert _scratch_tables(wh) == 0  # the copy is gone with the test, not left for the session
+    # stg_orders has four tests: one copy; customer_totals has none; stg_bad fails to compute, so no copy.
+    assert [c.node for c in run.copies] == ["staging.stg_orders"]
+    by = {(r.node, r.test): r for r in run.results}
+    assert by[("staging.stg_orders", "unique_grain(order_id)")].outcome == "pass"
+    assert by[("staging.stg_orders", "accepted_values(status)")].outcome == "pass"
+    low = by[("staging.stg_orders", "expression(amount > 5)")]
+    assert (low.outcome, low.failing_rows, low.sample[0]["order_id"]) == ("fail", 1, 5)
+    unknown = by[("staging.stg_orders", "expression(no_such_column > 0)")]
+    assert unknown.outcome == "fail" and unknown.error and "no_such_column" in unknown.error
+    assert "_dataplan_test" not in unknown.error  # the engine's message names the view, not the copy
+    # A view that fails when computed is tested as it is: a test that computes the failing column reports
+    # the engine's error (a row count does not compute it).
+    bad = {r.test: r for r in run.results if r.node == "staging.stg_bad"}
+    assert bad["row_count[1..]"].outcome == "pass"
+    failed = bad["expression(n > 0)"]
+    assert failed.outcome == "fail" and failed.error and "Ann" in failed.error

@@ -248,6 +248,29 @@ class Backend(ABC):
     def delete(self, target: exp.Table, where: exp.Expr | None = None) -> None:
         self.execute(exp.delete(target, where=where))
 
+    # Where this session's temporary tables live: qualified, so that dropping one can never reach a
+    # real table of the same name further along the search path.
+    temp_schema: ClassVar[tuple[str, ...]] = ("pg_temp",)
+
+    @contextmanager
+    def scratch_copy(self, name: str, query: exp.Query) -> Iterator[exp.Table]:
+        """The rows of ``query`` in a temporary table of this session, dropped on exit.
+
+        For several reads of a costly view (its joins and windows computed once, not per read).
+        """
+        *catalog, schema = self.temp_schema
+        target = exp.Table(
+            this=ident(name[: self.max_identifier_length]),
+            db=ident(schema),
+            catalog=ident(catalog[0]) if catalog else None,
+        )
+        temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+        self.execute(exp.Create(this=target, kind="TABLE", expression=query, properties=temporary))
+        try:
+            yield target
+        finally:
+            self.drop(target, "TABLE")
+
     def lock_table(self, target: exp.Table) -> None:  # noqa: B027 - a no-op by default on purpose
         """Serialize writers of ``target`` for the current transaction (engines that need it).
 

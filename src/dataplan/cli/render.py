@@ -108,6 +108,12 @@ def test_run(console: Console, run: TestRun, only_problems: bool = False) -> Non
     console.print(
         f"[green]{len(run.passed)} passed[/], [yellow]{len(run.warned)} warned[/], [red]{len(run.failed)} failed[/]"
     )
+    if run.copies:
+        seconds = sum(c.seconds for c in run.copies)
+        console.print(
+            f"[dim]{len(run.copies)} view(s) with several tests were computed once into a temporary table "
+            f"for them ({seconds:.1f}s of the run)[/]"
+        )
 
 
 def status(console: Console, st: EnvironmentStatus) -> None:
