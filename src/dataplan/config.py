@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from dataplan.errors import ConfigError, InputError
 from dataplan.project.yamlfile import LineIndex, load_yaml, substitute_env
-from dataplan.secrets import register_secret
+from dataplan.secrets import register_dsn
 
 CONFIG_FILE = "dataplan.yml"
 Materialization = Literal["view", "table", "incremental_by_time"]
@@ -120,12 +120,5 @@ def load_config(project_dir: Path) -> ProjectConfig:
     except ValidationError as exc:
         raise validation_error(exc, index, ConfigError) from exc
     if isinstance(config.connection, PostgresConnection):
-        dsn = config.connection.dsn.get_secret_value()
-        register_secret(dsn)
-        from urllib.parse import urlparse
-
-        try:
-            register_secret(urlparse(dsn).password)
-        except ValueError:
-            pass
+        register_dsn(config.connection.dsn.get_secret_value())
     return config

@@ -33,14 +33,14 @@ def connect(connection: DuckDBConnection | PostgresConnection, project_dir: Path
 def connect_url(url: str, base_dir: Path) -> Backend:
     """A backend from a connection string: ``duckdb:PATH``, ``PATH.duckdb`` or ``postgresql://...``."""
     from dataplan.errors import InputError
-    from dataplan.secrets import register_secret
+    from dataplan.secrets import redact, register_dsn
 
     if url.startswith(("postgres://", "postgresql://")):
-        register_secret(url)
+        register_dsn(url)
         from urllib.parse import urlparse
 
         try:
-            register_secret(urlparse(url).password)
+            urlparse(url).port  # noqa: B018 - parses the host and port, raising on a bad one
         except ValueError as exc:  # e.g. an unclosed [IPv6] host; the whole URL is already a secret
             raise InputError(f"bad Postgres URL: {exc}", hint="postgresql://USER:PASSWORD@HOST:PORT/DB") from exc
         from pydantic import SecretStr
@@ -66,7 +66,9 @@ def connect_url(url: str, base_dir: Path) -> Backend:
             # Connecting would create an empty database, and "table a does not exist" would hide the typo.
             raise InputError(f"no DuckDB database at {path}", hint="check the path (relative to the current directory)")
         return connect(connection, base_dir)
+    # A string that may hold a password is not echoed, not even redacted: its shape is unknown.
+    shown = repr(url) if "@" not in url and "password" not in url.lower() else "the connection string"
     raise InputError(
-        f"cannot tell which engine {url!r} is",
+        f"cannot tell which engine {redact(shown)} is",
         hint="use duckdb:PATH, a .duckdb file, or a postgresql:// URL",
     )

@@ -9,8 +9,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, Column, Relation, hex_digits, ident, row_text
-from dataplan.errors import EngineError
-from dataplan.secrets import redact
+from dataplan.errors import EngineError, InputError
+from dataplan.secrets import redact, scrub_connection_message
 
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
@@ -44,9 +44,17 @@ class PostgresBackend(Backend):
         super().__init__()
         try:
             self.conn = psycopg.connect(dsn, autocommit=True)
+        except (psycopg.ProgrammingError, psycopg.InterfaceError, UnicodeError) as exc:
+            # libpq's parse errors quote the offending value, which may be the password or a piece of
+            # it: say what is wrong without it.
+            raise InputError(
+                "the Postgres connection string does not parse (its text is not shown: it may hold a password)",
+                hint="in a URL, percent-encode special characters of the password (@ as %40, % as %25, "
+                "space as %20); in key=value form, quote a value with spaces ('my secret')",
+            ) from exc
         except psycopg.Error as exc:
             raise EngineError(
-                redact(f"cannot connect to Postgres: {exc}"),
+                scrub_connection_message(f"cannot connect to Postgres: {exc}", dsn),
                 transient=isinstance(exc, psycopg.OperationalError),
                 hint="check the DSN (connection.dsn in dataplan.yml, or --connection) and that the server runs",
             ) from exc
