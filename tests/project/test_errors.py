@@ -92,6 +92,11 @@ CASES = {
         "extra.yml:2",
         "configuration for unknown model nope",
     ),
+    "a layer in dataplan's own schema": (
+        {"models/_dataplan/versions.sql": "select 1 as x"},
+        "_dataplan/versions.sql",
+        "layer _dataplan would put its views in _dataplan, dataplan's own schema",
+    ),
     "not a select": (
         {"models/marts/region_totals.sql": "delete from raw.orders"},
         "region_totals.sql",

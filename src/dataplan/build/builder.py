@@ -10,10 +10,16 @@ from typing import Literal
 
 from dataplan.backends.base import Backend
 from dataplan.build import environments
-from dataplan.build.naming import check_environment_name, environment_schema
+from dataplan.build.naming import (
+    check_environment_name,
+    check_environment_schemas,
+    check_identifier,
+    environment_schema,
+)
 from dataplan.build.versions import VersionWriter
 from dataplan.errors import StateError
 from dataplan.project import Project
+from dataplan.project.nodes import Model
 from dataplan.state.store import StateStore, Version
 
 Progress = Callable[[str, int, int], None]  # what is being done, steps done, steps total
@@ -87,6 +93,9 @@ class Builder:
         unfinished = self.writer.unfinished(incremental) if incremental else {}
         result = BuildResult(environment, unfinished=unfinished)
         chosen = set(selected)
+        self._check_names(
+            environment, [graph.models[n] for n in selected], [graph.models[n] for n in ordered if n not in found]
+        )
         for name in ordered:
             model, vid = graph.models[name], vids[name]
             create = name not in found
@@ -126,6 +135,20 @@ class Builder:
         if select is None:
             result.removed = sorted(n for n in current if n not in graph.models)
         return result
+
+    def _check_names(self, environment: str, viewed: list[Model], created: list[Model]) -> None:
+        """Refuse, before any change, names the engine would cut: cut names collide silently."""
+        limit = self.backend.max_identifier_length
+        check_environment_schemas(self.project.config, {m.layer for m in viewed}, environment, limit)
+        hint = "rename the model's file to a shorter name"
+        for model in viewed:
+            check_identifier(model.name, limit, f"model {model.fqn}'s view name", path=model.path, hint=hint)
+        for model in created:  # their SQL is parsed to be built anyway
+            if model.query is not None:
+                for name in model.query.named_selects:
+                    check_identifier(
+                        name, limit, f"model {model.fqn}'s column", path=model.path, hint="use a shorter alias"
+                    )
 
     def build(
         self,

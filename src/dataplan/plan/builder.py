@@ -10,7 +10,7 @@ import secrets
 
 from dataplan.backends.base import Backend
 from dataplan.build.builder import default_end
-from dataplan.build.naming import check_environment_name
+from dataplan.build.naming import check_environment_name, check_environment_schemas
 from dataplan.build.versions import VersionWriter
 from dataplan.errors import StateError
 from dataplan.plan import backfill, risk, validation
@@ -97,6 +97,9 @@ class PlanBuilder:
         risks = risk.assess(changes.changes, contracts, backfills, impacts, allow_breaking, differ.violations)
         checks = validation.checks_for(self.project, changes.changes, contracts, impacts)
         pid = plan_id or new_plan_id(now.date())
+        # Said now, not at apply: a plan environment whose schemas the engine would cut cannot be applied.
+        layers = {m.layer for m in graph.models.values()}
+        check_environment_schemas(self.project.config, layers, f"plan_{pid}", self.backend.max_identifier_length)
         target_state = {name: e.version_id for name, e in sorted(current.items())}
         rebuilt = [c for c in changes.changes if c.rebuild]
         summary = ", ".join(c.fqn for c in changes.changes if c.change != "indirectly modified") or "no model"

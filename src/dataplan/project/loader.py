@@ -195,6 +195,12 @@ class ProjectLoader:
                     path=path,
                     hint="move it to models/<layer>/, e.g. models/staging/",
                 )
+            if self.config.schema_for(rel.parts[0]).lower() == self.config.state_schema.lower():
+                raise ProjectError(
+                    f"layer {rel.parts[0]} would put its views in {self.config.state_schema}, dataplan's own schema",
+                    path=path,
+                    hint="rename the layer folder, or map it to another schema (layers: in dataplan.yml)",
+                )
             text = path.read_text(encoding="utf-8")
             parsed, query = cache.get(text, path)
             self._add(
