@@ -288,3 +288,18 @@ def test_apply_fills_a_changed_incremental_model_as_far_as_the_target_got(make_p
         assert row_count.outcome == "pass" and row_count.actual.startswith("3 -> 3 rows")
         (new,) = [c.new_version for c in applied.plan.changes if c.model == "events"]
         assert [e.date().isoformat() for _, e in wh.store.intervals([new])[new]][-1] == "2025-01-03"
+
+
+def test_a_version_another_build_recorded_meanwhile_is_reused_not_recreated(make_project: ProjectFactory) -> None:
+    # Builds of two environments run at once: one looked the version up before the other recorded it.
+    write_files(make_project(), incremental())
+    with make_project.open() as wh:
+        wh.build("prod", end=D(2025, 1, 10))
+        before = days(wh)
+        model = wh.project.models["events"]
+        fingerprint = wh.project.fingerprints["events"]
+        build = wh.builder.writer.create(model, fingerprint, D(2025, 1, 10))
+        assert build.version.version_id == wh.store.environment_models("prod")["events"].version_id
+        assert build.batches == 0
+        assert days(wh) == before and len(before) == 5  # the recorded days still have their rows
+        assert len(wh.store.versions(fingerprints=[fingerprint])) == 1

@@ -113,7 +113,8 @@ class VersionWriter:
             data = read_seed(model)
             config = {"seed": True}  # its data comes from the file: `run` must not recompute it
             with self.backend.transaction():
-                self.backend.drop(target, "TABLE")
+                if (other := self._claim(model, fingerprint, vid, "TABLE")) is not None:
+                    return VersionBuild(other, None)
                 self.backend.load_arrow(target, data)
                 loaded = exp.select("*").from_(target)
                 columns = [(c.name, c.type) for c in self.backend.describe(loaded)]
@@ -131,8 +132,8 @@ class VersionWriter:
                 "filled_to": end.isoformat(),  # the end of its first backfill: see backfill_bound
             }
         with self.backend.transaction():
-            # A table without a version row is an orphan of a crashed build: nothing references it.
-            self.backend.drop(target, "VIEW" if model.materialized == "view" else "TABLE")
+            if other := self._claim(model, fingerprint, vid, "VIEW" if model.materialized == "view" else "TABLE"):
+                return VersionBuild(other, None)
             if model.materialized == "view":
                 self.backend.create_view(target, query)
             elif model.materialized == "table":
@@ -144,6 +145,22 @@ class VersionWriter:
         if model.materialized == "incremental_by_time":
             n_batches = self.fill_intervals(version, end, on_batch)
         return VersionBuild(version, None, n_batches)
+
+    def _claim(self, model: Model, fingerprint: str, vid: str, kind: str) -> Version | None:
+        """Make way for a new version inside its create transaction; or the version another build recorded.
+
+        Builds of different environments run at once, so the version may have been recorded since it was
+        looked up: it is then reused, never dropped (an incremental one would be recreated empty while its
+        intervals stay recorded as done). The lock serializes version creation on engines that need it.
+        Otherwise a relation of that name without a version row is an orphan of a crashed build.
+        """
+        self.backend.lock_table(self.store.t("versions"))
+        recorded = self.store.versions(fingerprints=[fingerprint]) or self.store.versions(version_ids=[vid])
+        if recorded:
+            self.bound[model.name] = recorded[0].version_id
+            return recorded[0]
+        self.backend.drop(self.physical(vid), kind)
+        return None
 
     def _record(
         self,
