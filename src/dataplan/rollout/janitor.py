@@ -41,7 +41,7 @@ class JanitorResult:
     kept: dict[str, str] = field(default_factory=dict)  # version id -> why
 
 
-def referenced(store: StateStore, versions: list[Version]) -> dict[str, str]:
+def referenced(store: StateStore, versions: list[Version], cutoff: dt.datetime, ttl: dt.timedelta) -> dict[str, str]:
     """Version id -> the reason it must stay."""
     keep: dict[str, str] = {}
     rows = store.backend.fetch_rows(
@@ -66,7 +66,15 @@ def referenced(store: StateStore, versions: list[Version]) -> dict[str, str]:
                 keep.setdefault(change.new_version, f"plan {plan.plan_id}")
     for (vid,) in store.backend.fetch_rows(exp.select(column("version_id")).from_(store.t("pins"))):
         keep.setdefault(vid, "pinned")
-    # A kept version reads its parents' versions: keep those too (transitively).
+    # A version's newest row decides its age: a plan binds a new fingerprint to it by adding a row.
+    created: dict[str, dt.datetime] = {}
+    for v in versions:
+        if v.created_at is not None and v.created_at > created.get(v.version_id, dt.datetime.min):
+            created[v.version_id] = v.created_at
+    for vid, at in created.items():
+        if at > cutoff:
+            keep.setdefault(vid, f"younger than the TTL ({ttl})")
+    # A kept version reads its parents' versions: keep those too (transitively), young ones' included.
     by_fp: dict[str, str] = {v.fingerprint: v.version_id for v in versions}
     by_id: dict[str, list[Version]] = {}
     for v in versions:
@@ -83,6 +91,36 @@ def referenced(store: StateStore, versions: list[Version]) -> dict[str, str]:
     return keep
 
 
+def children_first(dropped: list[str], versions: list[Version]) -> list[str]:
+    """``dropped`` ordered so that no version is dropped before a version that reads it.
+
+    Postgres refuses to drop a relation a view still reads (no CASCADE here, on purpose: a cascade
+    could reach a view dataplan does not own).
+    """
+    by_fp = {v.fingerprint: v.version_id for v in versions}
+    gone = set(dropped)
+    readers: dict[str, set[str]] = {vid: set() for vid in dropped}
+    for v in versions:
+        for fp in v.parents.values():
+            parent = by_fp.get(fp)
+            if v.version_id in gone and parent in gone and parent != v.version_id:
+                readers[parent].add(v.version_id)
+    ordered: list[str] = []
+    placed: set[str] = set()
+
+    def place(vid: str, path: frozenset[str]) -> None:
+        if vid in placed or vid in path:
+            return
+        for reader in sorted(readers[vid]):
+            place(reader, path | {vid})
+        placed.add(vid)
+        ordered.append(vid)
+
+    for vid in dropped:
+        place(vid, frozenset())
+    return ordered
+
+
 def run_janitor(backend: Backend, store: StateStore, ttl: dt.timedelta, dry_run: bool) -> JanitorResult:
     store.require_initialized()
     # The same liveness test as Locks.acquire: a lock left by a crashed process must not block forever.
@@ -93,25 +131,24 @@ def run_janitor(backend: Backend, store: StateStore, ttl: dt.timedelta, dry_run:
             "the janitor does not run during a rollout",
             hint="run it again when the rollout has finished",
         )
-    versions = store.versions()
-    keep = referenced(store, versions)
-    cutoff = now() - ttl
     result = JanitorResult(dry_run, ttl)
-    seen: set[str] = set()
-    for v in versions:
-        if v.version_id in seen:
-            continue
-        seen.add(v.version_id)
-        if v.version_id in keep:
-            result.kept[v.version_id] = keep[v.version_id]
-        elif v.created_at is not None and v.created_at > cutoff:
-            result.kept[v.version_id] = f"younger than the TTL ({ttl})"
-        else:
-            result.dropped.append(v.version_id)
-    if dry_run or not result.dropped:
-        return result
-    kinds = {v.version_id: ("VIEW" if v.materialized == "view" else "TABLE") for v in versions}
     with backend.transaction():
+        if not dry_run:
+            # References are read and versions dropped under one lock of the tables that record them: a
+            # build that starts meanwhile waits, instead of pointing at a version being dropped.
+            backend.lock_table(store.t("versions"))
+            backend.lock_table(store.t("environment_models"))
+        versions = store.versions()
+        keep = referenced(store, versions, now() - ttl, ttl)
+        for vid in dict.fromkeys(v.version_id for v in versions):
+            if vid in keep:
+                result.kept[vid] = keep[vid]
+            else:
+                result.dropped.append(vid)
+        result.dropped = children_first(result.dropped, versions)
+        if dry_run or not result.dropped:
+            return result
+        kinds = {v.version_id: ("VIEW" if v.materialized == "view" else "TABLE") for v in versions}
         for vid in result.dropped:
             backend.drop(table(store.schema, vid), kinds[vid])
         ids = [exp.Literal.string(v) for v in result.dropped]

@@ -1,0 +1,59 @@
+"""The janitor on chains of versions: readers dropped before what they read, and young readers protect it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlglot import exp
+
+from dataplan.backends.base import column
+from dataplan.warehouse import Warehouse
+from tests.conftest import ProjectFactory, catalog
+
+STG_ORDERS = "select order_id, customer_id, amount + 0 as amount, status, ordered_at from raw.orders"
+
+
+def _versions(wh: Warehouse, environment: str) -> dict[str, str]:
+    return {m: e.version_id for m, e in wh.store.environment_models(environment).items()}
+
+
+def test_a_chain_of_unreferenced_views_is_dropped_readers_first(make_project: ProjectFactory) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+        old = _versions(wh, "prod")
+    (root / "models/staging/stg_orders.sql").write_text(STG_ORDERS)
+    with make_project.open() as wh:
+        wh.build("prod")  # stg_orders and the two views reading it get new versions
+        chain = [old["region_totals"], old["customer_totals"], old["stg_orders"]]
+        planned = wh.janitor("0s", dry_run=True).dropped
+        assert planned == chain  # readers first: Postgres refuses to drop a relation a view still reads
+        assert wh.janitor("0s").dropped == chain
+        relations = {name for _, name, _ in catalog(wh)[0]}
+        assert not relations & set(chain)
+        assert set(_versions(wh, "prod").values()) <= relations  # what prod reads is all there
+
+
+def test_a_version_kept_for_its_age_keeps_the_versions_it_reads(make_project: ProjectFactory) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+    (root / "models/staging/stg_orders.sql").write_text(STG_ORDERS)
+    with make_project.open() as wh:
+        wh.build("dev")
+        dev = _versions(wh, "dev")
+        wh.drop_environment("dev")  # dev's versions are now unreferenced
+        # stg_orders' new version is old; customer_totals' (which reads it) is young.
+        past = exp.Literal.string((dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S"))
+        stmt = exp.update(
+            wh.store.t("versions"),
+            {"created_at": exp.cast(past, "TIMESTAMP")},
+            column("version_id").eq(dev["stg_orders"]),
+        )
+        wh.backend.execute(stmt)
+        result = wh.janitor("1h")
+        assert dev["stg_orders"] not in result.dropped
+        assert result.kept[dev["stg_orders"]] == f"read by {dev['customer_totals']} (stg_orders)"
+        assert result.kept[dev["customer_totals"]] == "younger than the TTL (1:00:00)"
+        wh.build("dev")  # reuses both versions: the young one still reads its parent
+        assert _versions(wh, "dev") == dev
