@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 from dataplan.backends.base import Backend
@@ -17,12 +18,23 @@ from dataplan.build.naming import (
     environment_schema,
 )
 from dataplan.build.versions import VersionWriter
-from dataplan.errors import StateError
+from dataplan.errors import EngineError, InputError, StateError
 from dataplan.project import Project
 from dataplan.project.nodes import Model
 from dataplan.state.store import StateStore, Version
 
 Progress = Callable[[str, int, int], None]  # what is being done, steps done, steps total
+
+
+def model_failed(fqn: str, path: Path | None, exc: EngineError, doing: str = "build") -> EngineError:
+    """The engine's error, naming the model whose SQL it ran (a division by zero, a failed cast)."""
+    return EngineError(
+        f"model {fqn} failed to {doing}: {exc.message}",
+        path=path,
+        transient=exc.transient,
+        overflow=exc.overflow,
+        hint=exc.hint or (None if exc.transient else "the engine refused this model's data; fix its SQL or its input"),
+    )
 
 
 def default_end() -> dt.date:
@@ -205,17 +217,30 @@ class Builder:
         )
         # In graph order, so a child is created from parents whose batches are complete.
         todo = [a for a in result.actions if a.version == "create" or a.version_id in fill]
+        created: list[Version] = []
         for i, action in enumerate(todo):
             if progress:
                 progress(f"building {action.fqn}", i, len(todo))
             t0 = time.perf_counter()
             hook = self._batch_hook(progress, i, len(todo))
-            if action.version == "create":
-                model_end = ends.get(action.model, end)
-                action.batches = self.writer.create(models[action.model], fps[action.model], model_end, hook).batches
-            else:
-                bound = result.unfinished[action.version_id]
-                action.batches = self.writer.fill_intervals(fill[action.version_id], bound, hook)
+            model = models[action.model]
+            try:
+                if action.version == "create":
+                    built = self.writer.create(model, fps[action.model], ends.get(action.model, end), hook)
+                    action.batches = built.batches
+                    if built.created:
+                        created.append(built.version)
+                else:
+                    bound = result.unfinished[action.version_id]
+                    action.batches = self.writer.fill_intervals(fill[action.version_id], bound, hook)
+            except InputError:
+                # The project's own error (a broken contract, a column the engine cannot find): exit 2 means
+                # nothing changed, so the versions built before it go too.
+                if created:
+                    self.writer.discard(created)
+                raise
+            except EngineError as exc:
+                raise model_failed(model.fqn, model.path, exc) from exc
             action.seconds = time.perf_counter() - t0
         if not result.repointed and not result.removed:
             return
@@ -266,7 +291,12 @@ class Builder:
         for i, version in enumerate(order):
             if progress:
                 progress(f"refreshing {version.layer}.{version.model}", i, len(order))
-            action = self._refresh(self.live(version), end)
+            try:
+                action = self._refresh(self.live(version), end)
+            except EngineError as exc:
+                model = graph.models.get(version.model)
+                fqn = f"{version.layer}.{version.model}"
+                raise model_failed(fqn, model.path if model else None, exc, "refresh") from exc
             if version.version_id not in pointed:  # say why a model no view of the environment shows is here
                 action.action += f" (read by a model of {environment}; no view points at this version)"
             result.refreshed.append(action)

@@ -34,6 +34,7 @@ class VersionBuild:
     version: Version
     rows: int | None
     batches: int = 0
+    created: bool = True  # False: another build had just recorded it, and it is reused
 
 
 class VersionWriter:
@@ -114,7 +115,7 @@ class VersionWriter:
             config = {"seed": True}  # its data comes from the file: `run` must not recompute it
             with self.backend.transaction():
                 if (other := self._claim(model, fingerprint, vid, "TABLE")) is not None:
-                    return VersionBuild(other, None)
+                    return VersionBuild(other, None, created=False)
                 self.backend.load_arrow(target, data)
                 loaded = exp.select("*").from_(target)
                 columns = [(c.name, c.type) for c in self.backend.describe(loaded)]
@@ -133,7 +134,7 @@ class VersionWriter:
             }
         with self.backend.transaction():
             if other := self._claim(model, fingerprint, vid, "VIEW" if model.materialized == "view" else "TABLE"):
-                return VersionBuild(other, None)
+                return VersionBuild(other, None, created=False)
             if model.materialized == "view":
                 self.backend.create_view(target, query)
             elif model.materialized == "table":
@@ -161,6 +162,24 @@ class VersionWriter:
             return recorded[0]
         self.backend.drop(self.physical(vid), kind)
         return None
+
+    def discard(self, versions: list[Version]) -> None:
+        """Drop versions a build created before the project's own error stopped it.
+
+        No environment points at them yet (views are swapped after every version is built), so the
+        warehouse is left as it was: a bad-input error changes nothing. Readers go first.
+        """
+        ids = [exp.Literal.string(v.version_id) for v in versions]
+        with self.backend.transaction():
+            self.backend.lock_table(self.store.t("versions"))
+            for version in reversed(versions):
+                self.backend.drop(
+                    self.physical(version.version_id), "VIEW" if version.materialized == "view" else "TABLE"
+                )
+            self.backend.delete(self.store.t("versions"), column("version_id").isin(*ids))
+            self.backend.delete(self.store.t("intervals"), column("version_id").isin(*ids))
+        gone = {v.version_id for v in versions}
+        self.bound = {name: vid for name, vid in self.bound.items() if vid not in gone}
 
     def _record(
         self,

@@ -16,7 +16,7 @@ from dataplan.backends.base import Backend
 from dataplan.build import environments
 from dataplan.build.builder import Builder, Progress
 from dataplan.build.naming import check_environment_name
-from dataplan.errors import InputError, StateError
+from dataplan.errors import DataplanError, InputError, StateError
 from dataplan.plan.model import Plan
 from dataplan.project import Project
 from dataplan.rollout.journal import Journal, unfinished
@@ -99,7 +99,7 @@ class Rollout:
                 built = Builder(self.project, self.backend, self.store).build(
                     plan.plan_environment, plan.selection, end=end, progress=progress, ends=self._backfill_ends(plan)
                 )
-            except InputError as exc:  # the project's error (a bad time_column, a broken contract): exit 2
+            except DataplanError as exc:  # the project's error (exit 2) or the engine's (a division by zero: 3)
                 journal.record("build", "end", "error", error=exc.message[:200])
                 if previous == "DRAFT" and not self.store.environment_models(plan.plan_environment):
                     plan = self._save(plan.model_copy(update={"status": "DRAFT"}))  # nothing was applied

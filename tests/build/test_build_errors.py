@@ -1,0 +1,78 @@
+"""A build stopped by an error: bad input changes nothing; the engine's error names the model."""
+
+from __future__ import annotations
+
+import pytest
+
+from dataplan.errors import ContractError, EngineError
+from tests.conftest import ProjectFactory, catalog, run_sql
+
+CHANGED_ORDERS = "select order_id, customer_id, amount + 0 as amount, status, ordered_at from raw.orders"
+BROKEN_CONTRACT = """
+    models:
+      - name: region_totals
+        contract: {enforced: true}
+        columns:
+          - {name: region, type: varchar}
+          - {name: total, type: date}
+"""
+BAD_CAST = "select cast(name as integer) as n from raw.customers"
+
+
+def test_a_contract_error_mid_build_leaves_the_warehouse_as_it_was(make_project: ProjectFactory) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh), wh.store.versions()
+    # stg_orders and customer_totals get new versions before region_totals breaks its contract.
+    (root / "models/staging/stg_orders.sql").write_text(CHANGED_ORDERS)
+    (root / "models/marts/region_totals.yml").write_text(BROKEN_CONTRACT)
+    with make_project.open() as wh:
+        with pytest.raises(ContractError, match="column total: declared date"):
+            wh.build("prod")
+        assert (catalog(wh), wh.store.versions()) == before
+        # The next build, once the contract is fixed, builds them again.
+        (root / "models/marts/region_totals.yml").unlink()
+    with make_project.open() as wh:
+        assert [a.version for a in wh.build("prod").actions if a.version == "create"] == ["create"] * 3
+
+
+def test_an_engine_error_names_the_model_and_its_file(make_project: ProjectFactory) -> None:
+    root = make_project()
+    (root / "models/marts/bad_cast.sql").write_text(BAD_CAST)
+    (root / "models/marts/bad_cast.yml").write_text("models:\n  - name: bad_cast\n    materialized: table\n")
+    with make_project.open() as wh:
+        with pytest.raises(EngineError) as caught:
+            wh.build("prod")
+    assert caught.value.message.startswith("model marts.bad_cast failed to build: ")
+    assert "Ann" in caught.value.message  # the engine's own words follow
+    assert caught.value.path == root / "models/marts/bad_cast.sql"
+    assert caught.value.exit_code == 3
+
+
+def test_apply_stopped_by_the_engine_is_journaled_and_leaves_the_plan_a_draft(make_project: ProjectFactory) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+    (root / "models/marts/bad_cast.sql").write_text(BAD_CAST)
+    (root / "models/marts/bad_cast.yml").write_text("models:\n  - name: bad_cast\n    materialized: table\n")
+    with make_project.open() as wh:
+        plan = wh.plan("prod")
+        with pytest.raises(EngineError, match="model marts.bad_cast failed to build"):
+            wh.apply(plan.plan_id)
+        assert wh.get_plan(plan.plan_id).status == "DRAFT"
+        last = wh.log(plan.plan_id)[-1]
+        assert (last.step, last.phase, last.outcome) == ("build", "end", "error")
+        assert "marts.bad_cast" in str(last.detail["error"])
+
+
+def test_run_names_the_model_the_engine_refused(make_project: ProjectFactory) -> None:
+    root = make_project()
+    (root / "models/marts/casted.sql").write_text("select cast(region as integer) as n from raw.customers")
+    (root / "models/marts/casted.yml").write_text("models:\n  - name: casted\n    materialized: table\n")
+    with make_project.open() as wh:
+        run_sql(wh, ["update raw.customers set region = '1'"])
+        wh.build("prod")
+        run_sql(wh, ["update raw.customers set region = 'eu' where customer_id = 'c1'"])
+        with pytest.raises(EngineError, match="model marts.casted failed to refresh: "):
+            wh.run("prod")
