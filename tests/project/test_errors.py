@@ -152,6 +152,22 @@ def test_bad_selection_changes_nothing(built: Path) -> None:
     assert snapshot(built) == before
 
 
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ("", "--select is empty"),  # an unset shell variable must not select every model
+        (" , ", "--select is empty"),
+        ("region_total", "did you mean region_totals or marts.region_totals?"),
+        ("layer:mart", "the layers: marts, staging"),
+    ],
+)
+def test_an_empty_or_mistyped_selection_says_so(built: Path, selector: str, message: str) -> None:
+    before = snapshot(built)
+    result = runner.invoke(app, ["build", "--project", str(built), "--select", selector])
+    assert result.exit_code == 2 and message in result.output
+    assert snapshot(built) == before
+
+
 @pytest.mark.parametrize("name", ["Bad-Name", "dev\n"])
 def test_bad_environment_name(built: Path, name: str) -> None:
     result = runner.invoke(app, ["build", "--project", str(built), "--env", name])

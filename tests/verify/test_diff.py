@@ -80,6 +80,13 @@ def test_parse_key_tolerance_and_where() -> None:
     assert parse_where("  ", "duckdb") is None
     with pytest.raises(InputError):
         parse_where("select 1", "duckdb")
+    with pytest.raises(InputError) as caught:
+        parse_where("customer_id = ", "duckdb")
+    # Not sqlglot's internals ("Required keyword: 'expression' missing for <class ...EQ'>").
+    assert (
+        caught.value.message
+        == "cannot parse the filter 'customer_id = ' (near column 13): it is not a complete SQL condition"
+    )
 
 
 def test_key_and_column_lists_read_quoted_names() -> None:

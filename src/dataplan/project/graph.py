@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from graphlib import CycleError, TopologicalSorter
 
@@ -58,15 +59,21 @@ class ModelGraph:
         matches = [m.name for m in self.models.values() if m.fqn == token]
         if matches:
             return matches[0]
+        names = [m.name for m in self.models.values()] + [m.fqn for m in self.models.values()]
+        close = difflib.get_close_matches(token, names, n=3, cutoff=0.75)
+        suggestion = f"did you mean {' or '.join(close)}? " if close else ""
         raise SelectionError(
             f"--select {token!r} matches no model",
-            hint="use a model name, +name, name+, layer:<layer>, or a comma list",
+            hint=f"{suggestion}use a model name, +name, name+, layer:<layer>, or a comma list",
         )
 
     def select(self, selector: str | None) -> list[str]:
         """Models matching a dbt-style selector, in build order (None = all)."""
-        if not selector or not selector.strip():
+        if selector is None:
             return list(self.order)
+        if not selector.strip(" ,"):
+            # An empty selection is a mistake (an unset shell variable), never "everything".
+            raise SelectionError("--select is empty", hint="leave --select out to select every model")
         chosen: set[str] = set()
         for token in (t.strip() for t in selector.split(",")):
             if not token:
@@ -75,7 +82,10 @@ class ModelGraph:
                 layer = token.removeprefix("layer:")
                 hits = {m.name for m in self.models.values() if m.layer == layer}
                 if not hits:
-                    raise SelectionError(f"--select {token!r}: no model in layer {layer!r}")
+                    layers = sorted({m.layer for m in self.models.values()})
+                    raise SelectionError(
+                        f"--select {token!r}: no model in layer {layer!r}", hint=f"the layers: {', '.join(layers)}"
+                    )
                 chosen |= hits
                 continue
             up, down = token.startswith("+"), token.endswith("+")

@@ -158,7 +158,12 @@ def parse_where(text: str | None, dialect: str) -> exp.Expr | None:
     try:
         cond = sqlglot.parse_one(text, read=dialect)
     except ParseError as exc:
-        raise InputError(f"cannot parse the filter {text!r}: {_first_line(str(exc))}") from exc
+        where = next(iter(exc.errors), {})
+        at = f" (near column {where['col']})" if where.get("col") else ""
+        raise InputError(
+            f"cannot parse the filter {text!r}{at}: it is not a complete SQL condition",
+            hint="write the text of a WHERE clause, e.g. --where \"status = 'paid' and amount > 0\"",
+        ) from exc
     if isinstance(cond, exp.Query) or next(cond.find_all(*_WRITES), None) is not None:
         raise InputError(f"the filter must be a condition, not a statement: {text!r}")
     return normalize_identifiers(cond, dialect=dialect)
