@@ -55,7 +55,7 @@ def checks_for(
             drop = triggers.row_count_drop_pct if triggers is not None else None
             fail = min(ROW_COUNT_FAIL_PCT, drop) if drop is not None else ROW_COUNT_FAIL_PCT
             warn = min(ROW_COUNT_WARN_PCT, fail)
-            target = f"change <= {warn}% (warn), <= {fail}% (fail)"
+            target = f"change <= {warn}% (warn), <= {fail}% (fail)" if warn < fail else f"change <= {fail}% (fail)"
             if fail < ROW_COUNT_FAIL_PCT:
                 target += f"; rollback_when fires on a drop above {fail}%"
             _check(
