@@ -698,3 +698,11 @@ def test_html_card_counts_columns_in_words() -> None:
     from dataplan.verify.reports.html import _columns_differ
 
     assert [_columns_differ(n) for n in (0, 1, 3)] == ["no column differs", "1 column differs", "3 columns differ"]
+
+
+def test_html_says_which_columns_differ_under_changed_not_unchanged(page: str) -> None:
+    cards = dict(
+        re.findall(r'<div class="label">([^<]+)</div><div class="value">[^<]*</div><div class="sub">([^<]*)', page)
+    )
+    assert cards["Changed"] == "3.61% of matched rows; 6 columns differ"
+    assert cards["Unchanged"].endswith("of matched rows") and "differ" not in cards["Unchanged"]

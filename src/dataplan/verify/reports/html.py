@@ -198,12 +198,16 @@ def _cards(result: DiffResult) -> str:
     rows = result.rows
     if rows is not None:
         compared = rows_compared(rows)
-        changed_sub = f"{fmt_pct(rows.changed / compared)} of matched rows" if compared else ""
+        # Which columns differ belongs to the changed rows, not under "Unchanged".
+        changed_sub = _columns_differ(len(mismatch_rows(rows)))
+        if compared:
+            changed_sub = f"{fmt_pct(rows.changed / compared)} of matched rows; {changed_sub}"
+        unchanged_sub = f"{fmt_pct(rows.unchanged / compared)} of matched rows" if compared else ""
         cards += [
             _card("Only in A", fmt_int(rows.only_a), "missing from B"),
             _card("Only in B", fmt_int(rows.only_b), "new in B"),
             _card("Changed", fmt_int(rows.changed), changed_sub),
-            _card("Unchanged", fmt_int(rows.unchanged), _columns_differ(len(mismatch_rows(rows)))),
+            _card("Unchanged", fmt_int(rows.unchanged), unchanged_sub),
         ]
     diff = result.schema_diff
     schema_changes = len(diff.added) + len(diff.removed) + len(diff.type_changed)
