@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 from typer.testing import CliRunner
 
 from dataplan import Warehouse
@@ -65,6 +66,7 @@ def test_demo_twice_reuses_and_says_so(tmp_path: Path) -> None:
         "change: drop unknown industry",
     ]
     assert stages["data"].summary == "raw data for 300 customers already generated; reused"
+    assert "refresh" not in stages  # same data: prod's tables are current
     assert stages["change: churn definition"].summary == (
         f"plan {plans_before[0]['plan_id']} already promoted by an earlier run; nothing to do"
     )
@@ -87,3 +89,31 @@ def test_demo_twice_reuses_and_says_so(tmp_path: Path) -> None:
     assert "rolled back by an earlier run: row count marts.account_health" in third.output
     with Warehouse.open(target) as wh:
         assert len(wh.plans()) == 2
+
+
+def _spine_and_source(target: Path) -> tuple[int, int]:
+    """Rows of a prod table built from the billing customers, and the billing customers the raw data holds."""
+    con = duckdb.connect(str(target / "warehouse.duckdb"), read_only=True)
+    try:
+        row = con.sql(
+            "SELECT (SELECT count(*) FROM intermediate.int_customer_spine), "
+            "(SELECT count(DISTINCT customer_id) FROM staging.stg_billing_customers)"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    return int(row[0]), int(row[1])
+
+
+def test_demo_with_other_customers_refreshes_prod(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    run_demo(target, customers=200)
+    assert _spine_and_source(target) == (200, 200)
+    again = run_demo(target, customers=300)
+    stages = {s.name: s for s in again.stages}
+    assert list(stages)[:5] == ["project", "data", "build", "refresh", "test"]
+    assert not stages["data"].reused and stages["build"].reused
+    assert stages["refresh"].summary == (
+        "raw data was regenerated: recomputed 8 prod tables from it (views read it as is)"
+    )
+    assert _spine_and_source(target) == (300, 300)  # the tables hold the new data, like the views
+    assert again.tests is not None and not again.tests.failed
