@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 
 from dataplan.cli import diff_cmd, render, rollout_cmd
 from dataplan.cli.common import (
+    INTERNAL_EXIT,
     EndOpt,
     EnvOpt,
     Format,
@@ -22,6 +24,7 @@ from dataplan.cli.common import (
     out,
     parse_end,
     progress_bar,
+    report_internal_error,
 )
 from dataplan.cli.plan_cmd import plan_app
 from dataplan.errors import InputError
@@ -170,4 +173,8 @@ diff_cmd.register(app)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # raised outside a command's errors() (rendering): still no traceback
+        report_internal_error(exc)
+        sys.exit(INTERNAL_EXIT)

@@ -50,6 +50,21 @@ def fail(exc: DataplanError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+INTERNAL_EXIT = 3  # not the user's input (2) nor a failed check (1): like an engine error, dataplan itself failed
+REPORT_HINT = "this is a bug in dataplan: please report it with the command you ran and this message"
+
+
+def report_internal_error(exc: Exception) -> None:
+    """The last resort: an exception dataplan did not expect, in one line instead of a traceback."""
+    err.print(
+        Text.assemble(
+            ("error", "bold red"),
+            f": internal error: {type(exc).__name__}: {redact(str(exc))}\nhint: {REPORT_HINT}",
+        ),
+        highlight=False,
+    )
+
+
 @contextmanager
 def errors() -> Iterator[None]:
     try:
@@ -59,6 +74,11 @@ def errors() -> Iterator[None]:
     except OSError as exc:  # a path the user gave: a directory for a file, a folder that does not exist
         where = f"{exc.filename}: " if exc.filename else ""
         fail(InputError(f"{where}{exc.strerror or exc}", hint="check the path"))
+    except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
+        raise  # typer's own exits and usage errors
+    except Exception as exc:  # KeyboardInterrupt is no Exception: typer still exits 130 on it
+        report_internal_error(exc)
+        raise typer.Exit(INTERNAL_EXIT) from None
 
 
 @contextmanager
