@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,32 @@ def width80() -> Iterator[None]:
 
 def lines_of(output: str) -> list[str]:
     return output.splitlines()
+
+
+@pytest.mark.parametrize("name", ["a[/]", "b[red]x", "c d [bold]"])
+def test_init_prints_the_directory_as_given(tmp_path: Path, name: str) -> None:
+    target = tmp_path / name
+    result = runner.invoke(app, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    assert f"Created a dataplan project in {target}." in result.output
+    assert f"cd {shlex.quote(str(target))} && dataplan build" in result.output  # pastes as one argument
+    assert (target / "dataplan.yml").exists()
+
+
+def test_dashboard_and_diff_outputs_with_brackets(tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    assert runner.invoke(app, ["init", str(project)]).exit_code == 0
+    assert runner.invoke(app, ["build", "-p", str(project)]).exit_code == 0
+    html = tmp_path / "d[/]x.html"
+    result = runner.invoke(app, ["dashboard", "-p", str(project), "-o", str(html)])
+    assert result.exit_code == 0, result.output
+    assert f"to {html}" in result.output and html.exists()
+    report = tmp_path / "r[/]x.md"
+    diffed = runner.invoke(
+        app, ["diff", "staging.stg_orders", "staging.stg_orders", "-p", str(project), "-f", "md", "-o", str(report)]
+    )
+    assert diffed.exit_code == 0, diffed.output
+    assert f"wrote {report}" in diffed.output and report.exists()
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

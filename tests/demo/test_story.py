@@ -86,6 +86,7 @@ def test_demo_twice_reuses_and_says_so(tmp_path: Path) -> None:
     third = runner.invoke(app, ["demo", str(target), "--customers", "300"])
     assert third.exit_code == 0, third.output
     assert f"plan {rolled_back} -> ROLLED BACK" in third.output
+    assert f" log {rolled_back} -p {target}  # the journal of a rollout" in third.output  # the id, not <plan id>
     assert "rolled back by an earlier run: row count marts.account_health" in third.output
     with Warehouse.open(target) as wh:
         assert len(wh.plans()) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 from importlib import resources
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from dataplan.cli import diff_cmd, render, rollout_cmd
 from dataplan.cli.common import (
@@ -57,9 +59,15 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the pro
                 raise InputError(f"{shown} already exist{'s' if len(clashes) == 1 else ''}",
                                  hint="choose an empty directory; nothing was written")  # fmt: skip
             shutil.copytree(path, directory, dirs_exist_ok=True)
+        # The path is the user's text: never markup; the command is quoted and never wrapped, to paste as is.
         out.print(
-            f"Created a dataplan project in [bold]{directory}[/].\n"
-            f"Next: [cyan]cd {directory} && dataplan build && dataplan test[/]"
+            Text.assemble(
+                "Created a dataplan project in ",
+                (str(directory), "bold"),
+                ".\nNext: ",
+                (f"cd {shlex.quote(str(directory))} && dataplan build && dataplan test", "cyan"),
+            ),
+            soft_wrap=True,
         )
 
 
@@ -134,7 +142,7 @@ def env_drop(
         if name == "prod" and not yes:
             raise InputError("refusing to drop prod without --yes")
         dropped = wh.drop_environment(name)
-    out.print(f"dropped environment [bold]{name}[/] ({len(dropped)} views); its versions are kept.")
+    out.print(Text.assemble("dropped environment ", (name, "bold"), f" ({len(dropped)} views); its versions are kept."))
 
 
 @app.command()
@@ -148,7 +156,7 @@ def dashboard(
     """Render the project's dashboard exposures into one self-contained HTML file that opens offline."""
     with errors(), Warehouse.open(project) as wh:
         path, charts = wh.dashboard(env, output)
-    out.print(f"wrote {charts} chart(s) to [bold]{path}[/]")
+    out.print(Text.assemble(f"wrote {charts} chart(s) to ", (str(path), "bold")), soft_wrap=True)
 
 
 @app.command()

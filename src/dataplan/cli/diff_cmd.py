@@ -56,7 +56,7 @@ def _emit(text: str, output: Path | None) -> None:
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
-        out.print(f"wrote [bold]{output}[/]")
+        out.print(Text.assemble("wrote ", (str(output), "bold")), soft_wrap=True)
 
 
 ExactOpt = Annotated[
@@ -166,7 +166,7 @@ def profile(
             n.add_row(Text(c.column), num(c.mean), num(c.stddev), *[num(c.quantiles.get(q)) for q in quantiles])
         out.print(n)
     if any(c.approximate for c in result.columns):
-        out.print(f"[dim]approx.: {result.method} (--exact for exact figures)[/dim]")
+        out.print(Text(f"approx.: {result.method} (--exact for exact figures)", style="dim"))
 
 
 def register(app: typer.Typer) -> None:

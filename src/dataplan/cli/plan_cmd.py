@@ -52,7 +52,7 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
     head.append(f", target {plan.environment})")
     console.print(head)
     if plan.is_empty:
-        console.print(f"[green]No changes[/]: {plan.environment} matches the project.")
+        console.print(Text.assemble(("No changes", "green"), f": {plan.environment} matches the project."))
         return
     t = Table(title="Impacted models")
     for col in ("model", "change", "category", "rebuild", "reason"):
@@ -137,11 +137,14 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
         console.print(checks)
         console.print("Nothing was saved (--explain): run `dataplan plan` without it to record the plan.")
     else:
-        console.print(f"{len(plan.checks)} validation checks planned. Rollback: [cyan]{plan.rollback.command}[/]")
+        console.print(
+            Text.assemble(f"{len(plan.checks)} validation checks planned. Rollback: ", (plan.rollback.command, "cyan")),
+            soft_wrap=True,
+        )
     for reason in plan.blocked:
         console.print(flagged("blocked: ", reason))
     if plan.document:
-        console.print(f"plan document: [bold]{plan.document}[/]")
+        console.print(Text.assemble("plan document: ", (plan.document, "bold")), soft_wrap=True)
 
 
 @plan_app.callback()
@@ -233,4 +236,4 @@ def plan_abandon(
     project, _ = _inherited(ctx, project)
     with errors(), Warehouse.open(project) as wh:
         result = wh.abandon_plan(plan_id)
-    out.print(f"plan [cyan]{result.plan_id}[/] is now ABANDONED.")
+    out.print(Text.assemble("plan ", (result.plan_id, "cyan"), " is now ABANDONED."))

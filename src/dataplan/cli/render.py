@@ -48,8 +48,12 @@ def build_result(console: Console, result: BuildResult) -> None:
     verb = "would build" if result.dry_run else "built"
     if result.nothing_to_do:
         console.print(
-            f"[green]Nothing to do[/]: environment [bold]{result.environment}[/] "
-            f"is up to date ({len(result.actions)} models checked)."
+            Text.assemble(
+                ("Nothing to do", "green"),
+                ": environment ",
+                (result.environment, "bold"),
+                f" is up to date ({len(result.actions)} models checked).",
+            )
         )
         return
     t = Table(title=f"{'Dry run: ' if result.dry_run else ''}build of {result.environment}")
@@ -119,8 +123,9 @@ def test_run(console: Console, run: TestRun, only_problems: bool = False) -> Non
 def status(console: Console, st: EnvironmentStatus) -> None:
     if not st.exists:
         console.print(
-            f"environment [bold]{st.environment}[/] does not exist yet "
-            f"(`dataplan build --env {st.environment}` creates it)."
+            Text(
+                f"environment {st.environment} does not exist yet (`dataplan build --env {st.environment}` creates it)."
+            )
         )
     t = Table(title=f"status of {st.environment}")
     for col in ("model", "materialized", "state", "version"):
@@ -142,42 +147,49 @@ def environments(console: Console, envs: list[dict[str, object]]) -> None:
 
 
 def demo_result(console: Console, result: DemoResult) -> None:
-    console.rule(f"[bold]dataplan demo[/]: customer lifecycle, {result.customers:,} customers")
+    console.rule(Text(f"dataplan demo: customer lifecycle, {result.customers:,} customers", style="bold"))
     t = Table(show_header=True)
     for col in ("stage", "what happened", "seconds"):
-        t.add_column(col, justify="right" if col == "seconds" else "left")
+        t.add_column(col, justify="right" if col == "seconds" else "left", overflow="fold")
     for stage in result.stages:
-        t.add_row(stage.name, ("[dim](reused)[/] " if stage.reused else "") + stage.summary, f"{stage.seconds:.1f}")
+        summary = Text("(reused) ", style="dim") if stage.reused else Text()
+        t.add_row(Text(stage.name), summary.append(stage.summary), f"{stage.seconds:.1f}")
     console.print(t)
     if result.build and not result.build.nothing_to_do:
         build_result(console, result.build)
     if result.tests and (result.tests.failed or result.tests.warned):
         test_run(console, result.tests, only_problems=True)
+
+    def path(label: str, where: Path | str, after: str = "") -> None:
+        # Paths are printed whole on one line (never wrapped mid-word), so they can be copied.
+        console.print(Text.assemble(label, (str(where), "bold"), after), soft_wrap=True)
+
     for change in result.changes:
-        console.rule(f"change: {change.name}")
-        console.print(f"[bold]{change.objective}[/]")
+        console.rule(Text(f"change: {change.name}"))
+        console.print(Text(change.objective, style="bold"))
         if change.plan_id is None:
-            console.print(f"  {change.status}")
+            console.print(Text(f"  {change.status}"))
             continue
-        console.print(f"  plan [cyan]{change.plan_id}[/] -> [bold]{change.status}[/]")
-        for line in change.impacted:
-            console.print(f"  impacted: {line}")
-        for line in change.risks:
-            console.print(f"  risk: {line}")
-        for line in change.checks:
-            console.print(f"  check: {line}")
-        for line in change.post_checks:
-            console.print(f"  after promotion: {line}")
+        console.print(Text.assemble("  plan ", (change.plan_id, "cyan"), " -> ", (change.status, "bold")))
+        for label, lines in (
+            ("impacted", change.impacted),
+            ("risk", change.risks),
+            ("check", change.checks),
+            ("after promotion", change.post_checks),
+        ):
+            for line in lines:
+                console.print(Text(f"  {label}: {line}"))
         for line in change.messages:
-            console.print(f"  [yellow]{line}[/]")
+            console.print(Text(f"  {line}", style="yellow"))
         if change.document:
-            console.print(f"  plan document: [bold]{result.directory / change.document}[/]")
+            path("  plan document: ", result.directory / change.document)
         for report in change.reports:
-            console.print(f"  verification report: [bold]{result.directory / report}[/]")
-    console.print(f"project:   [bold]{result.directory}[/]")
-    console.print(f"warehouse: [bold]{result.directory / 'warehouse.duckdb'}[/]")
+            path("  verification report: ", result.directory / report)
+    path("project:   ", result.directory)
+    path("warehouse: ", result.directory / "warehouse.duckdb")
     if result.dashboard:
-        console.print(f"dashboard: [bold]{result.dashboard}[/] (open it in a browser; it works offline)")
+        path("dashboard: ", result.dashboard, " (open it in a browser; it works offline)")
     console.print("\nNext, try:")
     for line in result.next_commands:
-        console.print(f"  [cyan]{line}[/]")
+        # A command and its comment on one line: what is pasted runs as shown.
+        console.print(Text(f"  {line}", style="cyan"), soft_wrap=True)

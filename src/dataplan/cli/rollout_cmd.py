@@ -42,7 +42,7 @@ def _show(result: RolloutResult, fmt: Format) -> None:
         )
         return
     if result.verification is not None:
-        t = Table(title=f"verification of plan {plan.plan_id}")
+        t = Table(title=Text(f"verification of plan {plan.plan_id}"))
         for col in ("check", "actual", "target", "outcome"):
             t.add_column(col)
         for c in plan.checks:
@@ -58,13 +58,13 @@ def _show(result: RolloutResult, fmt: Format) -> None:
             t.add_row(Text(p.name), Text(p.detail), outcome)
         out.print(t)
     style = "green" if result.exit_code == 0 else "bold red"
-    out.print(f"[{style}]{result.action}[/]: plan [cyan]{plan.plan_id}[/] is {plan.status}")
+    out.print(Text.assemble((result.action, style), ": plan ", (plan.plan_id, "cyan"), f" is {plan.status}"))
     for m in result.messages:
         out.print(Text(f"  {m}"))
     if plan.document:
-        out.print(Text(f"plan document: {plan.document}"))
+        out.print(Text(f"plan document: {plan.document}"), soft_wrap=True)
     for report in plan.reports if result.verification is not None else []:
-        out.print(Text(f"verification report: {report} (open it in a browser)"))
+        out.print(Text(f"verification report: {report} (open it in a browser)"), soft_wrap=True)
 
 
 def apply(
@@ -154,7 +154,7 @@ def janitor(
     verb = "would drop" if dry_run else "dropped"
     out.print(f"{verb} {len(result.dropped)} version(s); kept {len(result.kept)}.")
     for vid in result.dropped:
-        out.print(f"  [red]{verb}[/] {vid}")
+        out.print(Text.assemble("  ", (verb, "red"), f" {vid}"))
 
 
 def pin(

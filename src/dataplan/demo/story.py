@@ -139,18 +139,24 @@ def run_demo(directory: Path, customers: int = 10_000, seed: int = 42, progress:
         outcome = ChangeOutcome(change.name, change.objective)
         result.changes.append(outcome)
         _timed(result, f"change: {change.name}", partial(ship_change, directory, change, outcome, keep))
-    dp = _command()
-    result.next_commands = [
-        f"{dp} plan list -p {directory}          # the plans and their status",
-        f"{dp} log <plan id> -p {directory}      # the journal of a rollout",
-        f"cd {directory} && {dp} status  # every model up to date",
+    result.next_commands = next_commands(_command(), directory, [c.plan_id for c in result.changes if c.plan_id])
+    return result
+
+
+def next_commands(dp: str, directory: Path, plan_ids: list[str]) -> list[str]:
+    """What to try after the demo, each line a command to paste as is (with its comment)."""
+    where = shlex.quote(str(directory))  # a directory with a space must stay one argument when pasted
+    log_id = plan_ids[-1] if plan_ids else "<plan id>"  # the rolled-back change: its journal has the most to show
+    return [
+        f"{dp} plan list -p {where}  # the plans and their status",
+        f"{dp} log {log_id} -p {where}  # the journal of a rollout",
+        f"cd {where} && {dp} status  # every model up to date",
         "# edit models/marts/account_health.sql, then:",
-        f"{dp} plan --objective '...'   # impact, contract changes, risk -> plans/*.md",
-        f"{dp} apply <plan id>          # build in plan_<id>, baseline, verify with data diffs",
-        f"{dp} promote <plan id>        # atomic view swap; automatic rollback if a check fires",
+        f"{dp} plan --objective '...'  # impact, contract changes, risk -> plans/*.md",
+        f"{dp} apply <plan id>  # build in plan_<id>, baseline, verify with data diffs",
+        f"{dp} promote <plan id>  # atomic view swap; automatic rollback if a check fires",
         f"{dp} rollback <plan id>",
     ]
-    return result
 
 
 def _command() -> str:
