@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from dataplan.cli import common, render
 from dataplan.cli.app import app, main
+from dataplan.cli.rollout_cmd import figures
 from dataplan.warehouse import Warehouse
-from tests.conftest import SHOP_FILES
+from tests.conftest import SHOP_FILES, ProjectFactory, write_files
 
 runner = CliRunner()
 
@@ -48,6 +50,80 @@ def width80() -> Iterator[None]:
 
 def lines_of(output: str) -> list[str]:
     return output.splitlines()
+
+
+def test_build_status_run_test_keep_whole_names_at_80_columns(duck_project: ProjectFactory, width80: None) -> None:
+    root = duck_project(LONG_FILES)
+    built = runner.invoke(app, ["build", "-p", str(root)])
+    assert built.exit_code == 0, built.output
+    for name in (f"staging.{LONG}", f"staging.{LONGER}", "marts.customer_totals"):
+        assert name in built.output, built.output
+    assert max(len(line) for line in lines_of(built.output)) <= 80
+
+    status = runner.invoke(app, ["status", "-p", str(root)])
+    assert status.exit_code == 0, status.output
+    assert f"staging.{LONG}" in status.output and f"staging.{LONGER}" in status.output
+    with Warehouse.open(root) as wh:
+        version = {m.model: m.version_id for m in wh.status("prod").models}[LONG]
+    assert version is not None
+    fingerprint = version.rsplit("__", 1)[1]
+    row = next(line for line in lines_of(status.output) if f"staging.{LONG}" in line)
+    assert fingerprint in row and "up to date" in row  # the model's row holds its fingerprint, uncut
+    assert max(len(line) for line in lines_of(status.output)) <= 80
+
+    ran = runner.invoke(app, ["run", "-p", str(root)])
+    assert ran.exit_code == 0 and f"staging.{LONG}" in ran.output and fingerprint in ran.output
+
+    tested = runner.invoke(app, ["test", "-p", str(root)])
+    assert tested.exit_code == 1, tested.output
+    assert max(len(line) for line in lines_of(tested.output)) <= 80
+    out = lines_of(tested.output)
+    assert any(line.startswith(f"staging.{LONG} ") for line in out)
+    assert any(line.startswith(f"{SINGULAR} ") and "(singular)" in line for line in out)
+    # each failing test is named whole on its own line under the table, its sample on the next
+    failing = [i for i, line in enumerate(out) if line.startswith("fail ")]
+    assert [out[i] for i in failing] == [f"fail staging.{LONG} accepted_values(status)", f"fail {SINGULAR}"]
+    assert out[failing[0] + 1] == '  [{"order_id": 4, "customer_id": "c3", "amount": 1.0, "status": "test"}]'
+    assert out[failing[1] + 1].startswith('  [{"order_id": 4, "customer_id": "c3"')
+
+
+def test_test_table_has_no_sample_column(duck_project: ProjectFactory) -> None:
+    root = duck_project(LONG_FILES)
+    assert runner.invoke(app, ["build", "-p", str(root)]).exit_code == 0
+    with Warehouse.open(root) as wh:
+        run = wh.test("prod")
+    console = Console(width=80, record=True, color_system=None)
+    render.test_run(console, run)
+    text = console.export_text()
+    header = next(line for line in lines_of(text) if line.startswith("node"))
+    assert header.split() == ["node", "test", "outcome", "failing"]
+    assert f"{len(run.passed)} passed, 0 warned, 2 failed" in text
+
+
+def test_plan_list_and_plan_fit_80_columns(duck_project: ProjectFactory, width80: None) -> None:
+    root = duck_project(LONG_FILES)
+    assert runner.invoke(app, ["build", "-p", str(root)]).exit_code == 0
+    write_files(root, {f"models/staging/{LONG}.sql": "select order_id, customer_id, amount * 2 as amount, status "
+                                                      "from raw.orders\n"})  # fmt: skip
+    planned = runner.invoke(app, ["plan", "-p", str(root), "--title", "Double the amounts of the billing history"])
+    assert planned.exit_code == 0, planned.output
+    assert f"staging.{LONG}   directly " in planned.output
+    # only the document's path is longer: printed whole, so that it can be copied
+    assert [line for line in lines_of(planned.output) if len(line) > 80] == [
+        next(line for line in lines_of(planned.output) if line.startswith("plan document: plans/"))
+    ]
+    listed = runner.invoke(app, ["plan", "list", "-p", str(root)])
+    assert listed.exit_code == 0
+    assert max(len(line) for line in lines_of(listed.output)) <= 80, listed.output
+    with Warehouse.open(root) as wh:
+        plan_id = str(wh.plans()[0]["plan_id"])
+    assert plan_id in listed.output
+
+
+def test_log_summarises_model_maps() -> None:
+    detail = {"target": "prod", "before": {f"m{i}": f"v{i}" for i in range(18)}, "failed": ["row count", "tests"]}
+    assert figures(detail) == "target=prod, before=18 models, failed=row count; tests"
+    assert figures({"restores": {"a": "v"}, "fired": []}) == "restores=1 model, fired=none"
 
 
 @pytest.mark.parametrize("name", ["a[/]", "b[red]x", "c d [bold]"])

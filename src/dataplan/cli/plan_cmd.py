@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from dataplan.cli import render
@@ -54,15 +53,17 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
     if plan.is_empty:
         console.print(Text.assemble(("No changes", "green"), f": {plan.environment} matches the project."))
         return
-    t = Table(title="Impacted models")
-    for col in ("model", "change", "category", "rebuild", "reason"):
-        t.add_column(col)
+    t = render.table("Impacted models")
+    render.name_column(t, "model")
+    # Words are not cut ("indirectly", "breaking"); whether the model is rebuilt joins its change, for width.
+    t.add_column("change", min_width=10)
+    t.add_column("category", min_width=8)
+    t.add_column("reason", overflow="fold")
     for c in plan.changes:
         t.add_row(
             Text(c.fqn),
-            c.change,
+            Text(f"{c.change}, {'rebuilt' if c.rebuild else 'kept'}"),
             Text(c.category, style=CATEGORY_STYLE[c.category]),
-            "rebuild" if c.rebuild else "keep",
             Text(c.reason),  # names from the project: printed as written, never as markup
         )
     console.print(t)
@@ -115,23 +116,25 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> 
     ]
     for title, cols, rows in tables:
         if rows:
-            tab = Table(title=title)
+            tab = render.table(title)
             for col in cols:
-                tab.add_column(col)
+                # Model and exposure names stay whole; text wraps, and a long word folds rather than being cut.
+                tab.add_column(col, no_wrap=col in ("model", "exposure"), overflow="fold")
             for row in rows:
                 tab.add_row(*row)
             console.print(tab)
     if explain or plan.rollout:
-        steps = Table(title="Rollout steps")
+        steps = render.table("Rollout steps")
         for col in ("step", "environment", "action", "checkpoint"):
-            steps.add_column(col)
+            steps.add_column(col, overflow="fold")
         for s in plan.rollout:
             steps.add_row(str(s.n), Text(s.environment), Text(s.action), Text(s.checkpoint))
         console.print(steps)
     if explain:
-        checks = Table(title="Validation checks apply would run")
-        for col in ("model", "check", "target"):
-            checks.add_column(col)
+        checks = render.table("Validation checks apply would run")
+        render.name_column(checks, "model")
+        for col in ("check", "target"):
+            checks.add_column(col, overflow="fold")
         for check in plan.checks:
             checks.add_row(Text(check.model), Text(check.kind), Text(check.target))
         console.print(checks)
@@ -196,7 +199,7 @@ def plan_list(
     if fmt == "json":
         sys.stdout.write(render.to_json(rows) + "\n")
         return
-    t = Table(title="plans")
+    t = render.table("plans")
     for col in ("id", "target", "status", "created", "rebuilt", "title"):
         # The id is what every other command takes: never cut; the others wrap.
         t.add_column(col, no_wrap=col == "id", min_width=12 if col == "title" else None, overflow="fold")

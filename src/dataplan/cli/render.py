@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -44,6 +45,24 @@ def to_json(payload: Any) -> str:
     return redact(json.dumps(_plain(payload), indent=2, default=str))
 
 
+def table(title: str) -> Table:
+    """A table with little chrome, so an 80-column terminal keeps its width for names."""
+    return Table(title=Text(title), box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+
+
+def name_column(table: Table, header: str) -> None:
+    """A column of names users type (models, nodes, plan ids): kept whole; the other columns give way."""
+    table.add_column(header, no_wrap=True)
+
+
+def short_version(version_id: str | None) -> str:
+    """The fingerprint of ``<layer>__<model>__<fingerprint>``: the model is in its own column."""
+    return (version_id or "").rsplit("__", 1)[-1]
+
+
+VERSION_NOTE = "version: the fingerprint of version <layer>__<model>__<fingerprint> (full ids: --format json)"
+
+
 def build_result(console: Console, result: BuildResult) -> None:
     verb = "would build" if result.dry_run else "built"
     if result.nothing_to_do:
@@ -56,23 +75,23 @@ def build_result(console: Console, result: BuildResult) -> None:
             )
         )
         return
-    t = Table(title=f"{'Dry run: ' if result.dry_run else ''}build of {result.environment}")
-    for col in ("model", "materialized", "version", "view", "reason", "seconds"):
-        t.add_column(col, justify="right" if col == "seconds" else "left")
+    t = table(f"{'Dry run: ' if result.dry_run else ''}build of {result.environment}")
+    name_column(t, "model")  # no materialized column: `dataplan status` has it, and the names need the width
+    for col in ("version", "view", "reason"):
+        t.add_column(col, overflow="fold")
+    t.add_column("s", justify="right", no_wrap=True)
     for a in result.actions:
         if a.version == "reuse" and a.view == "unchanged":
             continue
-        style = "green" if a.version == "create" else ""
         t.add_row(
-            a.fqn,
-            a.materialized,
-            f"[{style}]{a.version}[/]" if style else a.version,
-            a.view,
-            a.reason,
-            f"{a.seconds:.2f}" if a.seconds else "",
+            Text(a.fqn),
+            Text(a.version, style="green" if a.version == "create" else ""),
+            Text(a.view),
+            Text(a.reason),
+            f"{a.seconds:.1f}" if a.seconds else "",
         )
     for name in result.removed:
-        t.add_row(name, "", "", "drop view", "removed from project", "")
+        t.add_row(Text(name), "", "drop view", "removed from project", "")
     console.print(t)
     unchanged = sum(1 for a in result.actions if a.version == "reuse" and a.view == "unchanged")
     console.print(
@@ -83,32 +102,38 @@ def build_result(console: Console, result: BuildResult) -> None:
 
 
 def run_result(console: Console, result: RunResult) -> None:
-    t = Table(title=f"run of {result.environment}")
-    for col in ("model", "version", "action", "seconds"):
-        t.add_column(col)
+    t = table(f"run of {result.environment}")
+    name_column(t, "model")
+    t.add_column("version", no_wrap=True)
+    t.add_column("action", overflow="fold")
+    t.add_column("s", justify="right", no_wrap=True)
     for a in result.refreshed:
-        t.add_row(f"{a.layer}.{a.model}", a.version_id, a.action, f"{a.seconds:.2f}")
+        t.add_row(Text(f"{a.layer}.{a.model}"), short_version(a.version_id), Text(a.action), f"{a.seconds:.1f}")
     console.print(t)
+    console.print(Text(VERSION_NOTE, style="dim"))
     console.print(f"refreshed {len(result.refreshed)} model(s) in {result.seconds:.2f}s.")
 
 
 def test_run(console: Console, run: TestRun, only_problems: bool = False) -> None:
-    t = Table(title=f"tests on {run.environment}")
-    for col in ("node", "test", "severity", "outcome", "failing rows", "sample"):
-        t.add_column(col)
-    for r in sorted(run.results, key=lambda r: ("pass", "warn", "fail").index(r.outcome), reverse=True):
-        if only_problems and r.outcome == "pass":
-            continue
-        sample = r.error or (json.dumps(_plain(r.sample[:2]), default=str) if r.sample else "")
-        t.add_row(
-            Text(r.node),
-            Text(r.test),
-            r.severity,
-            f"[{OUTCOME_STYLE[r.outcome]}]{r.outcome}[/]",
-            str(r.failing_rows),
-            Text(redact(sample[:120])),  # data, not markup: "[/docs]" must print as it is
-        )
+    t = table(f"tests on {run.environment}")
+    name_column(t, "node")
+    t.add_column("test", overflow="fold")  # wraps, never cut: it names the test to fix
+    t.add_column("outcome", no_wrap=True)
+    t.add_column("failing", justify="right", no_wrap=True)
+    ordered = sorted(run.results, key=lambda r: ("pass", "warn", "fail").index(r.outcome), reverse=True)
+    shown = [r for r in ordered if not (only_problems and r.outcome == "pass")]
+    for r in shown:
+        # No severity column: a failing warn-severity test is "warn" (the JSON has the severity).
+        test = Text("(singular)", style="dim") if r.test == r.node else Text(r.test)  # tests/<node>.sql
+        t.add_row(Text(r.node), test, Text(r.outcome, style=OUTCOME_STYLE[r.outcome]), str(r.failing_rows))
     console.print(t)
+    # Samples under the table, one per test, where they have the width of the terminal.
+    for r in shown:
+        sample = r.error or (json.dumps(_plain(r.sample[:2]), default=str) if r.sample else "")
+        if sample:
+            head = Text.assemble((r.outcome, OUTCOME_STYLE[r.outcome]), " ", (r.node, "bold"))
+            console.print(head.append("" if r.test == r.node else f" {r.test}"))  # a singular test is its node
+            console.print(Text(f"  {redact(sample[:300])}"))  # data, not markup: "[/docs]" must print as it is
     console.print(
         f"[green]{len(run.passed)} passed[/], [yellow]{len(run.warned)} warned[/], [red]{len(run.failed)} failed[/]"
     )
@@ -127,22 +152,32 @@ def status(console: Console, st: EnvironmentStatus) -> None:
                 f"environment {st.environment} does not exist yet (`dataplan build --env {st.environment}` creates it)."
             )
         )
-    t = Table(title=f"status of {st.environment}")
-    for col in ("model", "materialized", "state", "version"):
-        t.add_column(col)
+    t = table(f"status of {st.environment}")
+    name_column(t, "model")
+    t.add_column("materialized", overflow="fold")
+    t.add_column("state", no_wrap=True)
+    t.add_column("version", no_wrap=True)
     style = {"up to date": "green", "changed": "yellow", "not built": "red"}
     for m in st.models:
-        t.add_row(m.fqn, m.materialized, f"[{style.get(m.state, 'magenta')}]{m.state}[/]", m.version_id or "")
+        t.add_row(
+            Text(m.fqn),
+            Text(m.materialized),
+            Text(m.state, style=style.get(m.state, "magenta")),
+            short_version(m.version_id),
+        )
     console.print(t)
+    if any(m.version_id for m in st.models):
+        console.print(Text(VERSION_NOTE, style="dim"))
     console.print(f"{len(st.models) - len(st.pending)} up to date, {len(st.pending)} pending.")
 
 
 def environments(console: Console, envs: list[dict[str, object]]) -> None:
     t = Table(title="environments")
-    for col in ("name", "models", "created", "updated"):
+    name_column(t, "name")
+    for col in ("models", "created", "updated"):
         t.add_column(col)
     for e in envs:
-        t.add_row(str(e["name"]), str(e["models"]), str(e["created_at"]), str(e["updated_at"]))
+        t.add_row(Text(str(e["name"])), str(e["models"]), str(e["created_at"]), str(e["updated_at"]))
     console.print(t)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -124,19 +124,27 @@ def log(plan_id: PlanId, project: ProjectOpt = Path("."), fmt: FormatOpt = Forma
     if fmt is Format.json:
         sys.stdout.write(render.to_json(entries) + "\n")
         return
-    t = Table(title=f"journal of plan {plan_id}")
-    for col in ("#", "time (UTC)", "step", "phase", "outcome", "figures"):
-        t.add_column(col)
+    t = render.table(f"journal of plan {plan_id}")
+    for col in ("#", "time (UTC)", "step", "phase", "outcome"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("figures", overflow="fold")
     for e in entries:
-        t.add_row(
-            str(e.seq),
-            f"{e.at:%H:%M:%S}",
-            e.step,
-            e.phase,
-            e.outcome,
-            ", ".join(f"{k}={v}" for k, v in e.detail.items())[:160],
-        )
+        t.add_row(str(e.seq), f"{e.at:%H:%M:%S}", Text(e.step), Text(e.phase), Text(e.outcome), Text(figures(e.detail)))
     out.print(t)
+
+
+def figures(detail: dict[str, Any]) -> str:
+    """A journal entry's figures: a map of models to versions is "N models" (`--format json` has the map)."""
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, dict):
+            shown = f"{len(value)} model{'' if len(value) == 1 else 's'}"
+        elif isinstance(value, list | tuple):
+            shown = "; ".join(str(v) for v in value) if value else "none"
+        else:
+            shown = str(value)
+        parts.append(f"{key}={shown}")
+    return ", ".join(parts)
 
 
 def janitor(
