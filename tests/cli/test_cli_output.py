@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from collections.abc import Iterator
@@ -182,3 +183,26 @@ def test_main_catches_what_rendering_raises(
         main()
     assert exited.value.code == 3
     assert capsys.readouterr().err.startswith("error: internal error: KeyError: 'column'")
+
+
+def test_plan_with_no_change_prints_no_plan_id(duck_project: ProjectFactory) -> None:
+    root = duck_project()
+    assert runner.invoke(app, ["build", "-p", str(root)]).exit_code == 0
+    result = runner.invoke(app, ["plan", "-p", str(root)])
+    assert result.exit_code == 0
+    assert result.output == "nothing to plan: prod matches the project\n"
+    payload = json.loads(runner.invoke(app, ["plan", "-p", str(root), "-f", "json"]).output)
+    assert payload["saved"] is False and payload["changes"] == []
+    with Warehouse.open(root) as wh:
+        assert wh.plans() == []
+    write_files(root, {"models/marts/region_totals.sql": "select region, sum(total) * 1 as total "
+                                                         "from marts.customer_totals group by region\n"})  # fmt: skip
+    saved = json.loads(runner.invoke(app, ["plan", "-p", str(root), "-f", "json"]).output)
+    assert saved["saved"] is True
+    with Warehouse.open(root) as wh:
+        assert [p["plan_id"] for p in wh.plans()] == [saved["plan_id"]]
+    explained = json.loads(runner.invoke(app, ["plan", "-p", str(root), "-f", "json", "--explain"]).output)
+    assert explained["saved"] is False
+    shown = json.loads(runner.invoke(app, ["plan", "show", saved["plan_id"], "-p", str(root), "-f", "json"]).output)
+    assert "saved" not in shown  # a stored plan's JSON is what is stored
+    assert shown == {k: v for k, v in saved.items() if k != "saved"}

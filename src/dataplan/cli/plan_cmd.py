@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -38,21 +39,25 @@ def _check_format(fmt: str) -> None:
         raise typer.BadParameter(f"--format must be text, json or md, not {fmt!r}")
 
 
-def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False) -> None:
+def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False, saved: bool | None = None) -> None:
+    """``saved``: whether `dataplan plan` recorded the plan (an empty plan never is); None for a stored plan."""
     if fmt == "json":
-        sys.stdout.write(redact(plan.model_dump_json(indent=2)) + "\n")
+        if saved is None:
+            sys.stdout.write(redact(plan.model_dump_json(indent=2)) + "\n")
+        else:  # `dataplan plan`: say whether apply can take this plan_id
+            sys.stdout.write(redact(json.dumps({**plan.model_dump(mode="json"), "saved": saved}, indent=2)) + "\n")
         return
     if fmt == "md":
         sys.stdout.write(redact(render_markdown(plan)))
+        return
+    if plan.is_empty:  # nothing was recorded: no plan id to show, none that apply would find
+        console.print(Text.assemble(("nothing to plan", "green"), f": {plan.environment} matches the project"))
         return
     head = Text(plan.title, style="bold")
     head.append("  (")
     head.append("not saved: --explain" if explain else f"plan {plan.plan_id}, {plan.status}")
     head.append(f", target {plan.environment})")
     console.print(head)
-    if plan.is_empty:
-        console.print(Text.assemble(("No changes", "green"), f": {plan.environment} matches the project."))
-        return
     t = render.table("Impacted models")
     render.name_column(t, "model")
     # Words are not cut ("indirectly", "breaking"); whether the model is rebuilt joins its change, for width.
@@ -181,7 +186,7 @@ def plan(
             end=parse_end(end),
             save=not explain,
         )
-    show_plan(out, result, fmt, explain)
+    show_plan(out, result, fmt, explain, saved=not explain and not result.is_empty)
 
 
 @plan_app.command("list")
