@@ -556,6 +556,21 @@ def test_terminal_report_of_identical_tables_is_short_and_green() -> None:
     assert "Changed rows" not in text and "Only in" not in text
 
 
+def test_terminal_checks_list_the_problems_first_and_count_the_passes() -> None:
+    result = changed_result()
+    text = _terminal_text(result)
+    table = text.split("\nChecks")[1]
+    marks = [m for line in table.splitlines() for m in ("✗ fail", "⚠ warn", "✓ pass") if m in line]
+    assert marks == ["✗ fail"] * 2 + ["⚠ warn"] * 3  # the passing check is not a row
+    passing = [c.name for c in result.checks if c.outcome == "pass"]
+    assert len(passing) == 1 and not any(passing[0] in line for line in table.splitlines() if "✓" not in line)
+    assert text.rstrip().endswith("✓ 1 check passed")
+    narrow = Console(record=True, width=80, color_system=None)
+    narrow.print(terminal_report(identical_result()))
+    same = narrow.export_text()
+    assert "\nChecks" not in same and same.rstrip().endswith("✓ 3 checks passed")
+
+
 def test_terminal_report_all_profiles_flags_the_moved_ones() -> None:
     text = _terminal_text(changed_result(), all_profiles=True)
     moved = [line for line in text.splitlines() if "●" in line]

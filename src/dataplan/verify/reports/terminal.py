@@ -346,17 +346,25 @@ def _distributions(result: DiffResult) -> list[RenderableType]:
 
 
 def _checks(result: DiffResult) -> list[RenderableType]:
+    """The checks that did not pass, failures first, in a table; the passing ones in one line under it."""
     if not result.checks:
         return [Text("No checks were configured.", style="dim")]
-    table = _table("Checks", "check", "value", "warn", "fail", "outcome", "detail", right=("value", "warn", "fail"))
-    order = {"fail": 0, "warn": 1, "pass": 2}
-    for check in sorted(result.checks, key=lambda c: order[c.outcome]):
-        table.add_row(
-            Text(check.name),
-            fmt_num(check.value, 4),
-            fmt_num(check.warn, 4),
-            fmt_num(check.fail, 4),
-            Text(OUTCOME_MARK[check.outcome], style=STYLE[check.outcome]),
-            Text(check.detail),
-        )
-    return [table]
+    order = {"fail": 0, "warn": 1}
+    problems = sorted((c for c in result.checks if c.outcome != "pass"), key=lambda c: order[c.outcome])
+    passed = len(result.checks) - len(problems)
+    parts: list[RenderableType] = []
+    if problems:
+        table = _table("Checks", "check", "value", "warn", "fail", "outcome", "detail", right=("value", "warn", "fail"))
+        for check in problems:
+            table.add_row(
+                Text(check.name),
+                fmt_num(check.value, 4),
+                fmt_num(check.warn, 4),
+                fmt_num(check.fail, 4),
+                Text(OUTCOME_MARK[check.outcome], style=STYLE[check.outcome]),
+                Text(check.detail),
+            )
+        parts.append(table)
+    if passed:
+        parts.append(Text(f"✓ {passed} check{'s' if passed != 1 else ''} passed", style="green"))
+    return parts
