@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.progress import Progress
 from typer.testing import CliRunner
 
 from dataplan.cli import common, render
@@ -51,6 +52,9 @@ def width80() -> Iterator[None]:
 
 def lines_of(output: str) -> list[str]:
     return output.splitlines()
+
+
+# --- 80 columns --------------------------------------------------------------------------------------
 
 
 def test_build_status_run_test_keep_whole_names_at_80_columns(duck_project: ProjectFactory, width80: None) -> None:
@@ -127,6 +131,9 @@ def test_log_summarises_model_maps() -> None:
     assert figures({"restores": {"a": "v"}, "fired": []}) == "restores=1 model, fired=none"
 
 
+# --- user text is never markup ---------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("name", ["a[/]", "b[red]x", "c d [bold]"])
 def test_init_prints_the_directory_as_given(tmp_path: Path, name: str) -> None:
     target = tmp_path / name
@@ -151,6 +158,9 @@ def test_dashboard_and_diff_outputs_with_brackets(tmp_path: Path) -> None:
     )
     assert diffed.exit_code == 0, diffed.output
     assert f"wrote {report}" in diffed.output and report.exists()
+
+
+# --- no traceback ------------------------------------------------------------------------------------------
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,6 +195,34 @@ def test_main_catches_what_rendering_raises(
     assert capsys.readouterr().err.startswith("error: internal error: KeyError: 'column'")
 
 
+# --- small ones ------------------------------------------------------------------------------------------
+
+
+def test_status_of_an_environment_that_does_not_exist_is_bad_input(duck_project: ProjectFactory) -> None:
+    root = duck_project()
+    fresh = runner.invoke(app, ["status", "-p", str(root)])  # prod before the first build: still a status
+    assert fresh.exit_code == 0 and "does not exist yet" in fresh.output
+    assert runner.invoke(app, ["build", "-p", str(root)]).exit_code == 0
+    for command in ("status", "test"):
+        result = runner.invoke(app, [command, "-p", str(root), "--env", "devv"])
+        assert result.exit_code == 2, (command, result.output)
+        # no blank line first: the error is the first thing on stderr
+        assert result.stderr.startswith("error: environment devv does not exist\nhint: run `dataplan build"), (
+            command,
+            result.stderr,
+        )
+    assert "(environments: prod)" in runner.invoke(app, ["status", "-p", str(root), "--env", "devv"]).stderr
+
+
+def test_progress_shows_no_total_before_it_is_known() -> None:
+    column = common._Count()
+    with Progress(column, console=Console(file=None, width=80), disable=True) as bar:
+        task = bar.add_task("starting", total=None)
+        assert column.render(bar.tasks[task]).plain == ""
+        bar.update(task, completed=3, total=18)
+        assert column.render(bar.tasks[task]).plain == "3/18"
+
+
 def test_plan_with_no_change_prints_no_plan_id(duck_project: ProjectFactory) -> None:
     root = duck_project()
     assert runner.invoke(app, ["build", "-p", str(root)]).exit_code == 0
@@ -206,3 +244,18 @@ def test_plan_with_no_change_prints_no_plan_id(duck_project: ProjectFactory) -> 
     shown = json.loads(runner.invoke(app, ["plan", "show", saved["plan_id"], "-p", str(root), "-f", "json"]).output)
     assert "saved" not in shown  # a stored plan's JSON is what is stored
     assert shown == {k: v for k, v in saved.items() if k != "saved"}
+
+
+def test_diff_text_output_file_is_text(tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    assert runner.invoke(app, ["init", str(project)]).exit_code == 0
+    assert runner.invoke(app, ["build", "-p", str(project)]).exit_code == 0
+    report = tmp_path / "report.txt"
+    args = ["diff", "staging.stg_orders", "staging.stg_orders", "--key", "order_id", "-p", str(project)]
+    result = runner.invoke(app, [*args, "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    text = report.read_text()
+    assert text.startswith("╭─ dataplan diff") and "Schema: identical" in text
+    assert "checks passed" in text and "#" not in text.split("\n")[0]
+    assert "\x1b[" not in text  # no colour codes in a file
+    assert not any(line.startswith("## ") for line in text.splitlines())  # not Markdown

@@ -29,7 +29,7 @@ from dataplan.cli.common import (
     report_internal_error,
 )
 from dataplan.cli.plan_cmd import plan_app
-from dataplan.errors import InputError
+from dataplan.errors import InputError, StateError
 from dataplan.warehouse import Warehouse
 
 app = typer.Typer(
@@ -120,6 +120,12 @@ def status(project: ProjectOpt = Path("."), env: EnvOpt = "prod", fmt: FormatOpt
     """Show which models of an environment are up to date with the project."""
     with errors(), Warehouse.open(project) as wh:
         result = wh.status(env)
+        if not result.exists and env != "prod":  # a typo (--env devv) is bad input, as for test, run and plan
+            known = ", ".join(str(e["name"]) for e in wh.environments()) or "none yet"
+            raise StateError(
+                f"environment {env} does not exist",
+                hint=f"run `dataplan build --env {env}` first (environments: {known})",
+            )
     emit(fmt, result, lambda: render.status(out, result))
 
 

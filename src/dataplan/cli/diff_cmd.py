@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +21,7 @@ from dataplan.config import CONFIG_FILE, load_config
 from dataplan.errors import InputError
 from dataplan.verify.diff import diff as run_diff
 from dataplan.verify.diff import open_relation, profile_relation
+from dataplan.verify.model import DiffResult
 from dataplan.verify.relations import parse_columns, parse_key, parse_tolerance, parse_where
 from dataplan.verify.reports import html_report, markdown_report, terminal_report, to_json
 
@@ -57,6 +60,14 @@ def _emit(text: str, output: Path | None) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         out.print(Text.assemble("wrote ", (str(output), "bold")), soft_wrap=True)
+
+
+def plain_text(result: DiffResult) -> str:
+    """The terminal report as plain text for a file: no colours, 100 columns."""
+    console = Console(file=io.StringIO(), width=100, color_system=None, force_terminal=False, soft_wrap=False)
+    console.print(terminal_report(result))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
 ExactOpt = Annotated[
@@ -116,7 +127,7 @@ def diff(
             ReportFormat.json: to_json,
             ReportFormat.md: markdown_report,
             ReportFormat.html: html_report,
-            ReportFormat.text: markdown_report,
+            ReportFormat.text: plain_text,  # what the terminal shows, without colours (not Markdown)
         }[fmt]
         with errors():  # an --output that cannot be written: bad input, exit 2
             _emit(render(result), output)
