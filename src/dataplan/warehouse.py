@@ -18,7 +18,7 @@ from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
 from dataplan.build.naming import PROD, check_environment_name, environment_schema
 from dataplan.dashboard.report import render_dashboard
-from dataplan.errors import InputError, StateError
+from dataplan.errors import InputError, ProjectError, StateError
 from dataplan.plan.builder import PlanBuilder, slugify
 from dataplan.plan.document import render_markdown
 from dataplan.plan.model import Plan
@@ -95,6 +95,7 @@ class Warehouse:
         end: dt.date | None = None,
         progress: Progress | None = None,
     ) -> BuildResult:
+        self.check_exposure_columns(environment, PROD)
         if dry_run:
             return self.builder.build(environment, select, dry_run=True, end=end)
         # Bad input fails before the state store exists: nothing is created for a typo.
@@ -106,6 +107,30 @@ class Warehouse:
             result = self.builder.build(environment, select, end=end, progress=progress)
         result.round_trips = self.backend.round_trips - trips  # the state check and the lock included
         return result
+
+    def check_exposure_columns(self, *environments: str) -> None:
+        """Refuse an exposure column that neither the project's model nor its version in ``environments`` has.
+
+        Such a column is a misspelling in exposures.yml (it would fail only later, in the engine, blaming
+        the change). One the environment's version has is a column the project removes: the plan reports
+        that as a breaking change feeding the exposure.
+        """
+        missing = [(e, m) for e in self.project.exposures for m in e.spec.missing_columns]
+        if not missing:
+            return
+        had: dict[str, set[str]] = {}
+        if self.store.is_initialized():
+            ids = {p.version_id for env in environments for p in self.store.environment_models(env).values()}
+            for version in self.store.versions(version_ids=sorted(ids)) if ids else []:
+                had.setdefault(version.model, set()).update(c.lower() for c, _ in version.columns)
+        for exposure, m in missing:
+            if m.column.lower() not in had.get(m.model, set()):
+                raise ProjectError(
+                    f"exposure {exposure.name} reads column {m.column}, which {m.fqn} does not have",
+                    path=exposure.path,
+                    line=m.line,
+                    hint=f"{m.fqn} has {', '.join(m.outputs)}; fix the column name in exposures.yml",
+                )
 
     @contextmanager
     def _locked(self, environment: str, what: str) -> Iterator[None]:
@@ -224,6 +249,7 @@ class Warehouse:
 
         Building runs no DDL: the only write is the plan's row in the state store.
         """
+        self.check_exposure_columns(environment)
         plan = PlanBuilder(self.project, self.backend, self.store).build(
             environment, objective=objective, title=title, select=select, allow_breaking=allow_breaking, end=end
         )

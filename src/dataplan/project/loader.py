@@ -18,13 +18,15 @@ from dataplan.project.nodes import Exposure, Model, SingularTest, SourceTable
 from dataplan.project.specs import (
     DependsOn,
     ExposuresFile,
+    ExposureSpec,
+    MissingColumn,
     ModelsFile,
     ModelSpec,
     SourcesFile,
     TestSpec,
 )
 from dataplan.project.sql import Resolved, parse_query, resolve_raw, resolve_references
-from dataplan.project.sqlcache import ParseCache
+from dataplan.project.sqlcache import AnalysisCache, ParseCache
 from dataplan.project.yamlfile import LineIndex, load_yaml
 
 SEED_LAYER = "seeds"
@@ -146,6 +148,8 @@ class ProjectLoader:
         self.dialect = self.config.dialect
         # Every declared test and where: lines are looked up only for an error (indexing costs a YAML parse).
         self.tests: list[tuple[TestSpec, LineIndex, tuple[str | int, ...]]] = []
+        # Output columns of the models exposures name, cached by SQL text (created only when needed).
+        self._analysis: AnalysisCache | None = None
 
     def load(
         self,
@@ -337,9 +341,61 @@ class ProjectLoader:
                         line=where,
                     )
                 charts.append(parsed_chart)
+            self._check_exposure_columns(spec, ei, charts, {k: models[v] for k, v in fqns.items()}, index)
             spec.depends_on = _with_chart_reads(spec.depends_on, charts, fqns)
             out.append(Exposure(spec, path))
+        if self._analysis is not None:
+            self._analysis.save(m.sql_text for m in models.values() if m.kind == "sql")
         return out
+
+    def _check_exposure_columns(
+        self, spec: ExposureSpec, ei: int, charts: list[ChartSpec], by_name: dict[str, Model], index: LineIndex
+    ) -> None:
+        """Records the columns an exposure (or one of its charts) reads that its model does not output.
+
+        Not an error here: a column the change being planned removes is the plan's to report (a breaking
+        change feeding the exposure); ``Warehouse`` refuses the ones no version of the model ever had.
+        Only the models exposures name are looked at. A model whose output columns cannot be known
+        without the engine (``SELECT *``, an unnamed expression) is not checked rather than guessed.
+        """
+        reads: list[tuple[str, str, tuple[str | int, ...]]] = []
+        for di, dep in enumerate(spec.depends_on):
+            reads += [
+                (dep.model, c, ("exposures", ei, "depends_on", di, "columns", i)) for i, c in enumerate(dep.columns)
+            ]
+        for ci, chart in enumerate(charts):
+            at = ("exposures", ei, "charts", ci)
+            fields: list[tuple[str, str | None, tuple[int, ...]]]
+            fields = [("x", chart.x, ()), ("series", chart.series, ()), ("value", chart.value, ())]
+            fields += [("y", c, (i,)) for i, c in enumerate(chart.y)]
+            reads += [(chart.model, c, (*at, key, *sub)) for key, c, sub in fields if c is not None]
+        for name, column, where in reads:
+            model = by_name[name]
+            known = self._output_columns(model)
+            if known is not None and column.lower() not in known:
+                found = MissingColumn(model.name, model.fqn, column, index.line(where), tuple(sorted(known)))
+                if found not in spec.missing_columns:
+                    spec.missing_columns.append(found)
+
+    def _output_columns(self, model: Model) -> set[str] | None:
+        """The model's output column names (lower-cased), or None when they cannot be known statically."""
+        declared = {c.name.lower() for c in model.spec.columns}
+        if model.kind != "sql":
+            return declared if model.spec.contract.enforced and declared else None
+        if self._analysis is None:
+            self._analysis = AnalysisCache(self.dir, self.dialect)
+
+        def compute() -> list[str] | None:
+            assert model.query is not None
+            names = [s.output_name for s in model.query.selects]
+            if any(not n or n == "*" for n in names) or any(isinstance(s, exp.Star) for s in model.query.selects):
+                return None  # SELECT *, t.*, or a column the engine names itself
+            return names
+
+        names = self._analysis.get(model.sql_text, "outputs", compute)
+        if names is None:  # an enforced contract declares every column the model outputs
+            return declared if model.spec.contract.enforced and declared else None
+        return {str(n).lower() for n in names}
 
     def _singular_tests(self, models: dict[str, Model], sources: dict[str, SourceTable]) -> list[SingularTest]:
         resolve = make_resolver(self.config, models, sources)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from dataplan.config import Materialization, RollbackTriggers
 
@@ -173,6 +174,17 @@ class DependsOn(_Strict):
     columns: list[str] = Field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class MissingColumn:
+    """A column an exposure reads that its model's SQL does not output (found when loading)."""
+
+    model: str  # model name
+    fqn: str
+    column: str
+    line: int | None  # in exposures.yml
+    outputs: tuple[str, ...]  # what the model's SQL outputs, lower-cased
+
+
 class ExposureSpec(_Strict):
     name: str
     type: Literal["dashboard", "semantic_layer", "ml", "api"]
@@ -181,6 +193,13 @@ class ExposureSpec(_Strict):
     url: str | None = None
     depends_on: list[DependsOn] = Field(default_factory=list)
     charts: list[dict[str, Any]] = Field(default_factory=list)
+    _missing_columns: list[MissingColumn] = PrivateAttr(default_factory=list)
+
+    @property
+    def missing_columns(self) -> list[MissingColumn]:
+        """Columns it reads that its models' SQL does not output: a misspelling, or a column the project
+        removes (which only the warehouse can tell apart: see ``Warehouse``)."""
+        return self._missing_columns
 
     @field_validator("depends_on", mode="before")
     @classmethod
