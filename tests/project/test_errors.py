@@ -223,3 +223,29 @@ def test_catalog_helper_sees_changes(duck_project: ProjectFactory) -> None:
         before = catalog(wh)
         wh.build("prod")
         assert catalog(wh) != before
+
+
+@pytest.mark.parametrize(
+    ("sql", "line"),
+    [
+        ("select\n  customer_idd,\n  region\nfrom staging.stg_customers", 2),  # unqualified
+        (  # qualified, in a join condition
+            "select c.customer_id, sum(o.amount) as total\nfrom staging.stg_customers c\n"
+            "left join stg_orders o\n  on o.customer_idd = c.customer_id\ngroup by c.customer_id",
+            4,
+        ),
+    ],
+)
+def test_a_misspelled_column_names_its_line(make_project: ProjectFactory, sql: str, line: int) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh)
+    write_files(root, {"models/marts/customer_totals.sql": sql})
+    code, output = build_cli(root)
+    assert code == 2, output
+    assert f"customer_totals.sql:{line}: model marts.customer_totals cannot run:" in output
+    assert "customer_idd" in output
+    assert "misspelled here, or removed or renamed upstream" in output
+    with make_project.open() as wh:
+        assert catalog(wh) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlglot import exp
@@ -77,9 +78,47 @@ def describe_model(backend: Backend, model: Model, query: exp.Query) -> list[Col
         hint = (
             "a file source it reads has no files: check the source's path in sources.yml and that its data is there"
             if files
-            else "a column it reads may be removed or renamed upstream; change this model or its parent"
+            else "a column it reads may be misspelled here, or removed or renamed upstream: "
+            "fix this model or its parent"
         )
-        raise ProjectError(f"model {model.fqn} cannot run: {exc.message}", path=model.path, hint=hint) from exc
+        line = None if files else unknown_column_line(model, exc.message)
+        raise ProjectError(
+            f"model {model.fqn} cannot run: {exc.message}", path=model.path, line=line, hint=hint
+        ) from exc
+
+
+# How the engines name a column they cannot bind: (table as written or None, column).
+_UNKNOWN_COLUMN = [
+    re.compile(r'Referenced column "(?P<col>[^"]+)" not found'),  # DuckDB, unqualified
+    # DuckDB, qualified: 'Table "o" ...', or 'Values list "o" ...' for a version read through a zero-row probe
+    re.compile(r'"(?P<table>[^"]+)" does not have a column named "(?P<col>[^"]+)"'),
+    re.compile(r'column "?(?:(?P<table>[^".\s]+)\.)?(?P<col>[^"\s]+)"? does not exist'),  # Postgres
+]
+
+
+def unknown_column_line(model: Model, message: str) -> int | None:
+    """The line of the model's SQL where the column the engine could not bind is written, if it says which.
+
+    The engine's own position is in the SQL it ran (table names rewritten to versions), not the file.
+    """
+    for pattern in _UNKNOWN_COLUMN:
+        found = pattern.search(message)
+        if found is None:
+            continue
+        name, table = found["col"].lower(), (found.groupdict().get("table") or "").lower()
+        query = model.query
+        if query is None:
+            return None
+        lines = [
+            col.this.meta["line"]
+            for col in query.find_all(exp.Column)
+            if col.name.lower() == name
+            and (not table or col.table.lower() == table)
+            and isinstance(col.this, exp.Identifier)
+            and "line" in col.this.meta
+        ]
+        return min(lines) if lines else None
+    return None
 
 
 _TIME_TYPES = ("DATE", "TIMESTAMP")
