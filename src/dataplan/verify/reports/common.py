@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -278,14 +278,20 @@ def approx_profile_note(result: DiffResult) -> str | None:
     return None
 
 
-def moved(delta: ProfileDelta) -> bool:
-    """Whether a column's profile differs between A and B in anything a report shows."""
+def moved(delta: ProfileDelta, retyped: Collection[str] | None = None) -> bool:
+    """Whether a column's profile differs between A and B in anything a report shows.
+
+    ``retyped`` are the columns the schema diff found retyped: it compares types as the engines mean
+    them, so Postgres's ``text`` and DuckDB's ``VARCHAR`` are one type. Without it the spellings are
+    compared, which is right only on one engine.
+    """
     a, b = delta.a, delta.b
+    type_moved = a.type != b.type if retyped is None else delta.column in retyped
     return bool(
         abs(delta.null_pct_delta) > 1e-12
         or delta.distinct_delta
         or (delta.mean_delta_pct is not None and abs(delta.mean_delta_pct) > 1e-12)
-        or a.type != b.type
+        or type_moved
         or value_text(a.min) != value_text(b.min)
         or value_text(a.max) != value_text(b.max)
         or a.nulls != b.nulls
@@ -294,7 +300,8 @@ def moved(delta: ProfileDelta) -> bool:
 
 def shown_profiles(result: DiffResult, all_profiles: bool) -> list[tuple[ProfileDelta, bool]]:
     """(delta, moved) for the profile table: every column, or only those that moved."""
-    rows = [(d, moved(d)) for d in result.profiles]
+    retyped = {column for column, _, _ in result.schema_diff.type_changed}
+    rows = [(d, moved(d, retyped)) for d in result.profiles]
     return rows if all_profiles else [(d, m) for d, m in rows if m]
 
 
