@@ -301,7 +301,13 @@ class Warehouse:
     ) -> RolloutResult:
         """Build the plan's changes in ``plan_<id>``, capture the baseline, verify; exit code 1 on a failure."""
         self.store.require_initialized()
-        result = self.rollout.apply(plan_id, progress=progress, end=end, break_lock=break_lock)
+        return self._with_reports(self.rollout.apply(plan_id, progress=progress, end=end, break_lock=break_lock))
+
+    def _with_reports(self, result: RolloutResult) -> RolloutResult:
+        """``result`` with the HTML report of each verified model written and linked from the plan document.
+
+        Every path that verifies a plan (apply, and resume finishing an apply) goes through here.
+        """
         if result.verification is not None and result.verification.diffs:
             paths = [self.write_diff_report(fqn, d, result.plan) for fqn, d in result.verification.diffs.items()]
             result.plan = result.plan.model_copy(
@@ -336,8 +342,20 @@ class Warehouse:
         return self.rollout.rollback(plan_id, break_lock=break_lock)
 
     def resume(self, plan_id: str, *, progress: Progress | None = None) -> RolloutResult:
+        """Finish an interrupted apply, promotion or rollback from the journal.
+
+        A DRAFT plan with no journal was never applied: there is nothing to resume, and running a whole
+        apply under that name would surprise. (An IN PROGRESS plan without a journal entry is an apply
+        interrupted before its first step: resuming applies it.)
+        """
         self.store.require_initialized()
-        return self.rollout.resume(plan_id, progress=progress)
+        plan = self.get_plan(plan_id)
+        if plan.status == "DRAFT" and not Journal(self.store, plan_id).entries():
+            raise StateError(
+                f"plan {plan_id} was never applied: nothing to resume",
+                hint=f"run `dataplan apply {plan_id}`",
+            )
+        return self._with_reports(self.rollout.resume(plan_id, progress=progress))
 
     def log(self, plan_id: str) -> list[Entry]:
         self.get_plan(plan_id)  # a clear error for an unknown plan
