@@ -176,6 +176,10 @@ def test_an_unexpected_exception_is_one_line_and_exit_3(tmp_path: Path, monkeypa
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.stderr.startswith("error: internal error: ZeroDivisionError: boom [/] here\n")
     assert "please report it" in result.stderr and "Traceback" not in result.output
+    monkeypatch.setenv("DATAPLAN_DEBUG", "1")  # for whoever fixes it
+    debugged = runner.invoke(app, ["status", "-p", str(project)])
+    assert debugged.exit_code == 3 and debugged.stderr.startswith("Traceback (most recent call last):")
+    assert 'raise ZeroDivisionError("boom [/] here")' in debugged.stderr
 
 
 def test_main_catches_what_rendering_raises(

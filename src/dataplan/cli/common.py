@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -51,11 +52,18 @@ def fail(exc: DataplanError) -> None:
 
 
 INTERNAL_EXIT = 3  # not the user's input (2) nor a failed check (1): like an engine error, dataplan itself failed
-REPORT_HINT = "this is a bug in dataplan: please report it with the command you ran and this message"
+REPORT_HINT = (
+    "this is a bug in dataplan: please report it with the command you ran and this message "
+    "(DATAPLAN_DEBUG=1 shows the traceback)"
+)
 
 
 def report_internal_error(exc: Exception) -> None:
     """The last resort: an exception dataplan did not expect, in one line instead of a traceback."""
+    if os.environ.get("DATAPLAN_DEBUG"):
+        import traceback
+
+        err.print(redact("".join(traceback.format_exception(exc))), highlight=False, markup=False)
     err.print(
         Text.assemble(
             ("error", "bold red"),
