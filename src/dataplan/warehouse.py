@@ -385,7 +385,9 @@ class Warehouse:
         """Keep a version from the janitor (a baseline someone relies on)."""
         self.store.require_initialized()
         if not self.store.versions(version_ids=[version_id]):
-            raise InputError(f"no version {version_id!r}", hint="`dataplan status` lists the versions in use")
+            raise InputError(
+                f"no version {version_id!r}", hint="`dataplan status --format json` lists the version ids in use"
+            )
         self.store.pin(version_id, reason)
 
     def unpin(self, version_id: str, reason: str | None = None, *, every: bool = False) -> int:
