@@ -235,6 +235,8 @@ def test_plan_with_no_change_prints_no_plan_id(duck_project: ProjectFactory) -> 
     assert result.output == "nothing to plan: prod matches the project\n"
     payload = json.loads(runner.invoke(app, ["plan", "-p", str(root), "-f", "json"]).output)
     assert payload["saved"] is False and payload["changes"] == []
+    document = runner.invoke(app, ["plan", "-p", str(root), "-f", "md"]).output
+    assert document == "Nothing to plan: `prod` matches the project.\n"  # no document with an unsaved id
     with Warehouse.open(root) as wh:
         assert wh.plans() == []
     write_files(root, {"models/marts/region_totals.sql": "select region, sum(total) * 1 as total "

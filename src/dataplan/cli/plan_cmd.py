@@ -47,6 +47,9 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False, sav
         else:  # `dataplan plan`: say whether apply can take this plan_id
             sys.stdout.write(redact(json.dumps({**plan.model_dump(mode="json"), "saved": saved}, indent=2)) + "\n")
         return
+    if plan.is_empty and saved is False and fmt == "md":  # no document for a plan that was never recorded
+        sys.stdout.write(f"Nothing to plan: `{plan.environment}` matches the project.\n")
+        return
     if fmt == "md":
         sys.stdout.write(redact(render_markdown(plan)))
         return
