@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -81,20 +82,41 @@ class ProjectConfig(_Strict):
         return self.layers.get(layer, layer)
 
 
-def validation_error(exc: ValidationError, index: LineIndex, cls: type[InputError]) -> InputError:
+def _setting_names(model: Any, seen: set[Any] | None = None) -> set[str]:
+    """Every setting name ``model`` and the models inside it accept: what a misspelled key may have meant."""
+    seen = set() if seen is None else seen
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        if model in seen:
+            return set()
+        seen.add(model)
+        names: set[str] = set()
+        for name, info in model.model_fields.items():
+            names.add(info.alias or name)
+            names |= _setting_names(info.annotation, seen)
+        return names
+    return {n for arg in get_args(model) for n in _setting_names(arg, seen)}
+
+
+def validation_error(
+    exc: ValidationError, index: LineIndex, cls: type[InputError], model: type[BaseModel] | None = None
+) -> InputError:
     """The first pydantic error, as a dataplan error naming file and line."""
     # An unknown key explains a "missing" one (a typo), so report it first.
     err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"duckdb", "postgres"}))
     where = ".".join(str(p) for p in loc) or "(top level)"
     msg = err["msg"]
+    hint = "see docs/project-format.md"
     if err["type"] == "missing":
         msg = f"missing setting {where}"
     elif err["type"] == "extra_forbidden":
         msg = f"unknown setting {where}"
+        close = get_close_matches(str(loc[-1]), sorted(_setting_names(model)), n=1) if model and loc else []
+        if close:
+            hint = f"did you mean {close[0]}? {hint}"
     else:
         msg = f"{where}: {msg}"
-    return cls(msg, path=index.path, line=index.line(loc), hint="see docs/project-format.md")
+    return cls(msg, path=index.path, line=index.line(loc), hint=hint)
 
 
 def load_config(project_dir: Path) -> ProjectConfig:
@@ -118,7 +140,7 @@ def load_config(project_dir: Path) -> ProjectConfig:
     try:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
-        raise validation_error(exc, index, ConfigError) from exc
+        raise validation_error(exc, index, ConfigError, ProjectConfig) from exc
     if isinstance(config.connection, PostgresConnection):
         register_dsn(config.connection.dsn.get_secret_value())
     return config

@@ -138,6 +138,18 @@ def test_unknown_setting(tmp_path: Path) -> None:
     (tmp_path / "dataplan.yml").write_text("name: x\nconection:\n  type: duckdb\n")
     code, output = build_cli(tmp_path)
     assert code == 2 and "dataplan.yml:2" in output and "unknown setting conection" in output
+    assert "hint: did you mean connection?" in output
+
+
+def test_an_unknown_model_setting_suggests_the_one_meant(built: Path) -> None:
+    before = snapshot(built)
+    write_files(
+        built, {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    materialised: table\n"}
+    )
+    code, output = build_cli(built)
+    assert code == 2 and "region_totals.yml:3" in output and "unknown setting models.0.materialised" in output
+    assert "did you mean materialized?" in output
+    assert snapshot(built) == before
 
 
 def test_no_project(tmp_path: Path) -> None:

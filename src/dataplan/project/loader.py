@@ -40,7 +40,7 @@ def _load_file(path: Path, schema: type[Any]) -> tuple[Any, LineIndex]:
     try:
         return schema.model_validate(raw), index
     except ValidationError as exc:
-        raise validation_error(exc, index, ProjectError) from exc
+        raise validation_error(exc, index, ProjectError, schema) from exc
 
 
 def _parse_tests(
