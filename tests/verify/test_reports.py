@@ -616,6 +616,8 @@ def test_html_holds_every_part(page: str) -> None:
         assert figure in page, figure
     assert "legacy_flag" in page and "discount_code" in page and "DECIMAL(10,2)" in page
     assert page.count('class="card shifted"') == 1  # only amount moved past PSI 0.25
+    # latency_ms: stable by PSI, yet KS p < 0.001 on these counts; the page says which figure decides.
+    assert page.count("beyond chance (p &lt; 0.001) but small: the verdict is PSI&#x27;s") == 1
 
 
 def test_html_escapes_data_and_cuts_long_values(page: str) -> None:

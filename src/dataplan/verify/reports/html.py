@@ -292,6 +292,10 @@ def _stats(d: Distribution) -> str:
         parts.append(f"KS D <b>{fmt_num(d.ks_statistic)}</b>, p {fmt_p(d.ks_pvalue)}{approx}")
     if d.chi2 is not None:
         parts.append(f"χ² <b>{fmt_num(d.chi2)}</b>, p {fmt_p(d.chi2_pvalue)}")
+    # On large tables a test finds a tiny shift significant: say which figure the verdict rests on.
+    significant = [p for p in (d.ks_pvalue, d.chi2_pvalue) if p is not None and p < 0.001]
+    if d.psi is not None and psi_label(d.psi) == "stable" and significant:
+        parts.append('<span class="hint">beyond chance (p &lt; 0.001) but small: the verdict is PSI&#x27;s</span>')
     return SEP.join(parts) or DASH
 
 
