@@ -115,6 +115,7 @@ COPIED_YML = {
             tests:
               - expression: "amount > 5"
               - expression: "no_such_column > 0"
+              - expression: "stg_orders.amount >= 0"
     """,
     "models/staging/stg_bad.sql": "select cast(name as integer) as n from raw.customers",
     "models/staging/stg_bad.yml": """
@@ -147,6 +148,8 @@ def test_a_view_with_several_tests_is_computed_once_for_them(make_project: Proje
     assert by[("staging.stg_orders", "accepted_values(status)")].outcome == "pass"
     low = by[("staging.stg_orders", "expression(amount > 5)")]
     assert (low.outcome, low.failing_rows, low.sample[0]["order_id"]) == ("fail", 1, 5)
+    qualified = by[("staging.stg_orders", "expression(stg_orders.amount >= 0)")]
+    assert (qualified.outcome, qualified.error) == ("pass", None)  # a test may name the model, as on the view
     unknown = by[("staging.stg_orders", "expression(no_such_column > 0)")]
     assert unknown.outcome == "fail" and unknown.error and "no_such_column" in unknown.error
     assert "_dataplan_test" not in unknown.error  # the engine's message names the view, not the copy

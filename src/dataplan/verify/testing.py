@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, select_star, table
+from dataplan.backends.base import Backend, ident, select_star, table
 from dataplan.errors import DataplanError, EngineError, StateError
 from dataplan.project import Project
 from dataplan.project.nodes import Model
@@ -94,7 +94,10 @@ class TestRunner:
         except EngineError:
             return rel
         run.copies.append(ViewCopy(model.fqn, time.perf_counter() - t0))
-        return copy
+        # Aliased as the model: a test may name it (`stg_orders.amount >= 0`), as it would on the view.
+        named = copy.copy()
+        named.set("alias", exp.TableAlias(this=ident(model.name)))
+        return named
 
     def _spec_tests(self, node: str, relation: exp.Table, specs: list[TestSpec]) -> list[TestResult]:
         out = []
