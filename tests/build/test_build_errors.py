@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlglot import exp
 
+from dataplan.build.versions import VersionWriter
 from dataplan.errors import ContractError, EngineError
+from dataplan.project.nodes import Model
+from dataplan.state.store import EnvironmentModel
 from tests.conftest import ProjectFactory, catalog, run_sql
 
 CHANGED_ORDERS = "select order_id, customer_id, amount + 0 as amount, status, ordered_at from raw.orders"
@@ -76,3 +80,31 @@ def test_run_names_the_model_the_engine_refused(make_project: ProjectFactory) ->
         run_sql(wh, ["update raw.customers set region = 'eu' where customer_id = 'c1'"])
         with pytest.raises(EngineError, match="model marts.casted failed to refresh: "):
             wh.run("prod")
+
+
+def test_a_version_another_build_took_meanwhile_is_not_discarded(
+    make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+    (root / "models/staging/stg_orders.sql").write_text(CHANGED_ORDERS)
+    (root / "models/marts/region_totals.yml").write_text(BROKEN_CONTRACT)
+    with make_project.open() as wh:
+        taken: dict[str, str] = {}
+        check = VersionWriter.check_contract
+
+        def another_build_points_qa(self: VersionWriter, model: Model, query: exp.Query) -> list[tuple[str, str]]:
+            if model.name == "region_totals":  # before the contract breaks, qa is pointed at the new version
+                taken.update(customer_totals=self.bound["customer_totals"], stg_orders=self.bound["stg_orders"])
+                entry = EnvironmentModel("qa", "customer_totals", "marts__qa", taken["customer_totals"])
+                wh.store.set_environment_models("qa", [entry], [])
+            return check(self, model, query)
+
+        monkeypatch.setattr(VersionWriter, "check_contract", another_build_points_qa)
+        with pytest.raises(ContractError):
+            wh.build("prod")
+        # qa's version stays, and so does the version it reads.
+        assert {v.version_id for v in wh.store.versions()} >= set(taken.values())
+        relations = {name for _, name, _ in catalog(wh)[0]}
+        assert set(taken.values()) <= relations

@@ -237,7 +237,10 @@ class Builder:
                 # The project's own error (a broken contract, a column the engine cannot find): exit 2 means
                 # nothing changed, so the versions built before it go too.
                 if created:
-                    self.writer.discard(created)
+                    try:
+                        self.writer.discard(created)
+                    except EngineError:  # the user's error matters more: the versions stay, unreferenced,
+                        pass  # for the next build to reuse or the janitor to drop
                 raise
             except EngineError as exc:
                 raise model_failed(model.fqn, model.path, exc) from exc

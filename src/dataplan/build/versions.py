@@ -166,20 +166,36 @@ class VersionWriter:
     def discard(self, versions: list[Version]) -> None:
         """Drop versions a build created before the project's own error stopped it.
 
-        No environment points at them yet (views are swapped after every version is built), so the
-        warehouse is left as it was: a bad-input error changes nothing. Readers go first.
+        No environment of this build points at them yet (views are swapped after every version is
+        built), so the warehouse is left as it was: a bad-input error changes nothing. A version another
+        build has pointed an environment at meanwhile, or someone pinned, stays, with the versions it
+        reads. Readers go first.
         """
-        ids = [exp.Literal.string(v.version_id) for v in versions]
         with self.backend.transaction():
             self.backend.lock_table(self.store.t("versions"))
-            for version in reversed(versions):
+            ids = [exp.Literal.string(v.version_id) for v in versions]
+            used = exp.select(column("version_id")).from_(self.store.t("environment_models"))
+            pinned = exp.select(column("version_id")).from_(self.store.t("pins"))
+            in_use = {
+                str(vid)
+                for query in (used, pinned)
+                for (vid,) in self.backend.fetch_rows(query.where(column("version_id").isin(*ids)))
+            }
+            by_fp = {v.fingerprint: v for v in versions}
+            for version in reversed(versions):  # readers first: a kept reader keeps its parents
+                if version.version_id in in_use:
+                    in_use |= {by_fp[fp].version_id for fp in version.parents.values() if fp in by_fp}
+            gone = [v for v in versions if v.version_id not in in_use]
+            for version in reversed(gone):
                 self.backend.drop(
                     self.physical(version.version_id), "VIEW" if version.materialized == "view" else "TABLE"
                 )
-            self.backend.delete(self.store.t("versions"), column("version_id").isin(*ids))
-            self.backend.delete(self.store.t("intervals"), column("version_id").isin(*ids))
-        gone = {v.version_id for v in versions}
-        self.bound = {name: vid for name, vid in self.bound.items() if vid not in gone}
+            if gone:
+                dropped = [exp.Literal.string(v.version_id) for v in gone]
+                self.backend.delete(self.store.t("versions"), column("version_id").isin(*dropped))
+                self.backend.delete(self.store.t("intervals"), column("version_id").isin(*dropped))
+        dropped_ids = {v.version_id for v in gone}
+        self.bound = {name: vid for name, vid in self.bound.items() if vid not in dropped_ids}
 
     def _record(
         self,
