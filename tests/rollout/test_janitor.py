@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from pathlib import Path
 
+import pytest
 from sqlglot import exp
 
 from dataplan.backends.base import column
+from dataplan.errors import EngineError
+from dataplan.rollout import janitor
+from dataplan.state.store import Version
 from dataplan.warehouse import Warehouse
 from tests.conftest import ProjectFactory, catalog
 
@@ -57,3 +63,39 @@ def test_a_version_kept_for_its_age_keeps_the_versions_it_reads(make_project: Pr
         assert result.kept[dev["customer_totals"]] == "younger than the TTL (1:00:00)"
         wh.build("dev")  # reuses both versions: the young one still reads its parent
         assert _versions(wh, "dev") == dev
+
+
+def test_a_build_reading_versions_waits_while_the_janitor_drops(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Postgres: the janitor's lock makes readers of the versions wait, so no build chooses to reuse a
+    # version being dropped. DuckDB needs no lock: one process writes a database file at a time.
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory()
+    with factory.open() as wh:
+        wh.build("prod")
+    (root / "models/staging/stg_orders.sql").write_text(STG_ORDERS)
+    entered, release = threading.Event(), threading.Event()
+    order = janitor.children_first
+
+    def paused(dropped: list[str], versions: list[Version]) -> list[str]:
+        entered.set()
+        release.wait(30)
+        return order(dropped, versions)
+
+    monkeypatch.setattr(janitor, "children_first", paused)
+    with factory.open() as wh, factory.open() as other:
+        wh.build("prod")  # the old versions are now unreferenced
+        result: list[janitor.JanitorResult] = []
+        thread = threading.Thread(target=lambda: result.append(wh.janitor("0s")))
+        thread.start()
+        try:
+            assert entered.wait(30)
+            other.backend.conn.execute("SET lock_timeout = '200ms'")  # type: ignore[attr-defined]
+            with pytest.raises(EngineError, match="lock timeout"):
+                other.store.versions()
+        finally:
+            release.set()
+            thread.join(30)
+        assert len(result[0].dropped) == 3
+        assert len(other.store.versions()) == len(wh.store.versions())  # it reads again once the janitor is done

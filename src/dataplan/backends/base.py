@@ -271,8 +271,9 @@ class Backend(ABC):
         finally:
             self.drop(target, "TABLE")
 
-    def lock_table(self, target: exp.Table) -> None:  # noqa: B027 - a no-op by default on purpose
-        """Serialize writers of ``target`` for the current transaction (engines that need it).
+    def lock_table(self, target: exp.Table, *, readers: bool = False) -> None:  # noqa: B027 - a no-op by default
+        """Serialize writers of ``target`` for the current transaction (engines that need it); with
+        ``readers``, make readers wait too (what they would read is about to change).
 
         DuckDB needs nothing: concurrent writers of one table conflict and one aborts.
         """

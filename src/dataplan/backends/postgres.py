@@ -156,10 +156,11 @@ class PostgresBackend(Backend):
             self.drop(target, "VIEW")
             self.create_view(target, query)
 
-    def lock_table(self, target: exp.Table) -> None:
+    def lock_table(self, target: exp.Table, *, readers: bool = False) -> None:
         # READ COMMITTED lets two "check then insert" transactions interleave; this does not.
         # sqlglot has no LOCK node: a Command around the rendered (quoted) table name.
-        self.execute(exp.Command(this="LOCK", expression=exp.var(f"TABLE {self.render(target)} IN EXCLUSIVE MODE")))
+        mode = "ACCESS EXCLUSIVE" if readers else "EXCLUSIVE"
+        self.execute(exp.Command(this="LOCK", expression=exp.var(f"TABLE {self.render(target)} IN {mode} MODE")))
 
     def arrow_columns(self, schema: pa.Schema) -> list[Column]:
         return [Column(f.name, _pg_type(f.type).lower()) for f in schema]

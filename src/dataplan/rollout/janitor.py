@@ -134,10 +134,11 @@ def run_janitor(backend: Backend, store: StateStore, ttl: dt.timedelta, dry_run:
     result = JanitorResult(dry_run, ttl)
     with backend.transaction():
         if not dry_run:
-            # References are read and versions dropped under one lock of the tables that record them: a
-            # build that starts meanwhile waits, instead of pointing at a version being dropped.
-            backend.lock_table(store.t("versions"))
-            backend.lock_table(store.t("environment_models"))
+            # References are read and versions dropped under one lock of the tables that record them, which
+            # readers wait for too: a build that starts meanwhile waits instead of choosing to reuse a
+            # version being dropped. Environments first, as a build's view swap takes them.
+            backend.lock_table(store.t("environment_models"), readers=True)
+            backend.lock_table(store.t("versions"), readers=True)
         versions = store.versions()
         keep = referenced(store, versions, now() - ttl, ttl)
         for vid in dict.fromkeys(v.version_id for v in versions):
