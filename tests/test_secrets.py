@@ -41,7 +41,8 @@ def test_a_short_password_is_masked_in_connection_strings_but_not_as_a_word() ->
     # Masking every "order" would tell a reader the password: only the connection string is masked.
     secrets.register_dsn("postgresql://u3:order@/db3?host=/tmp/pg")
     assert redact("# Plan: recount orders in int_customer_orders") == "# Plan: recount orders in int_customer_orders"
-    assert redact("to postgresql://u3:order@/db3?host=/tmp/pg") == "to postgresql://u3:***@/db3?host=/tmp/pg"
+    assert redact("to postgresql://u3:order@/db3?host=/tmp/pg") == "to ***"  # the whole registered DSN
+    assert redact("to postgresql://u3:order@/db4") == "to postgresql://u3:***@/db4"  # any URL's password
 
 
 @pytest.mark.usefixtures("fresh_secrets")
@@ -84,3 +85,11 @@ def test_a_bad_connection_string_shows_no_piece_of_its_password(
     assert result.output.startswith("error: ")
     for piece in pieces:
         assert piece not in result.output
+
+
+@pytest.mark.usefixtures("fresh_secrets")
+def test_passwords_with_separators_libpq_accepts_are_registered_whole() -> None:
+    assert secrets.dsn_passwords("host=h user=u password=abc;defghijk dbname=x") == {"abc;defghijk"}
+    assert secrets.dsn_passwords("postgresql://u:pa?ss#word99@h/db") == {"pa?ss#word99"}
+    secrets.register_dsn("host=h user=u password=abc;defghijk dbname=x")
+    assert redact("connecting with password=abc;defghijk now") == "connecting with password=*** now"

@@ -24,6 +24,7 @@ _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://[^:/@\s\"']*:)(?P<pw>
 # An unquoted value ends at whitespace or at a delimiter of the text around it (JSON, a DSN list,
 # a URL query), so redacting serialized JSON keeps it valid.
 _KV_PASSWORD = re.compile(r"(?P<key>password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s\"',;}\]&]+)", re.IGNORECASE)
+_KV_VALUE = re.compile(r"password\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+]?[\d.eE+-]+")
 _DELIMITERS = re.compile(r"[@:/?&=\s'\"%]+")
 
@@ -39,7 +40,8 @@ def dsn_passwords(dsn: str) -> set[str]:
     """The password of a connection string in each spelling a message may echo (raw and decoded)."""
     found: set[str] = set()
     if "://" in dsn:
-        userinfo, at, _host = dsn.split("://", 1)[1].split("?", 1)[0].rpartition("@")
+        # The password may hold a raw "?", "/" or "@" (libpq accepts them): the userinfo ends at the last "@".
+        userinfo, at, _host = dsn.split("://", 1)[1].rpartition("@")
         if at and ":" in userinfo:
             found.add(userinfo.split(":", 1)[1])
         try:
@@ -48,8 +50,8 @@ def dsn_passwords(dsn: str) -> set[str]:
             query = dsn.partition("?")[2]
         found |= {v for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() == "password"}
         found |= {m.group("pw") for m in _KV_PASSWORD.finditer(query)}
-    else:
-        found |= {m.group("pw").strip("'") for m in _KV_PASSWORD.finditer(dsn)}
+    else:  # libpq's rule: an unquoted value runs to whitespace (";", "," and "&" included)
+        found |= {m.group(1) or m.group(2) for m in _KV_VALUE.finditer(dsn)}
     return {s for p in found if p for s in (p, unquote(p))}
 
 
@@ -74,8 +76,9 @@ def scrub_connection_message(text: str, dsn: str) -> str:
 
 
 def redact(text: str) -> str:
-    text = _URL_PASSWORD.sub(lambda m: m.group("scheme") + "***@", text)
-    text = _KV_PASSWORD.sub(lambda m: m.group("key") + "***", text)
+    # Registered secrets first, longest first: the shape patterns would cut a password with a ";" or a
+    # "?" short, and the rest of it would no longer match.
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return text
+    text = _URL_PASSWORD.sub(lambda m: m.group("scheme") + "***@", text)
+    return _KV_PASSWORD.sub(lambda m: m.group("key") + "***", text)

@@ -99,3 +99,16 @@ def test_a_build_reading_versions_waits_while_the_janitor_drops(
             thread.join(30)
         assert len(result[0].dropped) == 3
         assert len(other.store.versions()) == len(wh.store.versions())  # it reads again once the janitor is done
+
+
+def _version(n: int, *parents: int) -> Version:
+    return Version(f"v{n}", f"m{n}", "marts", f"fp{n}", "view", "", parents={f"m{p}": f"fp{p}" for p in parents})
+
+
+def test_readers_first_holds_for_diamonds_and_long_chains() -> None:
+    # v1 <- v2, v1 <- v3, (v2, v3) <- v4: v4 first, v1 last, whatever order they are listed in.
+    diamond = [_version(1), _version(2, 1), _version(3, 1), _version(4, 2, 3)]
+    order = janitor.children_first(["v1", "v2", "v3", "v4"], diamond)
+    assert order[0] == "v4" and order[-1] == "v1" and sorted(order) == ["v1", "v2", "v3", "v4"]
+    chain = [_version(0)] + [_version(i, i - 1) for i in range(1, 5000)]  # no recursion limit to hit
+    assert janitor.children_first([v.version_id for v in chain], chain) == [f"v{i}" for i in reversed(range(5000))]

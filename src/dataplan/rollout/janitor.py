@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -105,20 +106,23 @@ def children_first(dropped: list[str], versions: list[Version]) -> list[str]:
             parent = by_fp.get(fp)
             if v.version_id in gone and parent in gone and parent != v.version_id:
                 readers[parent].add(v.version_id)
+    # Kahn's order on the reversed edges, iterative: a chain of thousands of versions must not recurse.
+    waiting = {vid: len(readers[vid]) for vid in dropped}
+    parents: dict[str, set[str]] = {vid: set() for vid in dropped}
+    for parent, rs in readers.items():
+        for reader in rs:
+            parents[reader].add(parent)
+    ready = deque(vid for vid in dropped if waiting[vid] == 0)
     ordered: list[str] = []
-    placed: set[str] = set()
-
-    def place(vid: str, path: frozenset[str]) -> None:
-        if vid in placed or vid in path:
-            return
-        for reader in sorted(readers[vid]):
-            place(reader, path | {vid})
-        placed.add(vid)
+    while ready:
+        vid = ready.popleft()
         ordered.append(vid)
-
-    for vid in dropped:
-        place(vid, frozenset())
-    return ordered
+        for parent in sorted(parents[vid]):
+            waiting[parent] -= 1
+            if waiting[parent] == 0:
+                ready.append(parent)
+    placed = set(ordered)
+    return ordered + [vid for vid in dropped if vid not in placed]  # a cycle (never built): as listed
 
 
 def run_janitor(backend: Backend, store: StateStore, ttl: dt.timedelta, dry_run: bool) -> JanitorResult:
