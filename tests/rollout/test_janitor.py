@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlglot import exp
 
-from dataplan.backends.base import column
-from dataplan.errors import EngineError
+from dataplan.backends.base import Backend, column
+from dataplan.build import environments
+from dataplan.errors import EngineError, StateError
 from dataplan.rollout import janitor
-from dataplan.state.store import Version
+from dataplan.rollout.locks import Locks
+from dataplan.state.store import StateStore, Version
 from dataplan.warehouse import Warehouse
 from tests.conftest import ProjectFactory, catalog
 
@@ -112,3 +115,30 @@ def test_readers_first_holds_for_diamonds_and_long_chains() -> None:
     assert order[0] == "v4" and order[-1] == "v1" and sorted(order) == ["v1", "v2", "v3", "v4"]
     chain = [_version(0)] + [_version(i, i - 1) for i in range(1, 5000)]  # no recursion limit to hit
     assert janitor.children_first([v.version_id for v in chain], chain) == [f"v{i}" for i in reversed(range(5000))]
+
+
+def test_a_swap_refuses_versions_the_janitor_dropped_meanwhile(
+    make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The janitor started before this build took its lock, and drops the versions the build has just
+    # created (TTL 0) before the build swaps its views: the build says so and changes nothing.
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh), _versions(wh, "prod")
+    (root / "models/staging/stg_orders.sql").write_text(STG_ORDERS)
+    point = environments.point
+
+    def janitor_first(backend: Backend, store: StateStore, *args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(Locks, "live", lambda self: [])  # it checked the locks before this build began
+        janitor.run_janitor(backend, store, dt.timedelta(0), dry_run=False)
+        point(backend, store, *args, **kwargs)
+
+    monkeypatch.setattr(environments, "point", janitor_first)
+    with make_project.open() as wh:
+        with pytest.raises(StateError, match="prod was not changed: the versions of stg_orders .* no longer exist"):
+            wh.build("prod")
+        assert (catalog(wh), _versions(wh, "prod")) == before
+    monkeypatch.setattr(environments, "point", point)
+    with make_project.open() as wh:
+        assert len(wh.build("prod").created) == 3  # rebuilt

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dataplan.backends.base import Backend, select_star, table
 from dataplan.build.naming import PROD, environment_schema
+from dataplan.errors import StateError
 from dataplan.rollout.faults import fault_point
 from dataplan.state.store import EnvironmentModel, StateStore
 
@@ -40,6 +41,19 @@ def point(
     if current is None:
         current = store.environment_models(environment)
     with backend.transaction():
+        # The janitor locks the environments before it reads references and drops versions: taking the
+        # same lock first orders a swap and a janitor run (no deadlock), and a version dropped meanwhile
+        # is refused here, by name, instead of failing inside the swap.
+        backend.lock_table(store.t("environment_models"))
+        wanted = sorted({p.version_id for p in pointers})
+        recorded = {v.version_id for v in store.versions(version_ids=wanted)} if wanted else set()
+        gone = [p for p in pointers if p.version_id not in recorded]
+        if gone:
+            names = ", ".join(f"{p.model} ({p.version_id})" for p in gone)
+            raise StateError(
+                f"{environment} was not changed: the versions of {names} no longer exist",
+                hint="the janitor dropped them meanwhile; build again and they are rebuilt",
+            )
         for i, p in enumerate(pointers):
             view_schema = environment_schema(p.schema, environment)
             backend.replace_view(table(view_schema, p.model), select_star(table(store.schema, p.version_id)))
