@@ -381,14 +381,21 @@ class Warehouse:
     def janitor(self, ttl: str = "7d", *, dry_run: bool = False) -> JanitorResult:
         return run_janitor(self.backend, self.store, parse_ttl(ttl), dry_run)
 
+    def version_id(self, text: str) -> str:
+        """A version id as the user gave it: whole, or the 12-character fingerprint status and run show."""
+        self.store.require_initialized()
+        if self.store.versions(version_ids=[text]):
+            return text
+        ids = sorted({v.version_id for v in self.store.versions() if text and v.version_id.endswith(f"__{text}")})
+        if len(ids) == 1:
+            return ids[0]
+        if ids:
+            raise InputError(f"{text!r} names several versions: {', '.join(ids)}", hint="give the whole version id")
+        raise InputError(f"no version {text!r}", hint="`dataplan status` shows the fingerprints of the versions in use")
+
     def pin(self, version_id: str, reason: str) -> None:
         """Keep a version from the janitor (a baseline someone relies on)."""
-        self.store.require_initialized()
-        if not self.store.versions(version_ids=[version_id]):
-            raise InputError(
-                f"no version {version_id!r}", hint="`dataplan status --format json` lists the version ids in use"
-            )
-        self.store.pin(version_id, reason)
+        self.store.pin(self.version_id(version_id), reason)
 
     def unpin(self, version_id: str, reason: str | None = None, *, every: bool = False) -> int:
         """Remove the pin of ``version_id`` with ``reason``; without one, the only pin, or ``every`` pin.
@@ -396,7 +403,7 @@ class Warehouse:
         Several people may pin one version: removing them all unasked would let the janitor drop a
         baseline someone else still relies on.
         """
-        self.store.require_initialized()
+        version_id = self.version_id(version_id)
         reasons = self.store.pin_reasons(version_id)
         if not reasons:
             raise InputError(f"version {version_id!r} is not pinned")

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from dataplan.backends.base import Backend, column
 from dataplan.build import environments
-from dataplan.errors import EngineError, StateError
+from dataplan.errors import EngineError, InputError, StateError
 from dataplan.rollout import janitor
 from dataplan.rollout.locks import Locks
 from dataplan.state.store import StateStore, Version
@@ -142,3 +142,16 @@ def test_a_swap_refuses_versions_the_janitor_dropped_meanwhile(
     monkeypatch.setattr(environments, "point", point)
     with make_project.open() as wh:
         assert len(wh.build("prod").created) == 3  # rebuilt
+
+
+def test_a_version_is_pinned_by_the_fingerprint_status_shows(make_project: ProjectFactory) -> None:
+    make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+        vid = _versions(wh, "prod")["customer_totals"]
+        fingerprint = vid.rsplit("__", 1)[1]
+        wh.pin(fingerprint, "audit")
+        assert wh.store.pin_reasons(vid) == ["audit"]
+        assert wh.unpin(fingerprint) == 1
+        with pytest.raises(InputError, match="no version 'abc123'"):
+            wh.pin("abc123", "x")

@@ -166,7 +166,10 @@ def janitor(
 
 
 def pin(
-    version: Annotated[str, typer.Argument(help="Version id (a table in the state schema).")],
+    version: Annotated[
+        str,
+        typer.Argument(help="Version id (a table in the state schema), or the 12-character fingerprint status shows."),
+    ],
     project: ProjectOpt = Path("."),
     reason: Annotated[
         str | None,
@@ -177,12 +180,13 @@ def pin(
 ) -> None:
     """Pin a version so the janitor keeps it (or --remove the pin)."""
     with errors(), Warehouse.open(project) as wh:
+        if every and not remove:
+            raise InputError("--all only goes with --remove")
+        version = wh.version_id(version)  # the whole id, in what is printed too
         if remove:
             n = wh.unpin(version, reason, every=every)
             out.print(Text(f"removed {n} pin(s) of {version}"))
             return
-        if every:
-            raise InputError("--all only goes with --remove")
         reason = reason or "pinned by hand"
         wh.pin(version, reason)
     out.print(Text(f"pinned {version}: {reason}"))
