@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.diff_bench import RESULTS_DIR, biggest_disk_dir, machine_info
-from benchmarks.harness import load_avg, rss_mb, run_child, uptime_text, worker_main
+from benchmarks.harness import load_avg, parse_bench_args, rss_mb, run_child, uptime_text, worker_main
 
 DEFAULT_CUSTOMERS = 1_000_000
 BUILD_TARGET_SECONDS = 120.0
@@ -267,11 +267,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", help="work here instead of a temporary directory (its project is recreated)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--output", help="results file (default benchmarks/results/demo.json)")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--spec", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    args.argv = list(argv if argv is not None else sys.argv[1:])
-    return args
+    return parse_bench_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import load_avg, rss_mb, run_child, uptime_text, worker_main
+from benchmarks.harness import load_avg, parse_bench_args, rss_mb, run_child, uptime_text, worker_main
 
 # Only the standard library at module level (and benchmarks.harness, which is stdlib-only): the reladiff
 # and pandas workers run this module in reladiff's own venv, where dataplan is not installed.
@@ -798,11 +798,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", help="keep the data here and reuse it between runs (default: a temporary dir)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--output", help="results file (default benchmarks/results/diff.json)")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--spec", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    args.argv = list(argv if argv is not None else sys.argv[1:])
-    return args
+    return parse_bench_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -93,6 +94,16 @@ def rss_mb() -> float:
 def load_average() -> dict[str, Any]:
     """The 1, 5 and 15 minute load averages and the `uptime` line, recorded before each measurement."""
     return {"load_1_5_15": load_avg(), "uptime": uptime_text()}
+
+
+def parse_bench_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse a benchmark's options plus the hidden ``--worker``/``--spec`` its subprocesses get; ``argv``
+    is kept for the command line recorded in the results."""
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    return args
 
 
 def worker_main(

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.diff_bench import RESULTS_DIR, machine_info
-from benchmarks.harness import run_child, uptime_text, worker_main
+from benchmarks.harness import parse_bench_args, run_child, uptime_text, worker_main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -147,11 +147,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--order", default="per_test,copies,cli", help="the steps, in order")
     p.add_argument("--timeout", type=float, default=3600, help="seconds before one step is killed")
     p.add_argument("--output", help="results file (default benchmarks/results/test.json)")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--spec", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    args.argv = list(argv if argv is not None else sys.argv[1:])
-    return args
+    return parse_bench_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

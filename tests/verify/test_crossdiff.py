@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -22,20 +22,6 @@ from dataplan.verify.crossdiff import Interval, _Side, bisect_diff
 from dataplan.verify.model import RowDiff, Tolerance
 
 COLUMNS = ["code", "region", "amount", "price", "qty", "status", "active", "day", "ts"]
-
-
-@pytest.fixture
-def duck() -> Iterator[DuckDBBackend]:
-    be = DuckDBBackend(":memory:")
-    yield be
-    be.close()
-
-
-@pytest.fixture
-def pg(pg_dsn: str) -> Iterator[PostgresBackend]:
-    be = PostgresBackend(pg_dsn)
-    yield be
-    be.close()
 
 
 def make_rows(ids: list[int], seed: int = 1) -> list[dict[str, Any]]:

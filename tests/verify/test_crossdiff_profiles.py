@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlglot
 
@@ -21,20 +19,6 @@ SETUP = [
     " ('c2', 1, 7.00, '2025-01-02', 1.25, false, '2025-01-02 11:30:00'),"
     " ('c3', 1, null, '2025-01-05', null, null, null)",
 ]
-
-
-@pytest.fixture
-def duck() -> Iterator[DuckDBBackend]:
-    be = DuckDBBackend(":memory:")
-    yield be
-    be.close()
-
-
-@pytest.fixture
-def pg(pg_dsn: str) -> Iterator[PostgresBackend]:
-    be = PostgresBackend(pg_dsn)
-    yield be
-    be.close()
 
 
 def create(backend: Backend, schema: str, statements: list[str]) -> None:
