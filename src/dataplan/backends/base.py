@@ -265,11 +265,18 @@ class Backend(ABC):
             catalog=ident(catalog[0]) if catalog else None,
         )
         temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
-        self.execute(exp.Create(this=target, kind="TABLE", expression=query, properties=temporary))
+        with self._unordered_writes():
+            self.execute(exp.Create(this=target, kind="TABLE", expression=query, properties=temporary))
         try:
             yield target
         finally:
             self.drop(target, "TABLE")
+
+    @contextmanager
+    def _unordered_writes(self) -> Iterator[None]:
+        """Around a write whose rows are never read in order: engines that keep insertion order by
+        default may drop it here (a no-op by default)."""
+        yield
 
     def lock_table(self, target: exp.Table, *, readers: bool = False) -> None:  # noqa: B027 - a no-op by default
         """Serialize writers of ``target`` for the current transaction (engines that need it); with
