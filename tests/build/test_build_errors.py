@@ -9,7 +9,7 @@ from dataplan.build.versions import VersionWriter
 from dataplan.errors import ContractError, EngineError
 from dataplan.project.nodes import Model
 from dataplan.state.store import EnvironmentModel
-from tests.conftest import ProjectFactory, catalog, run_sql
+from tests.conftest import ProjectFactory, catalog, run_sql, write_files
 
 CHANGED_ORDERS = "select order_id, customer_id, amount + 0 as amount, status, ordered_at from raw.orders"
 BROKEN_CONTRACT = """
@@ -20,7 +20,10 @@ BROKEN_CONTRACT = """
           - {name: region, type: varchar}
           - {name: total, type: date}
 """
-BAD_CAST = "select cast(name as integer) as n from raw.customers"
+BAD_CAST = {  # a table whose cast fails on the data, not when described
+    "models/marts/bad_cast.sql": "select cast(name as integer) as n from raw.customers",
+    "models/marts/bad_cast.yml": "models:\n  - name: bad_cast\n    materialized: table\n",
+}
 
 
 def test_a_contract_error_mid_build_leaves_the_warehouse_as_it_was(make_project: ProjectFactory) -> None:
@@ -43,8 +46,7 @@ def test_a_contract_error_mid_build_leaves_the_warehouse_as_it_was(make_project:
 
 def test_an_engine_error_names_the_model_and_its_file(make_project: ProjectFactory) -> None:
     root = make_project()
-    (root / "models/marts/bad_cast.sql").write_text(BAD_CAST)
-    (root / "models/marts/bad_cast.yml").write_text("models:\n  - name: bad_cast\n    materialized: table\n")
+    write_files(root, BAD_CAST)
     with make_project.open() as wh:
         with pytest.raises(EngineError) as caught:
             wh.build("prod")
@@ -58,8 +60,7 @@ def test_apply_stopped_by_the_engine_is_journaled_and_leaves_the_plan_a_draft(ma
     root = make_project()
     with make_project.open() as wh:
         wh.build("prod")
-    (root / "models/marts/bad_cast.sql").write_text(BAD_CAST)
-    (root / "models/marts/bad_cast.yml").write_text("models:\n  - name: bad_cast\n    materialized: table\n")
+    write_files(root, BAD_CAST)
     with make_project.open() as wh:
         plan = wh.plan("prod")
         with pytest.raises(EngineError, match="model marts.bad_cast failed to build"):
