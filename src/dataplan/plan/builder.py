@@ -13,7 +13,7 @@ from dataplan.build.builder import default_end
 from dataplan.build.naming import check_environment_name, check_environment_schemas
 from dataplan.build.versions import VersionWriter
 from dataplan.errors import StateError
-from dataplan.plan import backfill, risk, validation
+from dataplan.plan import backfill, risk, triggers, validation
 from dataplan.plan.changes import ChangeDetector
 from dataplan.plan.contracts import ContractDiffer
 from dataplan.plan.impacts import exposure_impacts
@@ -125,7 +125,7 @@ class PlanBuilder:
             rollback=Rollback(
                 command=f"dataplan rollback {pid}",
                 restores={c.model: c.old_version for c in changes.changes},
-                triggers=self._triggers(),
+                triggers=triggers.describe(self.project, changes.changes, impacts),
             ),
             blocked=[r.risk for r in risks if r.blocking],
             fingerprints=dict(self.project.fingerprints),
@@ -166,18 +166,3 @@ class PlanBuilder:
             Step(n=i + 1, environment=e, action=a, checkpoint=c, kind=k)  # type: ignore[arg-type]
             for i, (e, a, c, k) in enumerate(rows)
         ]
-
-    def _triggers(self) -> list[str]:
-        out = []
-        defaults = self.project.config.defaults.rollback_when
-        specs = [("default", defaults)] + [(m.fqn, m.spec.rollback_when) for m in self.project.models.values()]
-        for scope, trig in specs:
-            if trig is None:
-                continue
-            if trig.row_count_drop_pct is not None:
-                out.append(f"{scope}: row count drops by more than {trig.row_count_drop_pct}%")
-            if trig.test_failures is not None:
-                out.append(f"{scope}: {trig.test_failures} or more failing tests")
-            if trig.metric_drift:
-                out.append(f"{scope}: metric drift {trig.metric_drift}")
-        return out or ["a blocking post-promotion check fails", "an error-severity test fails after promotion"]

@@ -16,11 +16,13 @@ from dataplan.backends.base import Backend, column, projection, table
 from dataplan.config import RollbackTriggers
 from dataplan.errors import EngineError
 from dataplan.plan.model import Plan
+from dataplan.plan.triggers import DEFAULT_TRIGGERS
+from dataplan.plan.triggers import triggers_for as _triggers
 from dataplan.project import Project
 from dataplan.state.store import EnvironmentModel, StateStore
 from dataplan.verify.testing import TestRunner
 
-DEFAULT_TRIGGERS = RollbackTriggers(row_count_drop_pct=5.0, test_failures=1)
+__all__ = ["DEFAULT_TRIGGERS", "PostCheckResult", "post_promotion_checks"]
 
 
 @dataclass
@@ -29,11 +31,6 @@ class PostCheckResult:
     outcome: str  # pass | fail
     detail: str
     triggers_rollback: bool = False
-
-
-def _triggers(project: Project, model: str) -> RollbackTriggers:
-    spec = project.models[model].spec.rollback_when if model in project.models else None
-    return spec or project.config.defaults.rollback_when or DEFAULT_TRIGGERS
 
 
 def _metric_drift(

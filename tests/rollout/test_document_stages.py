@@ -1,0 +1,69 @@
+"""The plan document as the rollout writes it back: every figure true at every stage (DuckDB).
+
+The document is read from disk after each step (plan, apply, promote, rollback) and its figures are
+compared with what the warehouse and the post-promotion checks say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ProjectFactory
+from tests.rollout.conftest import Deployed
+
+UPPER_STATUS = "select order_id, customer_id, amount, upper(status) as status from stg_orders\n"
+STRICT_STAGING = {  # a model the plan below never changes, with a trigger of its own
+    "models/staging/stg_orders.yml": """
+        models:
+          - name: stg_orders
+            rollback_when: {row_count_drop_pct: 1}
+    """,
+}
+
+
+@pytest.fixture
+def duck(duck_project: ProjectFactory) -> Deployed:
+    return Deployed(duck_project)
+
+
+def document(deployed: Deployed, plan_id: str) -> str:
+    with deployed.open() as wh:
+        plan = wh.get_plan(plan_id)
+    assert plan.document is not None
+    return (deployed.root / Path(plan.document)).read_text(encoding="utf-8")
+
+
+def section(doc: str, heading: str) -> str:
+    """The text under ``heading`` (any level) up to the next heading of the same or a higher level."""
+    level = heading.split(" ")[0]
+    start = doc.index(f"\n{heading}\n") + len(heading) + 2
+    ends = [doc.find(f"\n{'#' * n} ", start) for n in range(2, len(level) + 1)]
+    ends = [e for e in ends if e != -1]
+    return doc[start : min(ends)] if ends else doc[start:]
+
+
+def test_triggers_are_the_ones_the_post_promotion_checks_apply(duck: Deployed) -> None:
+    duck.change(STRICT_STAGING)
+    with duck.open() as wh:
+        wh.build("prod")
+    # order_facts and customer_revenue (which counts its rows) are rebuilt: the built-in triggers.
+    duck.change({"models/marts/order_facts.sql": UPPER_STATUS})
+    pid = duck.plan()
+    triggers = section(document(duck, pid), "## Rollback Plan").split("Automatic rollback triggers:")[1]
+    assert triggers.strip().splitlines() == [
+        "- marts.order_facts: row count drops by more than 5.0%",
+        "- marts.customer_revenue: row count drops by more than 5.0%",
+        "- marts.order_facts, marts.customer_revenue: the view cannot be queried",
+        "- 1 or more failing tests of marts.order_facts, marts.customer_revenue",
+        "- exposure revenue: its query fails or returns no rows",
+    ]  # not stg_orders' 1%: the plan does not touch it
+    with duck.open() as wh:
+        assert wh.apply(pid).exit_code == 0
+        checks = wh.promote(pid).post_checks
+    row_checks = [c for c in checks if c.name.startswith("row count ")]
+    assert [c.name for c in row_checks] == ["row count marts.order_facts", "row count marts.customer_revenue"]
+    assert all(c.detail.endswith("rollback when it drops more than 5.0%)") for c in row_checks)
+    exposures = [c.name for c in checks if c.name.startswith("exposure ")]
+    assert exposures == ["exposure revenue reads marts.customer_revenue"]
