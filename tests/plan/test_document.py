@@ -26,6 +26,7 @@ from dataplan.plan.model import (
     ExposureImpact,
     ModelChange,
     Plan,
+    PostCheck,
     Risk,
     Rollback,
     Step,
@@ -386,6 +387,14 @@ def complete_plan() -> Plan:
         promoted_to="prod",
         promoted_at=dt.datetime(2024, 4, 2, 12, 31),
         promoted_state={"marts.revenue_daily": "v_bb02"},
+        post_checks=[
+            PostCheck(
+                name="row count marts.revenue_daily",
+                outcome="pass",
+                detail="3,650 -> 3,650 rows (+0.00%; rollback when it drops more than 5.0%)",
+            ),
+            PostCheck(name="tests", outcome="pass", detail="2 passed, 0 failed"),
+        ],
     )
 
 
@@ -637,3 +646,33 @@ def test_changes_contracts_backfills_and_impacts() -> None:
     assert "```sh\ndataplan rollback p7f3a9c21\n```" in rollback
     assert "none — the view is dropped" in rollback and "`v_7a1c`" in rollback
     assert "- row count of marts.fct_churn drops > 5%" in rollback
+
+
+def test_post_promotion_checks_are_shown_once_promoted() -> None:
+    rollout = section(render_markdown(complete_plan()), "Rollout Plan")
+    assert "Post-promotion checks in `prod`:" in rollout
+    assert (
+        "| row count marts.revenue_daily | 3,650 -> 3,650 rows (+0.00%; rollback when it drops more than 5.0%) "
+        "| ✓ pass  |" in rollout
+    )
+    fired = complete_plan().model_copy(
+        update={
+            "status": "ROLLED BACK",
+            "post_checks": [
+                PostCheck(name="tests", outcome="fail", detail="1 passed, 1 failed (revenue_daily unique)"),
+                PostCheck(
+                    name="exposure revenue_metrics reads marts.revenue_daily",
+                    outcome="fail",
+                    detail="0 row(s)",
+                    triggers_rollback=True,
+                ),
+            ],
+        }
+    )
+    rollout = section(render_markdown(fired), "Rollout Plan")
+    assert "✗ fail (below its trigger)" in rollout and "✗ fail: rolled back" in rollout
+    unfinished = complete_plan().model_copy(update={"promoted_at": None, "post_checks": []})
+    assert section(render_markdown(unfinished), "Rollout Plan").endswith(
+        "Post-promotion checks in `prod`: none recorded (the promotion did not finish)."
+    )
+    assert "Post-promotion checks in" not in section(render_markdown(churn_plan()), "Rollout Plan")  # not promoted

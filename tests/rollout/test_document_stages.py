@@ -67,3 +67,49 @@ def test_triggers_are_the_ones_the_post_promotion_checks_apply(duck: Deployed) -
     assert all(c.detail.endswith("rollback when it drops more than 5.0%)") for c in row_checks)
     exposures = [c.name for c in checks if c.name.startswith("exposure ")]
     assert exposures == ["exposure revenue reads marts.customer_revenue"]
+
+
+def test_the_post_promotion_figures_reach_the_document(duck: Deployed) -> None:
+    duck.change({"models/marts/order_facts.sql": UPPER_STATUS})
+    pid = duck.plan()
+    with duck.open() as wh:
+        assert wh.apply(pid).exit_code == 0
+    assert "Post-promotion checks in" not in document(duck, pid)  # not promoted yet
+    with duck.open() as wh:
+        checks = wh.promote(pid).post_checks
+    rollout = section(document(duck, pid), "## Rollout Plan")
+    assert "Post-promotion checks in `prod`:" in rollout
+    for check in checks:  # each figure promote printed, in the document
+        assert f"| {check.name}" in rollout and check.detail in rollout
+    with duck.open() as wh:
+        wh.rollback(pid)
+    assert "Post-promotion checks in `prod`:" in section(document(duck, pid), "## Rollout Plan")  # kept
+
+
+def test_the_check_that_fired_the_rollback_is_in_the_document(duck: Deployed) -> None:
+    duck.change(
+        {
+            "models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
+            "where status <> 'test'\n"
+        }
+    )  # 2 of 80 rows fewer
+    duck.change(
+        {
+            "models/marts/order_facts.yml": """
+            models:
+              - name: order_facts
+                materialized: table
+                grain: [order_id]
+                rollback_when: {row_count_drop_pct: 1}
+            """
+        }
+    )
+    pid = duck.plan()
+    with duck.open() as wh:
+        assert wh.apply(pid).exit_code == 1
+        result = wh.promote(pid, force=True, reason="show the trigger")
+    assert result.plan.status == "ROLLED BACK"
+    fired = next(c for c in result.post_checks if c.triggers_rollback)
+    rollout = section(document(duck, pid), "## Rollout Plan")
+    row = next(line for line in rollout.splitlines() if line.startswith(f"| {fired.name}"))
+    assert fired.detail in row and row.rstrip(" |").endswith("✗ fail: rolled back")

@@ -14,7 +14,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
-from dataplan.plan.model import ALL_COLUMNS, Check, Plan, Status
+from dataplan.plan.model import ALL_COLUMNS, Check, Plan, PostCheck, Status
 
 __all__ = ["SECTIONS", "render_markdown"]
 
@@ -69,10 +69,7 @@ def render_markdown(plan: Plan) -> str:
         "Risk Assessment": _risks(plan),
         "Downstream Impacts": _downstream(plan),
         "Validation Plan": _validation(plan),
-        "Rollout Plan": _table(
-            ("Step", "Environment", "Action", "Checkpoint"),
-            [(str(s.n), s.environment, s.action, s.checkpoint) for s in plan.rollout],
-        ),
+        "Rollout Plan": _rollout(plan),
         "Rollback Plan": _rollback(plan),
     }
     out = [f"# Plan: {_inline(plan.title)}", ""]
@@ -267,6 +264,26 @@ def _count(value: object) -> str:
 
 def _number(value: object, unit: str = "") -> str:
     return f"{value:,.6g}{unit}" if isinstance(value, int | float) else DASH
+
+
+def _rollout(plan: Plan) -> list[str]:
+    lines = _table(
+        ("Step", "Environment", "Action", "Checkpoint"),
+        [(str(s.n), s.environment, s.action, s.checkpoint) for s in plan.rollout],
+    )
+    if not plan.was_promoted:
+        return lines
+    where = _code(plan.promoted_to or plan.environment)
+    if not plan.post_checks:
+        return [*lines, "", f"Post-promotion checks in {where}: none recorded (the promotion did not finish)."]
+    rows = [(_inline(c.name), c.detail, _post_outcome(c)) for c in plan.post_checks]
+    return [*lines, "", f"Post-promotion checks in {where}:", "", *_table(("Check", "Actual", "Outcome"), rows)]
+
+
+def _post_outcome(c: PostCheck) -> str:
+    if c.outcome == "pass":
+        return _OUTCOME["pass"]
+    return f"{_OUTCOME['fail']}: rolled back" if c.triggers_rollback else f"{_OUTCOME['fail']} (below its trigger)"
 
 
 def _rollback(plan: Plan) -> list[str]:

@@ -111,6 +111,15 @@ class Step(_Data):
     kind: Literal["build", "baseline", "verify", "test", "promote", "post_check"]
 
 
+class PostCheck(_Data):
+    """One post-promotion check as promote ran it on the target; a fired one rolled the plan back."""
+
+    name: str
+    outcome: Literal["pass", "fail"]
+    detail: str  # the figures, in words
+    triggers_rollback: bool = False
+
+
 class Rollback(_Data):
     command: str
     restores: dict[str, str | None]  # model -> version the target had (None: drop the view)
@@ -155,6 +164,7 @@ class Plan(_Data):
     rollback_reason: str | None = None
     forced_reason: str | None = None  # promote --force --reason
     reports: list[str] = Field(default_factory=list)  # verification reports (HTML), relative to the project
+    post_checks: list[PostCheck] = Field(default_factory=list)  # filled by promote, after the swap
 
     @property
     def was_promoted(self) -> bool:

@@ -289,6 +289,8 @@ class Rollout:
             raise
         fired = [c for c in checks if c.triggers_rollback]
         journal.record("post_check", "end", "fail" if fired else "pass", fired=[c.name for c in fired])
+        # Saved with the outcome below (COMPLETE or ROLLED BACK): the document shows what the checks measured.
+        plan = plan.model_copy(update={"post_checks": [c.recorded() for c in checks]})
         if fired:
             why = "; ".join(f"{c.name}: {c.detail}" for c in fired)
             self._restore(plan, target, journal, why)

@@ -9,13 +9,14 @@ any check whose query the engine rejects (reported with the engine's words).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, column, projection, table
 from dataplan.config import RollbackTriggers
 from dataplan.errors import EngineError
-from dataplan.plan.model import Plan
+from dataplan.plan.model import Plan, PostCheck
 from dataplan.plan.triggers import DEFAULT_TRIGGERS
 from dataplan.plan.triggers import triggers_for as _triggers
 from dataplan.project import Project
@@ -31,6 +32,11 @@ class PostCheckResult:
     outcome: str  # pass | fail
     detail: str
     triggers_rollback: bool = False
+
+    def recorded(self) -> PostCheck:
+        """The result as the plan keeps it (and its document shows it)."""
+        outcome: Literal["pass", "fail"] = "pass" if self.outcome == "pass" else "fail"
+        return PostCheck(name=self.name, outcome=outcome, detail=self.detail, triggers_rollback=self.triggers_rollback)
 
 
 def _metric_drift(
