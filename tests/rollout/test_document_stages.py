@@ -113,3 +113,13 @@ def test_the_check_that_fired_the_rollback_is_in_the_document(duck: Deployed) ->
     rollout = section(document(duck, pid), "## Rollout Plan")
     row = next(line for line in rollout.splitlines() if line.startswith(f"| {fired.name}"))
     assert fired.detail in row and row.rstrip(" |").endswith("✗ fail: rolled back")
+
+
+def test_the_build_step_counts_what_apply_reuses(duck: Deployed) -> None:
+    duck.change({"models/marts/order_count.sql": "select count(*) as orders from order_facts\n"})  # a new model
+    pid = duck.plan()
+    rollout = section(document(duck, pid), "## Rollout Plan")
+    assert "build 1 changed model(s), reuse 3 unchanged version(s)" in rollout  # of 4 models
+    with duck.open() as wh:
+        result = wh.apply(pid)
+    assert "reused 3" in result.messages[0] and result.messages[0].startswith("built 1 version(s)")

@@ -121,7 +121,7 @@ class PlanBuilder:
             impacts=impacts,
             risks=risks,
             checks=checks,
-            rollout=self._rollout(pid, environment, len(rebuilt), len(changes.changes), len(current)),
+            rollout=self._rollout(pid, environment, len(rebuilt), len(changes.changes), len(self._plan_env(select))),
             rollback=Rollback(
                 command=f"dataplan rollback {pid}",
                 restores={c.model: c.old_version for c in changes.changes},
@@ -131,6 +131,12 @@ class PlanBuilder:
             fingerprints=dict(self.project.fingerprints),
             reuse=dict(changes.reused),
         )
+
+    def _plan_env(self, select: str | None) -> set[str]:
+        """The models apply puts in the plan environment: the selection and everything upstream of it."""
+        graph = self.project.graph
+        selected = set(graph.select(select))
+        return selected.union(*(graph.upstream(n) for n in selected))
 
     def _rollout(self, pid: str, env: str, rebuilt: int, changed: int, total: int) -> list[Step]:
         penv = f"plan_{pid}"
