@@ -676,3 +676,15 @@ def test_post_promotion_checks_are_shown_once_promoted() -> None:
         "Post-promotion checks in `prod`: none recorded (the promotion did not finish)."
     )
     assert "Post-promotion checks in" not in section(render_markdown(churn_plan()), "Rollout Plan")  # not promoted
+
+
+def test_an_exposure_reading_no_changed_column_is_listed_not_flagged() -> None:
+    reader = ExposureImpact(
+        exposure="ops_board", type="dashboard", models=["marts.revenue_daily"], columns=[], breaking=False
+    )
+    downstream = section(
+        render_markdown(complete_plan().model_copy(update={"impacts": [reader]})), "Downstream Impacts"
+    )
+    assert "- [ ] Dashboards need updating\n" in downstream
+    assert "- [x] No downstream impacts" in downstream
+    assert "| `ops_board` | dashboard | — | `marts.revenue_daily` | none it reads |" in re.sub(" +", " ", downstream)

@@ -181,9 +181,12 @@ def _risks(plan: Plan) -> list[str]:
 
 
 def _downstream(plan: Plan) -> list[str]:
+    # An exposure that reads an impacted model but none of its changed columns is listed, not flagged.
+    touched = [i for i in plan.impacts if i.columns or i.breaking]
+
     def exposures(*types: str, other: bool = False) -> list[str]:
         known = ("semantic_layer", "dashboard")
-        return [i.exposure for i in plan.impacts if i.type in types or (other and i.type not in known)]
+        return [i.exposure for i in touched if i.type in types or (other and i.type not in known)]
 
     models = [c.model for c in plan.changes if c.change == "indirectly modified" and c.rebuild]
     boxes = [
@@ -193,14 +196,14 @@ def _downstream(plan: Plan) -> list[str]:
         ("Downstream models need updating", models),
     ]
     lines = [_box(bool(names), label, names) for label, names in boxes]
-    lines.append(_box(not plan.impacts and not models, "No downstream impacts", []))
+    lines.append(_box(not touched and not models, "No downstream impacts", []))
     rows = [
         (
             _code(i.exposure) + (" ⚠ breaking" if i.breaking else ""),
             i.type,
             i.owner or DASH,
             ", ".join(_code(m) for m in i.models) or DASH,
-            _columns(i.columns) or DASH,
+            _columns(i.columns) or "none it reads",
         )
         for i in plan.impacts
     ]
