@@ -100,8 +100,8 @@ def churn_plan() -> Plan:
         target_state_hash="h_3b9f",
         changes=[
             ModelChange(
-                model="marts.fct_churn",
-                fqn="shop.marts.fct_churn",
+                model="fct_churn",
+                fqn="marts.fct_churn",
                 file="models/marts/fct_churn.sql",
                 materialized="incremental",
                 change="directly modified",
@@ -113,8 +113,8 @@ def churn_plan() -> Plan:
                 new_version="v_c4d8",
             ),
             ModelChange(
-                model="marts.churn_weekly",
-                fqn="shop.marts.churn_weekly",
+                model="churn_weekly",
+                fqn="marts.churn_weekly",
                 file="models/marts/churn_weekly.sql",
                 materialized="table",
                 change="indirectly modified",
@@ -126,8 +126,8 @@ def churn_plan() -> Plan:
                 new_version="v_e2f7",
             ),
             ModelChange(
-                model="marts.churn_by_region",
-                fqn="shop.marts.churn_by_region",
+                model="churn_by_region",
+                fqn="marts.churn_by_region",
                 file="models/marts/churn_by_region.sql",
                 materialized="view",
                 change="indirectly modified",
@@ -137,14 +137,25 @@ def churn_plan() -> Plan:
                 old_version="v_9e02",
             ),
             ModelChange(
-                model="marts.churn_docs",
-                fqn="shop.marts.churn_docs",
+                model="churn_docs",
+                fqn="marts.churn_docs",
                 file="models/marts/schema.yml",
                 materialized="view",
                 change="metadata only",
                 category="metadata",
                 reason="Description of is_churned updated",
                 rebuild=False,
+            ),
+            ModelChange(
+                model="cancel_reasons",
+                fqn="marts.cancel_reasons",
+                file="models/marts/cancel_reasons.sql",
+                materialized="view",
+                change="added",
+                category="non-breaking",
+                reason="new model",
+                rebuild=True,
+                changed_columns=[ALL_COLUMNS],
             ),
         ],
         contract_changes=[
@@ -265,7 +276,7 @@ def churn_plan() -> Plan:
         rollout=rollout(pid),
         rollback=Rollback(
             command=f"dataplan rollback {pid}",
-            restores={"marts.fct_churn": "v_7a1c", "marts.churn_weekly": "v_5b10", "marts.cancel_reasons": None},
+            restores={"fct_churn": "v_7a1c", "churn_weekly": "v_5b10", "cancel_reasons": None},
             triggers=["any blocking check fails after promotion", "row count of marts.fct_churn drops > 5%"],
         ),
         allow_breaking=True,
@@ -343,8 +354,8 @@ def complete_plan() -> Plan:
         target_state_hash="h_77c0",
         changes=[
             ModelChange(
-                model="marts.revenue_daily",
-                fqn="shop.marts.revenue_daily",
+                model="revenue_daily",
+                fqn="marts.revenue_daily",
                 file="models/marts/revenue_daily.sql",
                 materialized="table",
                 change="directly modified",
@@ -379,7 +390,7 @@ def complete_plan() -> Plan:
         rollout=rollout(pid),
         rollback=Rollback(
             command=f"dataplan rollback {pid}",
-            restores={"marts.revenue_daily": "v_aa01"},
+            restores={"revenue_daily": "v_aa01"},
             triggers=["any blocking check fails after promotion"],
         ),
         applied_at=dt.datetime(2024, 4, 2, 12, 20),
@@ -645,6 +656,10 @@ def test_changes_contracts_backfills_and_impacts() -> None:
     rollback = section(doc, "Rollback Plan")
     assert "```sh\ndataplan rollback p7f3a9c21\n```" in rollback
     assert "none — the view is dropped" in rollback and "`v_7a1c`" in rollback
+    # The same schema.name in every section, though the plan keys changes and restores by name.
+    assert "| `marts.cancel_reasons` | none — the view is dropped |" in re.sub(" +", " ", rollback)
+    assert "`marts.fct_churn` (incremental): Column churn_flag renamed" in impacted
+    assert "`fct_churn`" not in doc and "`churn_weekly`" not in doc
     assert "- row count of marts.fct_churn drops > 5%" in rollback
 
 

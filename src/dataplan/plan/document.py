@@ -130,7 +130,7 @@ def _impacted(plan: Plan) -> list[str]:
     rows = []
     for c in plan.changes:
         kind = c.change if c.change == "metadata only" else f"{c.change} ({c.category})"
-        parts = [f"{_code(c.model)} ({c.materialized}): {_sentence(c.reason)}"]
+        parts = [f"{_code(c.fqn)} ({c.materialized}): {_sentence(c.reason)}"]
         if c.change == "removed":
             parts.append("Removed from the target.")
         else:
@@ -188,7 +188,7 @@ def _downstream(plan: Plan) -> list[str]:
         known = ("semantic_layer", "dashboard")
         return [i.exposure for i in touched if i.type in types or (other and i.type not in known)]
 
-    models = [c.model for c in plan.changes if c.change == "indirectly modified" and c.rebuild]
+    models = [c.fqn for c in plan.changes if c.change == "indirectly modified" and c.rebuild]
     boxes = [
         ("Semantic layer needs updating", exposures("semantic_layer")),
         ("Dashboards need updating", exposures("dashboard")),
@@ -294,9 +294,10 @@ def _rollback(plan: Plan) -> list[str]:
     fence = "`" * max(3, _longest_backtick_run(rb.command) + 1)
     lines = ["Command:", "", f"{fence}sh", rb.command.strip(), fence, ""]
     lines += [f"Restores in {_code(plan.promoted_to or plan.environment)}:", ""]
+    fqns = {c.model: c.fqn for c in plan.changes}  # restores is keyed by name; the document says schema.name
     rows = [
-        (_code(model), _code(v) if v is not None else f"none {DASH} the view is dropped")
-        for model, v in sorted(rb.restores.items())
+        (_code(fqns.get(model, model)), _code(v) if v is not None else f"none {DASH} the view is dropped")
+        for model, v in sorted(rb.restores.items(), key=lambda kv: fqns.get(kv[0], kv[0]))
     ]
     lines += [*_table(("Model", "Version"), rows), "", "Automatic rollback triggers:", ""]
     lines += [f"- {_inline(t)}" for t in rb.triggers] or [NONE]
