@@ -703,3 +703,11 @@ def test_an_exposure_reading_no_changed_column_is_listed_not_flagged() -> None:
     assert "- [ ] Dashboards need updating\n" in downstream
     assert "- [x] No downstream impacts" in downstream
     assert "| `ops_board` | dashboard | — | `marts.revenue_daily` | none it reads |" in re.sub(" +", " ", downstream)
+
+
+def test_an_apply_with_no_check_does_not_claim_checks_passed() -> None:
+    applied = empty_plan().model_copy(
+        update={"status": "IN PROGRESS", "applied_at": dt.datetime(2024, 5, 6, 10, 0), "verified": True}
+    )
+    status = section(render_markdown(applied), "Status")
+    assert status.endswith("- Applied 2024-05-06 10:00 UTC in `plan_p0000empty`: no check to run.")

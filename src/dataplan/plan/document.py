@@ -114,6 +114,8 @@ def _history(plan: Plan) -> list[str]:
     out = []
     if plan.applied_at is not None:
         verdict = "every blocking check passed" if plan.verified else "a blocking check failed"
+        if not plan.checks:  # only new models: nothing in the target to compare with
+            verdict = "no check to run"
         out.append(f"- Applied {_when(plan.applied_at)} in {_code(plan.plan_environment)}: {verdict}.")
     if plan.was_promoted:
         where = _code(plan.promoted_to or plan.environment)
