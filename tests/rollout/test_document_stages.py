@@ -123,3 +123,15 @@ def test_the_build_step_counts_what_apply_reuses(duck: Deployed) -> None:
     with duck.open() as wh:
         result = wh.apply(pid)
     assert "reused 3" in result.messages[0] and result.messages[0].startswith("built 1 version(s)")
+
+
+def test_thresholds_read_the_way_checks_are_graded(duck: Deployed) -> None:
+    duck.change({"models/marts/order_facts.sql": UPPER_STATUS})
+    pid = duck.plan()
+    with duck.open() as wh:
+        targets = {c.kind: c.target for c in wh.get_plan(pid).checks if c.model == "marts.order_facts"}
+    # A check warns above its warn threshold and fails above its fail one (verification._grade).
+    assert targets["row_count"] == "change within 1.0% (warn above 1.0%, fail above 5.0%)"
+    assert targets["profile"] == "null % moves within 1.0 pts (warn above 1.0, fail above 5.0 pts)"
+    assert targets["distribution"] == "PSI within 0.1 (warn above 0.1, fail above 0.25)"
+    assert "<= " not in document(duck, pid)

@@ -115,7 +115,7 @@ def test_failed_post_promotion_check_rolls_back_by_itself(deployed: Deployed) ->
         # 2.5% fewer rows: the trigger's 1% is the row-count check's fail threshold already
         row_check = next(c for c in applied.plan.checks if (c.model, c.kind) == ("marts.order_facts", "row_count"))
         assert applied.exit_code == 1 and (row_check.fail, row_check.outcome) == (1.0, "fail")
-        assert row_check.target == "change <= 1.0% (fail); rollback_when fires on a drop above 1.0%"
+        assert row_check.target == "change within 1.0% (fail above 1.0%; rollback_when fires on a drop above 1.0%)"
         result = wh.promote(pid, force=True, reason="testing the trigger")
         assert result.action == "rolled back" and result.exit_code == 1
         assert result.plan.status == "ROLLED BACK"

@@ -55,9 +55,11 @@ def checks_for(
             drop = triggers.row_count_drop_pct if triggers is not None else None
             fail = min(ROW_COUNT_FAIL_PCT, drop) if drop is not None else ROW_COUNT_FAIL_PCT
             warn = min(ROW_COUNT_WARN_PCT, fail)
-            target = f"change <= {warn}% (warn), <= {fail}% (fail)" if warn < fail else f"change <= {fail}% (fail)"
+            # Said as the grading reads it: a figure passes up to the warn threshold, fails above the fail one.
+            above = f"warn above {warn}%, fail above {fail}%" if warn < fail else f"fail above {fail}%"
             if fail < ROW_COUNT_FAIL_PCT:
-                target += f"; rollback_when fires on a drop above {fail}%"
+                above += f"; rollback_when fires on a drop above {fail}%"
+            target = f"change within {warn}% ({above})"
             _check(
                 out,
                 fqn,
@@ -83,7 +85,8 @@ def checks_for(
             "profile",
             f"{fqn} column profiles stay stable",
             "null %, distinct, min, max, mean per column",
-            f"null % moves <= {NULL_RATE_WARN_PTS} pts (warn), <= {NULL_RATE_FAIL_PTS} pts (fail)",
+            f"null % moves within {NULL_RATE_WARN_PTS} pts (warn above {NULL_RATE_WARN_PTS}, fail above "
+            f"{NULL_RATE_FAIL_PTS} pts)",
             warn=NULL_RATE_WARN_PTS,
             fail=NULL_RATE_FAIL_PTS,
             blocking=False,
@@ -107,7 +110,7 @@ def checks_for(
             "distribution",
             f"{fqn} distributions of changed columns",
             "PSI and KS per numeric column, PSI and chi-square per text column",
-            f"PSI <= {PSI_WARN} (warn), <= {PSI_FAIL} (fail)",
+            f"PSI within {PSI_WARN} (warn above {PSI_WARN}, fail above {PSI_FAIL})",
             warn=PSI_WARN,
             fail=PSI_FAIL,
             params={"columns": numeric_changed},
