@@ -405,3 +405,20 @@ def test_humanize() -> None:
     assert humanize("new_customers") == "New customers"
     assert humanize("mrr") == "MRR"
     assert humanize("arr_usd") == "ARR USD"
+
+
+@pytest.mark.parametrize(
+    ("value", "step", "percent", "expected"),
+    [
+        (1_250_000, 250_000, False, "1.25M"),  # was "1.2M": the MRR axis of the demo dashboard
+        (1_250, 250, False, "1.25k"),
+        (7.5, 2.5, False, "7.5"),  # was "8"
+        (0.75, 0.25, False, "0.75"),  # was "0.8"
+        (0.975, 0.025, True, "97.5%"),  # was "98%" between "95%" and "100%"
+        (0.925, 0.025, True, "92.5%"),  # was "92%"
+        (0.0125, 0.0025, True, "1.25%"),
+        (1_000_000, 250_000, False, "1M"),
+    ],
+)
+def test_tick_labels_keep_the_decimals_of_a_2_5_step(value: float, step: float, percent: bool, expected: str) -> None:
+    assert format_tick(value, step, percent) == expected

@@ -96,13 +96,26 @@ def _strip_zeros(text: str) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _step_decimals(step: float) -> int:
+    """Decimals that write every multiple of ``step`` exactly: 1 for 2.5, 2 for 0.25, 0 for 500 (at most 6).
+
+    The step's order of magnitude alone is not enough: a 2.5 step labelled with 0 decimals
+    reads 0, 2, 5, 8, 10 and a 250k step in millions reads 1, 1.2, 1.5.
+    """
+    if step <= 0 or not math.isfinite(step):
+        return 0
+    decimals = max(0, -math.floor(math.log10(step)))
+    while decimals < 6 and abs(round(step, decimals) - step) > step * 1e-9:
+        decimals += 1
+    return decimals
+
+
 def format_tick(value: float, step: float, percent: bool = False) -> str:
     """A short axis label (``2.5k``, ``1.2M``, ``40%``) precise enough for ``step``."""
     if value == 0:
         return "0%" if percent else "0"
     if percent:
-        decimals = max(0, -math.floor(math.log10(step * 100))) if step > 0 else 0
-        return _strip_zeros(f"{value * 100:.{decimals}f}") + "%"
+        return _strip_zeros(f"{value * 100:.{_step_decimals(step * 100)}f}") + "%"
     if 0 < step < 1e-4:
         return f"{value:.3g}"  # tiny measures: scientific notation beats "0.000001"
     magnitude = abs(value) if value else abs(step)
@@ -111,9 +124,7 @@ def format_tick(value: float, step: float, percent: bool = False) -> str:
         if magnitude >= threshold:
             unit, suffix = threshold, name
             break
-    decimals = max(0, -math.floor(math.log10(step / unit))) if step > 0 else 0
-    decimals = min(decimals, 6)
-    return _strip_zeros(f"{value / unit:.{decimals}f}") + suffix
+    return _strip_zeros(f"{value / unit:.{_step_decimals(step / unit)}f}") + suffix
 
 
 def format_value(value: float | None, percent: bool = False) -> str:
