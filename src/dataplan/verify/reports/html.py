@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dataplan.dashboard.svgkit import esc
-from dataplan.verify.model import DiffResult, Distribution
+from dataplan.verify.model import CheckResult, DiffResult, Distribution
 from dataplan.verify.reports.charts import histogram_svg, mismatch_svg, top_values_svg
 from dataplan.verify.reports.common import (
     APPROX_KS_NOTE,
@@ -172,12 +172,23 @@ def _top(result: DiffResult, title: str) -> str:
     return f'<h1>{esc(title)}</h1><div class="sides">{"".join(sides)}</div><p class="meta">{SEP.join(facts)}</p>'
 
 
-def _card(label: str, value: str, sub: str = "", extra: str = "") -> str:
+def _card(label: str, value: str, sub: str = "", extra: str = "", why: str = "") -> str:
     sub_html = f'<div class="sub">{esc(sub)}</div>' if sub else ""
+    why_html = f'<div class="why">{why}</div>' if why else ""
     return (
         f'<div class="stat{extra}"><div class="label">{esc(label)}</div>'
-        f'<div class="value">{esc(value)}</div>{sub_html}</div>'
+        f'<div class="value">{esc(value)}</div>{sub_html}{why_html}</div>'
     )
+
+
+def _deciding(result: DiffResult, limit: int = 4) -> str:
+    """The names of the checks that set the outcome (the failures, else the warnings), as HTML."""
+    worst = [c.name for c in result.checks if c.outcome == result.outcome and c.outcome != "pass"]
+    if not worst:
+        return ""
+    names = ", ".join(_code(shorten(n, 48)) for n in worst[:limit])
+    more = f" and {len(worst) - limit} more" if len(worst) > limit else ""
+    return f"{'failed' if result.outcome == 'fail' else 'warned'}: {names}{more}"
 
 
 def _cards(result: DiffResult) -> str:
@@ -186,7 +197,7 @@ def _cards(result: DiffResult) -> str:
     delta, fraction = row_delta(result)
     change = fmt_signed(delta) + (f" ({fmt_pct(fraction, signed=True)})" if fraction is not None and delta else "")
     cards = [
-        _card("Outcome", OUTCOME_MARK[result.outcome], checks, f" outcome-{result.outcome}"),
+        _card("Outcome", OUTCOME_MARK[result.outcome], checks, f" outcome-{result.outcome}", _deciding(result)),
         _card("Rows A", fmt_int(result.a.row_count), f"{len(result.a.columns)} columns"),
         _card("Rows B", fmt_int(result.b.row_count), change),
     ]
@@ -222,14 +233,36 @@ def _cards(result: DiffResult) -> str:
 
 
 def _checks(result: DiffResult) -> str:
+    """The checks that did not pass in a table, failures first; the passing ones folded under it.
+
+    A diff runs a check per column and statistic, so the passes (often over a hundred) would
+    otherwise push the few that decide the outcome and every later section off the screen.
+    The outcome comes first in each row so that a narrow screen shows it without scrolling.
+    """
     if not result.checks:
         return _panel('<p class="note">No checks were configured.</p>')
-    rows = [
-        [_code(c.name), fmt_num(c.value, 4), fmt_num(c.warn, 4), fmt_num(c.fail, 4), _pill(c.outcome), esc(c.detail)]
-        for c in sorted(result.checks, key=lambda c: _ORDER[c.outcome])
-    ]
+    header = ["outcome", "check", "value", "warn", "fail", "detail"]
+
+    def rows(checks: Sequence[CheckResult]) -> list[list[str]]:
+        return [
+            [_pill(c.outcome), _code(c.name)] + [fmt_num(v, 4) for v in (c.value, c.warn, c.fail)] + [esc(c.detail)]
+            for c in checks
+        ]
+
+    ordered = sorted(result.checks, key=lambda c: _ORDER[c.outcome])
+    problems = [c for c in ordered if c.outcome != "pass"]
+    passes = [c for c in ordered if c.outcome == "pass"]
+    out = _table(header, rows(problems), numeric=(2, 3, 4)) if problems else ""
+    if passes:
+        label = f"{len(passes)} passing check{'s' if len(passes) != 1 else ''}"
+        if not problems:
+            label = f"all {len(passes)} checks pass" if len(passes) > 1 else "the one check passes"
+        out += (
+            f'<details class="passes"><summary>{esc(label)}</summary>'
+            f"{_table(header, rows(passes), numeric=(2, 3, 4))}</details>"
+        )
     summary = f'<p class="note">Outcome {_pill(result.outcome)} {esc(OUTCOME_WORD[result.outcome])}.</p>'
-    return _panel(_table(["check", "value", "warn", "fail", "outcome", "detail"], rows, numeric=(1, 2, 3)) + summary)
+    return _panel(out + summary)
 
 
 def _schema(result: DiffResult) -> str:

@@ -28,6 +28,8 @@ main{padding:18px 0 40px}
 .stat .label{color:#6b7280;font-size:12px;text-transform:uppercase;letter-spacing:.04em;white-space:nowrap}
 .stat .value{font-size:24px;font-weight:700;margin-top:2px}
 .stat .sub{color:#6b7280;font-size:12.5px;white-space:nowrap}
+.stat .why{color:#374151;font-size:12.5px;margin-top:4px;max-width:36em}
+.stat .why code{overflow-wrap:anywhere}
 .stat.outcome-pass{background:#ecfdf5;border-color:#6ee7b7}.stat.outcome-pass .value{color:#047857}
 .stat.outcome-warn{background:#fffbeb;border-color:#fcd34d}.stat.outcome-warn .value{color:#b45309}
 .stat.outcome-fail{background:#fef2f2;border-color:#fca5a5}.stat.outcome-fail .value{color:#b91c1c}
@@ -42,6 +44,9 @@ h3{margin:0;font-size:15px;font-weight:650;overflow-wrap:anywhere}
 .ok{color:#047857}.bad{color:#b91c1c;font-weight:600}
 .alert{border-left:4px solid #dc2626;background:#fef2f2}
 .scroll{overflow-x:auto}
+details.passes{margin-top:10px}
+details.passes:first-child{margin-top:0}
+details.passes>summary{cursor:pointer;color:#047857;font-weight:600;padding:4px 0}
 table{border-collapse:collapse;width:auto;min-width:100%;font-size:13px}
 th,td{padding:5px 10px;border-bottom:1px solid #eef0f3;text-align:left;vertical-align:top}
 th{font-weight:600;color:#374151;background:#f9fafb;white-space:nowrap}
