@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import re
+from pathlib import Path
 
-from dataplan.verify.model import CheckResult
+from dataplan.verify.model import CheckResult, ColumnMismatch, DiffResult, Distribution
 from dataplan.verify.reports import html_report
+from dataplan.verify.reports.charts import mismatch_svg, top_values_svg
 from tests.htmlcheck import collect
+from tests.verify.layoutcheck import measure
 from tests.verify.test_reports import changed_result, identical_result
 
 
@@ -48,3 +52,54 @@ def test_all_passing_checks_say_so_when_folded() -> None:
     page = html_report(result)
     assert "<summary>the one check passes</summary>" in _section(page, "checks")
     assert 'class="why"' not in page
+
+
+LONG = "this_is_an_extremely_long_column_name_that_some_dbt_generator_produced_for_a_metric_"
+
+
+def long_names_result() -> DiffResult:
+    """Four columns whose 86-character names differ only in their last word, and long shared-prefix values."""
+    result = changed_result()
+    names = [LONG + s for s in ("value", "text", "category", "amount")]
+    result.checks = [
+        CheckResult(name=f"psi({n})", value=1.6, warn=0.1, fail=0.25, outcome="fail", detail="population stability")
+        for n in names
+    ]
+    assert result.rows is not None
+    result.rows.columns = [
+        ColumnMismatch(column=n, mismatches=100 * (i + 1), rate=0.1 * (i + 1)) for i, n in enumerate(names)
+    ]
+    result.distributions = [
+        Distribution(
+            column=names[2],
+            kind="categorical",
+            psi=1.6,
+            top_values=[(f"lorem ipsum dolor sit amet {i}", 100 + i, 90 + i) for i in range(6)],
+        )
+    ]
+    return result
+
+
+def _svg_labels(svg: str) -> list[str]:
+    return [html.unescape(t) for t in re.findall(r"<text [^>]*>([^<]*)</text>", svg)]
+
+
+def test_chart_labels_of_long_names_stay_distinct() -> None:
+    names = [LONG + s for s in ("value", "text", "category", "amount")]
+    bars = mismatch_svg([(n, 10, 0.1) for n in names], width=1000)
+    shown = [label for label in _svg_labels(bars) if label.startswith("this_is")]
+    assert len(shown) == 4 and len(set(shown)) == 4, shown
+    assert all(label.endswith(("value", "text", "category", "amount")) for label in shown)
+    values = [(f"lorem ipsum dolor sit amet {i}", 10, 12) for i in range(5)]
+    tops = top_values_svg("c", values)
+    shown = [label for label in _svg_labels(tops) if label.startswith("lorem")]
+    assert len(set(shown)) == 5, shown
+
+
+def test_long_check_names_wrap_instead_of_pushing_the_detail_off_the_page(tmp_path: Path) -> None:
+    page = html_report(long_names_result())
+    assert '<code class="long">psi(<wbr>this_<wbr>is_<wbr>' in page
+    assert collect(page).errors == []
+    layout = measure(page, tmp_path, 800)  # before: the checks table overflowed its panel by 423 px
+    assert layout.overflow["checks"] <= 1 and layout.overflow["distributions"] <= 1, layout.overflow
+    assert layout.page_overflow <= 0

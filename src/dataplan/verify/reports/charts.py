@@ -36,6 +36,19 @@ WIDTH = 560
 HEIGHT = 250
 
 
+def middle_cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, cut in the middle: its start and its end stay.
+
+    Long column names and values often share a prefix (``..._metric_value``, ``..._metric_text``);
+    cut at the end they would all read the same.
+    """
+    if len(text) <= limit:
+        return text
+    keep = max(2, limit - 1)
+    head = keep // 2
+    return text[:head] + "\u2026" + text[len(text) - (keep - head) :]
+
+
 def _share_axis(top_share: float, length: float) -> tuple[float, list[float], list[str]]:
     count = max(2, int(length / 45))
     _, hi, ticks = nice_ticks(0.0, top_share or 0.01, count)
@@ -145,7 +158,7 @@ def mismatch_svg(columns: Sequence[tuple[str, int, float]], *, width: float = 76
     title = "Mismatches by column"
     if not columns:
         return message_svg(width, 80, title, "No mismatches")
-    names = [truncate(name, 28) for name, _, _ in columns]
+    names = [middle_cut(name, 40 if width >= 900 else 28) for name, _, _ in columns]
     values = [f"{fmt_int(count)} · {fmt_pct(rate)}" for _, count, rate in columns]
     row_h, top = 24, 30
     left = 16 + max(text_width(n) for n in names)
@@ -197,7 +210,7 @@ def top_values_svg(
     legend_h = legend_height(legend_labels, width - 24)
     top, row_h = 10 + legend_h + 28, 26
     height = top + row_h * len(shown) + 8
-    names = [truncate(v[0], 24) for v in shown]
+    names = [middle_cut(v[0], 24) for v in shown]
     left = 16 + max(text_width(n) for n in names)
     right = width - 70
     top_share = max(max(v[1] / a_total, v[2] / b_total) for v in shown)

@@ -7,6 +7,7 @@ shown whole in its tooltip.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,6 +53,7 @@ TIP_LIMIT = 2000  # characters of a data value in the cell's tooltip
 SHORT_LIMIT = 60  # characters of a data value in a wide table, on one line
 SEP = " · "
 _ORDER = {"fail": 0, "warn": 1, "pass": 2}
+_BREAKS = re.compile(r"(?<=[_.(,])")  # where a long name may wrap
 
 
 def html_report(
@@ -142,8 +144,11 @@ def _value(value: Any, side: str = "", *, wrap: bool = False) -> str:
     return f'<td class="v{extra}"{tip}>{esc(shown)}</td>'
 
 
-def _code(name: str) -> str:
-    return f"<code>{esc(name)}</code>"
+def _code(name: str, *, wrap: bool = True) -> str:
+    """A name in code type; a long one may wrap after ``_``, ``.``, ``(`` or ``,`` rather than widen its table."""
+    if not wrap or len(name) <= 24:
+        return f"<code>{esc(name)}</code>"
+    return f'<code class="long">{"<wbr>".join(esc(part) for part in _BREAKS.split(name))}</code>'
 
 
 def _pill(outcome: str, label: str | None = None) -> str:
@@ -161,9 +166,9 @@ def _top(result: DiffResult, title: str) -> str:
     sides = []
     for tag, side in (("a", result.a), ("b", result.b)):
         conn = f' <span class="conn">{esc(side.connection)}</span>' if side.connection else ""
-        sides.append(f'<span class="tag {tag}">{tag.upper()}</span><span>{_code(side.label)}{conn}</span>')
+        sides.append(f'<span class="tag {tag}">{tag.upper()}</span><span>{_code(side.label, wrap=False)}{conn}</span>')
     facts = [
-        "key " + (", ".join(_code(k) for k in result.key) or DASH),
+        "key " + (", ".join(_code(k, wrap=False) for k in result.key) or DASH),
         f"tolerance {esc(tolerance_text(result))}",
     ]
     if result.rows is not None:
@@ -186,7 +191,7 @@ def _deciding(result: DiffResult, limit: int = 4) -> str:
     worst = [c.name for c in result.checks if c.outcome == result.outcome and c.outcome != "pass"]
     if not worst:
         return ""
-    names = ", ".join(_code(shorten(n, 48)) for n in worst[:limit])
+    names = ", ".join(_code(shorten(n, 48), wrap=False) for n in worst[:limit])
     more = f" and {len(worst) - limit} more" if len(worst) > limit else ""
     return f"{'failed' if result.outcome == 'fail' else 'warned'}: {names}{more}"
 
