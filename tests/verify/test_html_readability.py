@@ -103,3 +103,22 @@ def test_long_check_names_wrap_instead_of_pushing_the_detail_off_the_page(tmp_pa
     layout = measure(page, tmp_path, 800)  # before: the checks table overflowed its panel by 423 px
     assert layout.overflow["checks"] <= 1 and layout.overflow["distributions"] <= 1, layout.overflow
     assert layout.page_overflow <= 0
+
+
+def test_distributions_say_why_a_column_was_not_computed() -> None:
+    result = identical_result()
+    reason = "not computed: the column holds infinite or NaN values, which have no bins"
+    result.distributions += [
+        Distribution(column="ratio", kind="numeric", method=reason),
+        Distribution(column="skew", kind="numeric", method=reason),
+        Distribution(column="label", kind="categorical", approximate=True, method="top 20 values per side"),
+    ]
+    section = _section(html_report(result), "distributions")
+    assert section.count('<span class="hint">not computed</span>') == 3
+    assert (
+        "Not computed for <code>ratio</code>, <code>skew</code>: "
+        "the column holds infinite or NaN values, which have no bins." in section
+    )
+    assert "Not computed for <code>label</code> (no rows to compare on one side, or no values)." in section
+    # No KS figure is shown, so there is no "approx." to explain.
+    assert "approx.:" not in section

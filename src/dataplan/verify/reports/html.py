@@ -334,7 +334,11 @@ def _stats(d: Distribution) -> str:
     significant = [p for p in (d.ks_pvalue, d.chi2_pvalue) if p is not None and p < 0.001]
     if d.psi is not None and psi_label(d.psi) == "stable" and significant:
         parts.append('<span class="hint">beyond chance (p &lt; 0.001) but small: the verdict is PSI&#x27;s</span>')
-    return SEP.join(parts) or DASH
+    return SEP.join(parts) or '<span class="hint">not computed</span>'
+
+
+def _uncomputed(d: Distribution) -> bool:
+    return d.psi is None and d.ks_statistic is None and d.chi2 is None
 
 
 def _distributions(result: DiffResult) -> str:
@@ -346,7 +350,7 @@ def _distributions(result: DiffResult) -> str:
             _code(d.column),
             esc(d.kind),
             fmt_num(d.psi),
-            esc(psi_label(d.psi)) or DASH,
+            esc(psi_label(d.psi)) or ('<span class="hint">not computed</span>' if _uncomputed(d) else DASH),
             fmt_num(d.ks_statistic) + (" approx." if d.approximate and d.ks_statistic is not None else ""),
             fmt_p(d.ks_pvalue),
             fmt_num(d.chi2),
@@ -355,8 +359,17 @@ def _distributions(result: DiffResult) -> str:
         for d in result.distributions
     ]
     table = _table(["column", "kind", "PSI", "shift", "KS D", "KS p", "χ²", "χ² p"], rows, numeric=(2, 4, 5, 6, 7))
-    if any(d.approximate for d in result.distributions):
+    if any(d.approximate and d.ks_statistic is not None for d in result.distributions):
         table += f'<p class="note">approx.: {esc(APPROX_KS_NOTE)}</p>'
+    # Say why a row is all dashes: without it a column that moved a lot reads like one that did not.
+    reasons: dict[str, list[str]] = {}
+    for d in result.distributions:
+        if _uncomputed(d):
+            reason = d.method.removeprefix("not computed:").strip() if d.method.startswith("not computed") else ""
+            reasons.setdefault(reason, []).append(d.column)
+    for reason, names in reasons.items():
+        why = f": {esc(reason)}" if reason else " (no rows to compare on one side, or no values)"
+        table += f'<p class="note">Not computed for {", ".join(_code(n) for n in names)}{why}.</p>'
     cards = []
     for d in result.distributions:
         if d.histogram is not None:
