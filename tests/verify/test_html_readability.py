@@ -122,3 +122,22 @@ def test_distributions_say_why_a_column_was_not_computed() -> None:
     assert "Not computed for <code>label</code> (no rows to compare on one side, or no values)." in section
     # No KS figure is shown, so there is no "approx." to explain.
     assert "approx.:" not in section
+
+
+def test_no_matched_rows_is_not_called_all_columns_match() -> None:
+    result = identical_result()
+    assert result.rows is not None
+    result.b.row_count = 0
+    result.rows.only_a, result.rows.unchanged = result.rows.unchanged, 0
+    section = _section(html_report(result), "rows")
+    assert "compared columns match" not in section
+    assert "No key is on both sides, so no column values were compared." in section
+
+
+def test_one_other_column_matches_in_the_singular() -> None:
+    result = identical_result()
+    assert result.rows is not None
+    result.rows.changed, result.rows.unchanged = 10, 990
+    result.rows.columns[0].mismatches, result.rows.columns[0].rate = 10, 0.01
+    result.rows.columns = result.rows.columns[:2]
+    assert "1 other column matches exactly." in _section(html_report(result), "rows")

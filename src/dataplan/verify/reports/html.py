@@ -311,7 +311,11 @@ def _rows(result: DiffResult, sample_rows: int) -> str:
         matching = len(rows.columns) - len(mismatched)
         chart = f'<h4>Mismatches by column</h4><div class="chart bars">{mismatch_svg(mismatched, width=1000)}</div>'
         if matching:
-            chart += f'<p class="note">{matching} other column{"s" if matching != 1 else ""} match exactly.</p>'
+            verb = "columns match" if matching != 1 else "column matches"
+            chart += f'<p class="note">{matching} other {verb} exactly.</p>'
+    elif rows.columns and not compared:
+        # Nothing to compare is not agreement: say so rather than "all columns match".
+        chart = '<p class="note">No key is on both sides, so no column values were compared.</p>'
     elif rows.columns:
         chart = f'<p class="ok">All {len(rows.columns)} compared columns match.</p>'
     else:
