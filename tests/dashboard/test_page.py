@@ -13,6 +13,7 @@ import pytest
 from dataplan.dashboard import ChartError, ChartSpec, DashboardSection, render_page
 from tests.dashboard.helpers import realistic_sections
 from tests.htmlcheck import collect, screenshot
+from tests.verify.layoutcheck import measure
 
 GENERATED = datetime(2025, 12, 31, 9, 30, tzinfo=UTC)
 
@@ -113,3 +114,13 @@ def test_page_renders_offline_in_headless_chromium(page: str, tmp_path: Path) ->
     data = screenshot(page, tmp_path, 1400, 2000)
     # A blank page compresses to a few kilobytes; charts, text and colors do not.
     assert len(data) > 60_000
+
+
+@pytest.mark.parametrize("width", [390, 800])
+def test_chart_text_stays_legible_on_narrow_screens(page: str, width: int, tmp_path: Path) -> None:
+    # Scaled to a phone's width the 640-unit charts drew their text at 5.8 px, and the cohort
+    # heatmap (1200 units, min-width 760 px) at 7 px; they now keep a width that draws it at 9 px
+    # or more and scroll sideways inside their card.
+    layout = measure(page, tmp_path, width)
+    assert layout.smallest_font() >= 9, layout.fonts
+    assert layout.page_overflow <= 0

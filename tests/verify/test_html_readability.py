@@ -6,6 +6,8 @@ import html
 import re
 from pathlib import Path
 
+import pytest
+
 from dataplan.verify.model import CheckResult, ColumnMismatch, DiffResult, Distribution
 from dataplan.verify.reports import html_report
 from dataplan.verify.reports.charts import mismatch_svg, top_values_svg
@@ -141,3 +143,12 @@ def test_one_other_column_matches_in_the_singular() -> None:
     result.rows.columns[0].mismatches, result.rows.columns[0].rate = 10, 0.01
     result.rows.columns = result.rows.columns[:2]
     assert "1 other column matches exactly." in _section(html_report(result), "rows")
+
+
+@pytest.mark.parametrize("width", [390, 800])
+def test_chart_text_stays_legible_on_narrow_screens(width: int, tmp_path: Path) -> None:
+    # Charts scaled to a phone's width drew their 11-unit text at 3.6 px (the mismatch bars, 1000
+    # units wide) and 6.4 px (histograms); they now keep a minimum width and scroll sideways.
+    layout = measure(html_report(long_names_result()), tmp_path, width)
+    assert layout.smallest_font() >= 9, layout.fonts
+    assert layout.page_overflow <= 0  # the chart scrolls in its box, not the whole page

@@ -67,11 +67,11 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
   box-shadow:0 1px 2px rgba(16,24,40,.05);min-width:0;display:flex;flex-direction:column}
 .card.wide{grid-column:1/-1}
 .card.wide .chart{overflow-x:auto}
-.card.wide .chart svg{min-width:760px}
+.card.wide .chart svg{min-width:1000px}
 .card h3{margin:0;font-size:15px;font-weight:650}
 .card .desc{margin:2px 0 0;color:#6b7280;font-size:13px}
-.chart{margin-top:10px;flex:1}
-.chart svg{display:block;width:100%;height:auto;overflow:visible}
+.chart{margin-top:10px;flex:1;overflow-x:auto}
+.chart svg{display:block;width:100%;height:auto;overflow:visible;min-width:560px}
 .source{margin:8px 0 0;color:#9ca3af;font-size:12px}
 .card.error{border-left:4px solid #dc2626}
 .card.error pre{white-space:pre-wrap;margin:10px 0 0;padding:10px 12px;background:#fef2f2;

@@ -158,7 +158,7 @@ def mismatch_svg(columns: Sequence[tuple[str, int, float]], *, width: float = 76
     title = "Mismatches by column"
     if not columns:
         return message_svg(width, 80, title, "No mismatches")
-    names = [middle_cut(name, 40 if width >= 900 else 28) for name, _, _ in columns]
+    names = [middle_cut(name, 36 if width >= 700 else 28) for name, _, _ in columns]
     values = [f"{fmt_int(count)} · {fmt_pct(rate)}" for _, count, rate in columns]
     row_h, top = 24, 30
     left = 16 + max(text_width(n) for n in names)

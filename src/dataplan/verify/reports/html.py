@@ -309,7 +309,7 @@ def _rows(result: DiffResult, sample_rows: int) -> str:
     mismatched = mismatch_rows(rows)
     if mismatched:
         matching = len(rows.columns) - len(mismatched)
-        chart = f'<h4>Mismatches by column</h4><div class="chart bars">{mismatch_svg(mismatched, width=1000)}</div>'
+        chart = f'<h4>Mismatches by column</h4><div class="chart bars">{mismatch_svg(mismatched)}</div>'
         if matching:
             verb = "columns match" if matching != 1 else "column matches"
             chart += f'<p class="note">{matching} other {verb} exactly.</p>'

@@ -73,9 +73,11 @@ td code.long{white-space:normal}
   box-shadow:0 1px 2px rgba(16,24,40,.05);min-width:0;margin:0}
 .card.shifted{border-color:#fca5a5;box-shadow:0 0 0 1px #fca5a5}
 .card .stats{margin:4px 0 0;color:#374151;font-size:12.5px}
-.chart{margin-top:8px}
+.chart{margin-top:8px;overflow-x:auto}
 .chart svg{display:block;width:100%;height:auto;overflow:visible}
-.chart.bars{max-width:1000px}
+.card .chart svg{min-width:480px}
+.chart.bars{max-width:760px}
+.chart.bars svg{min-width:680px}
 .method{margin:6px 0 0;color:#9ca3af;font-size:12px}
 h4{margin:14px 0 6px;font-size:14px;font-weight:650}
 h4:first-child{margin-top:0}
