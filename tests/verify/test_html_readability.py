@@ -152,3 +152,12 @@ def test_chart_text_stays_legible_on_narrow_screens(width: int, tmp_path: Path) 
     layout = measure(html_report(long_names_result()), tmp_path, width)
     assert layout.smallest_font() >= 9, layout.fonts
     assert layout.page_overflow <= 0  # the chart scrolls in its box, not the whole page
+
+
+def test_outcome_card_keeps_the_distinguishing_end_of_long_check_names() -> None:
+    page = html_report(long_names_result())
+    card = re.search(r'<div class="why">(.*?)</div>', page, flags=re.S)
+    assert card
+    names = re.findall(r"<code>(.*?)</code>", card.group(1))
+    assert len(names) == 4 and len(set(names)) == 4, names
+    assert "metric_value)" in names[0]

@@ -13,7 +13,7 @@ from typing import Any
 
 from dataplan.dashboard.svgkit import esc
 from dataplan.verify.model import CheckResult, DiffResult, Distribution
-from dataplan.verify.reports.charts import histogram_svg, mismatch_svg, top_values_svg
+from dataplan.verify.reports.charts import histogram_svg, middle_cut, mismatch_svg, top_values_svg
 from dataplan.verify.reports.common import (
     APPROX_KS_NOTE,
     DASH,
@@ -191,7 +191,7 @@ def _deciding(result: DiffResult, limit: int = 4) -> str:
     worst = [c.name for c in result.checks if c.outcome == result.outcome and c.outcome != "pass"]
     if not worst:
         return ""
-    names = ", ".join(_code(shorten(n, 48), wrap=False) for n in worst[:limit])
+    names = ", ".join(_code(middle_cut(n, 48), wrap=False) for n in worst[:limit])
     more = f" and {len(worst) - limit} more" if len(worst) > limit else ""
     return f"{'failed' if result.outcome == 'fail' else 'warned'}: {names}{more}"
 

@@ -61,7 +61,7 @@ td.va{background:#fef2f2}td.vb{background:#f0fdf4}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em;
   background:#f3f4f6;padding:1px 5px;border-radius:4px}
 td code{white-space:nowrap}
-td code.long{white-space:normal}
+td code.long{white-space:normal;display:inline-block;min-width:min(16em,40vw)}
 .sides code{overflow-wrap:anywhere}
 .pill{display:inline-block;padding:0 8px;border-radius:999px;font-size:12px;font-weight:600;white-space:nowrap}
 .pill.pass{background:#d1fae5;color:#065f46}.pill.warn{background:#fef3c7;color:#92400e}
