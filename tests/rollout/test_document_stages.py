@@ -61,7 +61,12 @@ def test_triggers_are_the_ones_the_post_promotion_checks_apply(duck: Deployed) -
     ]  # not stg_orders' 1%: the plan does not touch it
     with duck.open() as wh:
         assert wh.apply(pid).exit_code == 0
+        applied = wh.get_plan(pid).checks
         checks = wh.promote(pid).post_checks
+    # The exposure query is a LIMIT 5 probe: it says whether rows come back, never "5 row(s)"
+    probes = [c.actual for c in applied if c.kind == "exposure_query"]
+    assert probes and all(p is not None and p.startswith("query returns rows") for p in probes)
+    assert [c.detail for c in checks if c.name.startswith("exposure ")] == ["returns rows"]
     row_checks = [c for c in checks if c.name.startswith("row count ")]
     assert [c.name for c in row_checks] == ["row count marts.order_facts", "row count marts.customer_revenue"]
     assert all(c.detail.endswith("rollback when it drops more than 5.0%)") for c in row_checks)

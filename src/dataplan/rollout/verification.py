@@ -205,8 +205,9 @@ class PlanVerifier:
         fqn = self.project.models[model].fqn
         cols = next((d.columns for d in exposure.spec.depends_on if d.model in (fqn, model)), [])
         q = exp.select(*projection(cols)).from_(self._view(self.plan_env, model)).limit(5)
-        rows = self.backend.fetch(q).num_rows
-        check.actual = f"query returned {rows} row(s)" + (f" of {', '.join(cols)}" if cols else "")
+        rows = self.backend.fetch(q).num_rows  # a probe (LIMIT 5): whether rows come back, not how many
+        reads = f" of {', '.join(cols)}" if cols else ""
+        check.actual = f"query returns rows{reads}" if rows else f"query returned no rows{reads}"
         check.outcome = "pass" if rows else "fail"
 
     def _spot(self, check: Check, model: str) -> None:
