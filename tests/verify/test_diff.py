@@ -211,6 +211,30 @@ def test_diff_without_key_and_of_a_query(backend: Backend) -> None:
     assert {c.name: c.outcome for c in result.checks}["psi(amount)"] == "fail"
 
 
+def test_an_empty_side_is_graded_by_its_row_count_not_by_null_shares(backend: Backend) -> None:
+    setup(backend, SHOP)
+    empty = open_relation(backend, "query: select * from s.a where id < 0")
+    result = diff(backend, rel(backend, "s.b"), backend, empty, key=["id"], label_a="s.b", label_b="empty")
+    names = {c.name: c for c in result.checks}
+    assert not [n for n in names if n.startswith("null_pct_delta(")]  # region's 0.97 % would read as moved to 0 %
+    assert names["row_count_change_pct"].outcome == "fail"
+    assert names["only_a_rows"].value == 103 and names["only_a_rows"].outcome == "fail"
+
+
+def test_check_details_group_thousands(backend: Backend) -> None:
+    setup(
+        backend,
+        [
+            "create schema s",
+            "create table s.a as select cast(g as integer) as id, cast(g as double) as amount"
+            " from generate_series(1, 3000) as t(g)",
+            "create table s.b as select id, amount + 1 as amount from s.a",
+        ],
+    )
+    changed = {c.name: c for c in run(backend).checks}["changed_rows"]
+    assert changed.detail == "3,000 of 3,000 matched rows differ: amount (3,000)"
+
+
 def test_profile_relation(backend: Backend) -> None:
     setup(backend, SHOP)
     before = backend.round_trips

@@ -100,8 +100,8 @@ def evaluate(
     if key_check is not None:
         bad = key_check.a_duplicate_keys + key_check.b_duplicate_keys + key_check.a_null_keys + key_check.b_null_keys
         detail = (
-            f"duplicated key values: A {key_check.a_duplicate_keys}, B {key_check.b_duplicate_keys}; "
-            f"rows with a NULL key: A {key_check.a_null_keys}, B {key_check.b_null_keys}"
+            f"duplicated key values: A {key_check.a_duplicate_keys:,}, B {key_check.b_duplicate_keys:,}; "
+            f"rows with a NULL key: A {key_check.a_null_keys:,}, B {key_check.b_null_keys:,}"
         )
         if bad:
             detail += f"; ({', '.join(key_check.key)}) is not a key, so rows were not compared"
@@ -114,9 +114,11 @@ def evaluate(
         out.append(judge("only_b_rows", float(rows.only_b), t["only_b_rows"], "keys in B and not in A (added)"))
         worst = sorted((c for c in rows.columns if c.mismatches), key=lambda c: -c.mismatches)[:5]
         cols = ", ".join(f"{c.column} ({c.mismatches})" for c in worst)
-        detail = f"{rows.changed} of {both} matched rows differ" + (f": {cols}" if cols else "")
+        cols = ", ".join(f"{c.column} ({c.mismatches:,})" for c in worst)
+        detail = f"{rows.changed:,} of {both:,} matched rows differ" + (f": {cols}" if cols else "")
         out.append(judge("changed_rows", float(rows.changed), t["changed_rows"], detail))
-    for d in profiles:
+    # An empty side has no NULL share (its profile says 0 %): the row count check grades it, not one per column.
+    for d in profiles if a.row_count and b.row_count else []:
         delta = abs(d.null_pct_delta)
         detail = f"NULL share {d.a.null_pct:.2f}% -> {d.b.null_pct:.2f}% ({d.null_pct_delta:+.2f} points)"
         out.append(judge("null_pct_delta", delta, t["null_pct_delta"], detail, check=f"null_pct_delta({d.column})"))
