@@ -65,10 +65,27 @@ def test_apply_stopped_by_the_engine_is_journaled_and_leaves_the_plan_a_draft(ma
         plan = wh.plan("prod")
         with pytest.raises(EngineError, match="model marts.bad_cast failed to build"):
             wh.apply(plan.plan_id)
-        assert wh.get_plan(plan.plan_id).status == "DRAFT"
+        stored = wh.get_plan(plan.plan_id)
+        assert stored.status == "DRAFT"
         last = wh.log(plan.plan_id)[-1]
         assert (last.step, last.phase, last.outcome) == ("build", "end", "error")
         assert "marts.bad_cast" in str(last.detail["error"])
+    # The plan and its document say why, not only the journal.
+    assert stored.apply_failure is not None
+    assert stored.apply_failure.message.startswith("model marts.bad_cast failed to build: ")
+    assert stored.document is not None
+    doc_path = stored.document
+    doc = (root / doc_path).read_text(encoding="utf-8")
+    assert "**DRAFT** — planned; the last apply failed, see below" in doc
+    assert "- Apply failed " in doc and ": model marts.bad_cast failed to build: " in doc
+    assert f"run `dataplan apply {plan.plan_id}` again." in doc
+    # Once the data is fixed, the same plan applies, and the failure leaves the plan and its document.
+    with make_project.open() as wh:
+        run_sql(wh, ["update raw.customers set name = '7'"])
+        assert wh.apply(plan.plan_id).exit_code == 0
+        fixed = wh.get_plan(plan.plan_id)
+    assert fixed.status == "IN PROGRESS" and fixed.apply_failure is None
+    assert "Apply failed" not in (root / doc_path).read_text(encoding="utf-8")
 
 
 def test_run_names_the_model_the_engine_refused(make_project: ProjectFactory) -> None:

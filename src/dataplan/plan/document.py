@@ -97,6 +97,8 @@ def _status(plan: Plan) -> list[str]:
     if plan.status == "COMPLETE":
         checked = "verified" if plan.verified else "not verified (promotion forced)"
         meaning = f"applied, {checked} and promoted to {_code(plan.promoted_to or plan.environment)}"
+    if plan.status == "DRAFT" and plan.apply_failure is not None:
+        meaning = "planned; the last apply failed, see below"
     if plan.status == "ROLLED BACK" and not plan.was_promoted:
         meaning = f"rolled back before any promotion: {_code(plan.environment)} was never changed"
     lines = [f"**{plan.status}** — {meaning}", "", " · ".join(facts)]
@@ -112,6 +114,12 @@ def _status(plan: Plan) -> list[str]:
 def _history(plan: Plan) -> list[str]:
     """What the rollout did so far, one bullet per step, with its time."""
     out = []
+    failure = plan.apply_failure
+    if failure is not None:
+        out.append(
+            f"- Apply failed {_when(failure.at)}: {_sentence(failure.message)} Nothing was promoted; fix it and run "
+            f"{_code(f'dataplan apply {plan.plan_id}')} again."
+        )
     if plan.applied_at is not None:
         verdict = "every blocking check passed" if plan.verified else "a blocking check failed"
         if not plan.checks:  # only new models: nothing in the target to compare with

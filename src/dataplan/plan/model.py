@@ -120,6 +120,13 @@ class PostCheck(_Data):
     triggers_rollback: bool = False
 
 
+class ApplyFailure(_Data):
+    """Why the last ``apply`` stopped before verifying: the project's error or the engine's, as the user saw it."""
+
+    at: dt.datetime
+    message: str
+
+
 class Rollback(_Data):
     command: str
     restores: dict[str, str | None]  # model -> version the target had (None: drop the view)
@@ -156,6 +163,7 @@ class Plan(_Data):
     baseline: dict[str, dict[str, object]] = Field(default_factory=dict)  # model -> figures of the target
     applied_at: dt.datetime | None = None
     verified: bool = False  # apply ran and no blocking check failed
+    apply_failure: ApplyFailure | None = None  # the last apply's build error; cleared by an apply that finishes
     promoted_to: str | None = None  # the environment promote swapped (--to), saved before the swap
     promoted_at: dt.datetime | None = None
     # The versions the swap writes, saved just before it; after it, the target's views.

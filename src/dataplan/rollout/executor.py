@@ -17,7 +17,7 @@ from dataplan.build import environments
 from dataplan.build.builder import Builder, Progress
 from dataplan.build.naming import check_environment_name
 from dataplan.errors import DataplanError, InputError, StateError
-from dataplan.plan.model import Plan
+from dataplan.plan.model import ApplyFailure, Plan
 from dataplan.project import Project
 from dataplan.rollout.journal import Journal, unfinished
 from dataplan.rollout.locks import Locks
@@ -101,8 +101,12 @@ class Rollout:
                 )
             except DataplanError as exc:  # the project's error (exit 2) or the engine's (a division by zero: 3)
                 journal.record("build", "end", "error", error=exc.message[:200])
+                # The document says why, not only the journal: a DRAFT that reads "planned, not applied"
+                # after a failed apply hides the error from whoever reads the plan next.
+                update: dict[str, object] = {"apply_failure": ApplyFailure(at=now(), message=exc.message)}
                 if previous == "DRAFT" and not self.store.environment_models(plan.plan_environment):
-                    plan = self._save(plan.model_copy(update={"status": "DRAFT"}))  # nothing was applied
+                    update["status"] = "DRAFT"  # nothing was applied
+                plan = self._save(plan.model_copy(update=update))
                 raise
             journal.record("build", "end", "ok", created=len(built.created), pointed=len(built.repointed))
             journal.record("verify", "start")
@@ -128,6 +132,7 @@ class Rollout:
                     "baseline": verification.baseline,
                     "applied_at": now(),
                     "verified": not failures,
+                    "apply_failure": None,
                 }
             )
         )
