@@ -44,6 +44,20 @@ CASES = {
         "customer_totals.yml:3",
         "malformed YAML",
     ),
+    "wrong indentation in a list": (
+        {
+            "models/marts/customer_totals.yml": "models:\n  - name: customer_totals\n    materialized: table\n"
+            "  grain: [customer_id]\n    description: x\n"
+        },
+        "customer_totals.yml:4",  # the misindented line, not line 2 where the list starts
+        "(in the list that starts at line 2: check the indentation)",
+    ),
+    "wrong indentation in a mapping": (
+        {"models/marts/customer_totals.yml": "models:\n  - name: customer_totals\n    columns:\n"
+         "      - name: customer_id\n        tests: [not_null]\n       description: x\n"},
+        "customer_totals.yml:6",
+        "malformed YAML",
+    ),
     "unterminated string": (
         {"models/marts/region_totals.sql": "select region,\n  'open as label\nfrom marts.customer_totals"},
         "region_totals.sql:3",

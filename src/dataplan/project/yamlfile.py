@@ -73,10 +73,19 @@ def load_yaml(path: Path, *, error: type[ProjectError] | type[ConfigError] = Pro
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
     except yaml.YAMLError as exc:
-        # The context mark (where the unclosed construct opened) beats the problem
-        # mark, which for unclosed brackets points at the end of the file.
-        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        # For an unclosed bracket or quote the context mark (where it opened) beats the
+        # problem mark, which points past it, often at the end of the file. For a block
+        # list or mapping, the context is where the block began and the problem (a line
+        # indented wrongly) is the line to fix.
+        context = str(getattr(exc, "context", None) or "")
+        context_mark = getattr(exc, "context_mark", None)
+        problem_mark = getattr(exc, "problem_mark", None)
+        in_block = context.startswith("while parsing a block")
+        mark = (problem_mark or context_mark) if in_block else (context_mark or problem_mark)
         problem = getattr(exc, "problem", None) or str(exc)
+        if in_block and context_mark and problem_mark and context_mark.line != problem_mark.line:
+            what = "list" if "collection" in context else "mapping"
+            problem = f"{problem} (in the {what} that starts at line {context_mark.line + 1}: check the indentation)"
         raise error(
             f"malformed YAML: {problem}",
             path=path,
