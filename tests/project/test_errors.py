@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dataplan import Warehouse
+from dataplan import Project, Warehouse
 from dataplan.cli.app import app
 from tests.conftest import ProjectFactory, catalog, write_files
 
@@ -275,3 +275,54 @@ def test_a_misspelled_column_names_its_line(make_project: ProjectFactory, sql: s
     assert "misspelled here, or removed or renamed upstream" in output
     with make_project.open() as wh:
         assert catalog(wh) == before
+
+
+@pytest.mark.parametrize(
+    ("yml", "line", "message", "hint"),
+    [
+        (
+            "models:\n  - name: customer_totals\n    columns:\n      - name: totl\n        tests: [not_null]\n",
+            5,
+            "test not_null(totl): model marts.customer_totals has no column totl",
+            "did you mean total? customer_totals.sql outputs: customer_id, orders, region, total",
+        ),
+        (
+            "models:\n  - name: customer_totals\n    tests:\n      - unique: {column: regin}\n",
+            4,
+            "test unique(regin): model marts.customer_totals has no column regin",
+            "did you mean region?",
+        ),
+        (
+            "models:\n  - name: customer_totals\n    grain: [customerid]\n",
+            3,
+            "grain column customerid: model marts.customer_totals has no column customerid",
+            "did you mean customer_id?",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["build", "test"])
+def test_a_test_on_a_column_the_model_does_not_output_is_bad_input(
+    built: Path, yml: str, line: int, message: str, hint: str, command: str
+) -> None:
+    """Before: it built, and `dataplan test` failed (exit 1) with the engine's binder error."""
+    before = snapshot(built)
+    write_files(built, {"models/marts/customer_totals.yml": yml})
+    result = runner.invoke(app, [command, "--project", str(built)])
+    assert result.exit_code == 2, result.output
+    assert f"customer_totals.yml:{line}: {message}" in result.output
+    assert hint in result.output
+    assert snapshot(built) == before
+
+
+def test_a_test_on_a_select_star_model_is_left_to_the_engine(built: Path) -> None:
+    # Its columns are unknown without the engine: not guessed, so the project loads.
+    write_files(
+        built,
+        {
+            "models/marts/all_orders.sql": "select * from staging.stg_orders",
+            "models/marts/all_orders.yml": "models:\n  - name: all_orders\n    columns:\n"
+            "      - name: not_a_column\n        tests: [not_null]\n",
+        },
+    )
+    project = Project.load(built)
+    assert [t.name for t in project.models["all_orders"].tests] == ["not_null(not_a_column)"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,7 +160,10 @@ class ProjectLoader:
         self._apply_specs(models)
         self._resolve(models, sources)
         self._check_relationships(models, sources)
+        self._check_test_columns(models)
         exposures = self._exposures(models)
+        if self._analysis is not None:
+            self._analysis.save(m.sql_text for m in models.values() if m.kind == "sql")
         tests = self._singular_tests(models, sources)
         return self.config, models, sources, exposures, tests
 
@@ -307,6 +311,39 @@ class ProjectLoader:
                     hint="name a model (`<layer>.<name>` or the bare name) or a source table (`<source>.<table>`)",
                 )
 
+    def _check_test_columns(self, models: dict[str, Model]) -> None:
+        """A test or grain naming a column the model's SQL does not output is a YAML error, found before any
+        build: otherwise it builds, and then fails in ``dataplan test`` with the engine's binder error.
+
+        Only models whose output columns are known without the engine are checked (not ``SELECT *``).
+        """
+        where = {id(spec): (index, key) for spec, index, key in self.tests}
+        for model in models.values():
+            if model.kind != "sql" or model.yaml_index is None:
+                continue
+            named: list[tuple[str, str, int | None]] = [
+                (f"grain column {c}", c, model.spec_line("grain")) for c in model.spec.grain
+            ]
+            for spec in model.tests:
+                if spec.column is not None and id(spec) in where:
+                    index, key = where[id(spec)]
+                    named.append((f"test {spec.name}", spec.column, index.line(key)))
+            if not named:
+                continue
+            known = self._output_columns(model)
+            if known is None:
+                continue
+            for what, column, line in named:
+                if column.lower() not in known:
+                    close = get_close_matches(column.lower(), sorted(known), n=1)
+                    raise ProjectError(
+                        f"{what}: model {model.fqn} has no column {column}",
+                        path=model.yaml_path,
+                        line=line,
+                        hint=(f"did you mean {close[0]}? " if close else "")
+                        + f"{model.path.name} outputs: {', '.join(sorted(known))}",
+                    )
+
     # -- exposures and singular tests --------------------------------------
     def _exposures(self, models: dict[str, Model]) -> list[Exposure]:
         path = self.dir / "exposures.yml"
@@ -344,8 +381,6 @@ class ProjectLoader:
             self._check_exposure_columns(spec, ei, charts, {k: models[v] for k, v in fqns.items()}, index)
             spec.depends_on = _with_chart_reads(spec.depends_on, charts, fqns)
             out.append(Exposure(spec, path))
-        if self._analysis is not None:
-            self._analysis.save(m.sql_text for m in models.values() if m.kind == "sql")
         return out
 
     def _check_exposure_columns(
