@@ -73,6 +73,16 @@ CASES = {
         "region_totals.sql:2",
         "unknown reference 'marts.no_such_model' (column 6)",
     ),
+    "misspelled reference": (
+        {"models/marts/region_totals.sql": "select region, sum(total) as total\nfrom marts.customer_total group by 1"},
+        "region_totals.sql:2",
+        "hint: did you mean marts.customer_totals? reference a model",
+    ),
+    "misspelled bare reference in a singular test": (
+        {"tests/no_negative.sql": "select *\nfrom stg_order where amount < 0"},
+        "no_negative.sql:2",
+        "hint: did you mean stg_orders? reference a model",
+    ),
     "dependency cycle": (
         {"models/staging/stg_customers.sql": "select customer_id, name, region from marts.region_totals"},
         "",

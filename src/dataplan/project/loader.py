@@ -130,6 +130,13 @@ class ReferenceResolver:
             return None
         return Resolved("model", self.by_name[name]) if name in self.by_name else None
 
+    def suggest(self, written: str) -> list[str]:
+        """The names close to ``written`` (a misspelled reference), as one would write them."""
+        names = {f"{layer}.{name}" for layer, name in self.by_layer} | set(self.by_name) | set(self.by_source)
+        written = written.lower().replace('"', "")
+        pool = sorted(n for n in names if ("." in n) == ("." in written))  # like for like: bare or qualified
+        return get_close_matches(written, pool, n=2, cutoff=0.75)
+
     def dotted(self, text: str) -> Resolved | None:
         """Resolves a name written in YAML, such as a relationships test's ``to``."""
         parts = text.split(".")

@@ -107,6 +107,20 @@ class Resolved:
 Resolver = Callable[[exp.Table], Resolved | None]
 
 
+def _unknown_reference(shown: str, col: int | None, path: Path, line: int | None, resolver: object) -> ProjectError:
+    """The error for a reference nothing declares, with the name meant when one is close."""
+    suggest = getattr(resolver, "suggest", None)  # the project's resolver knows every name
+    close: list[str] = suggest(shown) if callable(suggest) else []
+    where = f" (column {col})" if col else ""
+    return ProjectError(
+        f"unknown reference {shown!r}{where}: no model, seed or source has that name",
+        path=path,
+        line=line,
+        hint=(f"did you mean {' or '.join(close)}? " if close else "")
+        + "reference a model as <layer>.<name> or its bare name, a source as <source>.<table> declared in sources.yml",
+    )
+
+
 def resolve_references(query: exp.Query, resolve: Resolver, path: Path) -> list[tuple[exp.Table, Resolved]]:
     out = []
     for table in table_references(query):
@@ -114,14 +128,8 @@ def resolve_references(query: exp.Query, resolve: Resolver, path: Path) -> list[
         if target is None:
             first = table.args.get("db") or table.this
             meta = first.meta  # sqlglot records where a token ends; report where it starts
-            where = f" (column {meta['col'] - len(first.name) + 1})" if "col" in meta else ""
-            raise ProjectError(
-                f"unknown reference {table.sql()!r}{where}: no model, seed or source has that name",
-                path=path,
-                line=meta.get("line"),
-                hint="reference a model as <layer>.<name> or its bare name, "
-                "a source as <source>.<table> declared in sources.yml",
-            )
+            col = meta["col"] - len(first.name) + 1 if "col" in meta else None
+            raise _unknown_reference(table.sql(), col, path, meta.get("line"), resolve)
         out.append((table, target))
     return out
 
@@ -137,14 +145,7 @@ def resolve_raw(refs: list[RawRef], resolver: PartsResolver, path: Path) -> list
         target = resolver.parts(catalog, db, name)
         if target is None:
             shown = ".".join(p for p in (catalog, db, name) if p)
-            where = f" (column {col})" if col else ""
-            raise ProjectError(
-                f"unknown reference {shown!r}{where}: no model, seed or source has that name",
-                path=path,
-                line=line,
-                hint="reference a model as <layer>.<name> or its bare name, "
-                "a source as <source>.<table> declared in sources.yml",
-            )
+            raise _unknown_reference(shown, col, path, line, resolver)
         out.append(target)
     return out
 
