@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from dataplan.cli.app import app
@@ -71,3 +72,16 @@ def test_profile_offers_and_accepts_only_the_formats_it_prints() -> None:
     assert result.exit_code == 2
     shown = runner.invoke(app, ["profile", "query:select 1 as x", "--connection", ":memory:", "-f", "json"])
     assert shown.exit_code == 0 and '"row_count": 1' in shown.output
+
+
+def test_run_from_inside_a_project_names_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path / "shop")]).exit_code == 0
+    monkeypatch.chdir(tmp_path / "shop" / "models" / "staging")
+    result = runner.invoke(app, ["build"])
+    assert result.exit_code == 2
+    assert "no dataplan.yml in" in result.output
+    assert f"hint: the project is in {tmp_path / 'shop'}: run dataplan there, or pass --project" in result.output
+    assert not (tmp_path / "shop" / "warehouse.duckdb").exists()
+    monkeypatch.chdir(tmp_path)  # no project above: the hint says how to make one
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2 and "dataplan init" in result.output

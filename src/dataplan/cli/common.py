@@ -18,7 +18,8 @@ from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Ta
 from rich.text import Text
 
 from dataplan.cli import render
-from dataplan.errors import DataplanError, InputError
+from dataplan.config import CONFIG_FILE
+from dataplan.errors import ConfigError, DataplanError, InputError
 from dataplan.secrets import redact
 
 out = Console()
@@ -45,7 +46,19 @@ EndOpt = Annotated[
 ]
 
 
+def _enclosing_project(exc: DataplanError) -> None:
+    """Run from inside a project (``models/staging``): say where the project is, as git would find it."""
+    prefix = f"no {CONFIG_FILE} in "
+    if not (isinstance(exc, ConfigError) and exc.path is None and exc.message.startswith(prefix)):
+        return
+    start = Path(exc.message.removeprefix(prefix))
+    found = next((d for d in start.resolve().parents if (d / CONFIG_FILE).is_file()), None)
+    if found is not None:
+        exc.hint = f"the project is in {found}: run dataplan there, or pass --project {found}"
+
+
 def fail(exc: DataplanError) -> None:
+    _enclosing_project(exc)
     # The message holds user text (a --select, a path, a value): printed as it is, never as rich markup.
     err.print(Text.assemble(("error", "bold red"), f": {redact(str(exc))}"), highlight=False)
     raise typer.Exit(exc.exit_code)
