@@ -40,6 +40,21 @@ def test_every_command_has_help(path: list[str]) -> None:
     assert len(lines) > 3
 
 
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p) or "dataplan")
+def test_every_summary_is_one_paragraph_without_a_hard_line_break(path: list[str]) -> None:
+    # The first paragraph is the line `dataplan --help` lists: a newline in it broke that listing mid-sentence.
+    cmd = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]  # type: ignore[attr-defined]
+    summary = (cmd.help or "").strip().split("\n\n")[0]
+    assert "\n" not in summary, summary
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"dataplan {dataplan.__version__}"
+
+
 def test_readme_documents_every_command() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for path in all_commands():

@@ -40,6 +40,26 @@ app = typer.Typer(
 )
 env_app = typer.Typer(help="List and drop environments.", no_args_is_help=True)
 app.add_typer(env_app, name="env")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from dataplan import __version__
+
+        out.print(f"dataplan {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback(help="Executable, verifiable change plans for data warehouses.")
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print dataplan's version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
+    pass
+
+
 app.add_typer(plan_app, name="plan")
 
 
@@ -171,8 +191,9 @@ def demo(
     customers: Annotated[int, typer.Option(help="Customers to generate (10,000 by default).", min=100)] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed of the data generator.")] = 42,
 ) -> None:
-    """The customer-lifecycle project end to end: data, prod build, tests, dashboard, and two changes
-    shipped through plan, apply and promote (one promoted, one rolled back by its trigger)."""
+    """The customer-lifecycle project end to end: data, prod build, tests, dashboard, and two changes.
+
+    Both go through plan, apply and promote: one is promoted, the other rolled back by its trigger."""
     from dataplan.demo.story import run_demo
 
     with errors(), progress_bar(True) as bar:
