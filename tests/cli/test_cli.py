@@ -155,3 +155,27 @@ def test_postgres_password_never_shown(tmp_path: Path, pg_dsn: str, pg_server: o
     assert "Binder" in outputs[-1] or "nope" in outputs[-1]
     for text in outputs:
         assert "S3cr3t-Pa55" not in text
+
+
+@pytest.mark.parametrize("path", all_commands()[1:], ids=lambda p: " ".join(p))
+def test_every_command_shows_examples_that_use_its_own_options(path: list[str]) -> None:
+    import shlex
+
+    from dataplan.cli.common import _EXAMPLES
+
+    result = runner.invoke(app, [*path, "--help"])
+    assert "Examples:" in result.output, result.output
+    cmd = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]  # type: ignore[attr-defined]
+    opts = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    key = " ".join(path)
+    text = "\n".join(_EXAMPLES[key]).replace("\\\n", " ")
+    own = [seg for line in text.splitlines() for seg in line.split("&&") if seg.strip().startswith(f"dataplan {key}")]
+    assert own, f"no example of `dataplan {key}`"
+    for example in own:
+        words = shlex.split(example, comments=True)[1 + len(path) :]
+        if words and words[0] in getattr(cmd, "commands", {}):  # a group's example of a subcommand
+            continue
+        unknown = [w.split("=")[0] for w in words if w.startswith("-") and w.split("=")[0] not in opts]
+        assert not unknown, f"{example}: {unknown}"

@@ -23,6 +23,7 @@ from dataplan.cli.common import (
     SelectOpt,
     emit,
     errors,
+    examples,
     out,
     parse_end,
     progress_bar,
@@ -38,7 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-env_app = typer.Typer(help="List and drop environments.", no_args_is_help=True)
+env_app = typer.Typer(help="List and drop environments.", no_args_is_help=True, epilog=examples("env"))
 app.add_typer(env_app, name="env")
 
 
@@ -63,7 +64,7 @@ def _main(
 app.add_typer(plan_app, name="plan")
 
 
-@app.command()
+@app.command(epilog=examples("init"))
 def init(directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path(".")) -> None:
     """Scaffold a small working project: one model per layer, a source, tests and an exposure."""
     with errors():
@@ -91,7 +92,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the pro
         )
 
 
-@app.command()
+@app.command(epilog=examples("build"))
 def build(
     project: ProjectOpt = Path("."),
     env: EnvOpt = "prod",
@@ -106,7 +107,7 @@ def build(
     emit(fmt, result, lambda: render.build_result(out, result))
 
 
-@app.command()
+@app.command(epilog=examples("run"))
 def run(
     project: ProjectOpt = Path("."),
     env: EnvOpt = "prod",
@@ -120,7 +121,7 @@ def run(
     emit(fmt, result, lambda: render.run_result(out, result))
 
 
-@app.command("test")
+@app.command("test", epilog=examples("test"))
 def test_cmd(
     project: ProjectOpt = Path("."),
     env: EnvOpt = "prod",
@@ -135,7 +136,7 @@ def test_cmd(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog=examples("status"))
 def status(project: ProjectOpt = Path("."), env: EnvOpt = "prod", fmt: FormatOpt = Format.text) -> None:
     """Show which models of an environment are up to date with the project."""
     with errors(), Warehouse.open(project) as wh:
@@ -149,7 +150,7 @@ def status(project: ProjectOpt = Path("."), env: EnvOpt = "prod", fmt: FormatOpt
     emit(fmt, result, lambda: render.status(out, result))
 
 
-@env_app.command("list")
+@env_app.command("list", epilog=examples("env list"))
 def env_list(project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> None:
     """List environments with their model counts."""
     with errors(), Warehouse.open(project) as wh:
@@ -157,7 +158,7 @@ def env_list(project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> N
     emit(fmt, envs, lambda: render.environments(out, envs))
 
 
-@env_app.command("drop")
+@env_app.command("drop", epilog=examples("env drop"))
 def env_drop(
     name: Annotated[str, typer.Argument(help="Environment to drop.")],
     project: ProjectOpt = Path("."),
@@ -171,7 +172,7 @@ def env_drop(
     out.print(Text.assemble("dropped environment ", (name, "bold"), f" ({len(dropped)} views); its versions are kept."))
 
 
-@app.command()
+@app.command(epilog=examples("dashboard"))
 def dashboard(
     project: ProjectOpt = Path("."),
     env: EnvOpt = "prod",
@@ -185,7 +186,7 @@ def dashboard(
     out.print(Text.assemble(f"wrote {charts} chart(s) to ", (str(path), "bold")), soft_wrap=True)
 
 
-@app.command()
+@app.command(epilog=examples("demo"))
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path("dataplan-demo"),
     customers: Annotated[int, typer.Option(help="Customers to generate (10,000 by default).", min=100)] = 10_000,

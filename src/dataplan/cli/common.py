@@ -46,6 +46,57 @@ EndOpt = Annotated[
 ]
 
 
+# Shown under each command's --help: what a user types first, in a project directory.
+_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "init": ("dataplan init shop && cd shop && dataplan build && dataplan test",),
+    "build": (
+        "dataplan build                    # prod",
+        "dataplan build --env dev --select +customer_value",
+        "dataplan build --dry-run --format json",
+    ),
+    "run": ("dataplan run                      # daily, from a scheduler", "dataplan run --end 2024-02-01"),
+    "test": ("dataplan test --env dev", "dataplan test --select layer:marts --format json"),
+    "status": ("dataplan status --env dev",),
+    "dashboard": ("dataplan dashboard --env dev -o dashboard.html",),
+    "demo": ("dataplan demo", "dataplan demo /tmp/big --customers 100000"),
+    "apply": ("dataplan plan list                # the plan ids", "dataplan apply 20240201_ab12cd"),
+    "promote": ("dataplan promote 20240201_ab12cd", "dataplan promote 20240201_ab12cd --force --reason hotfix"),
+    "rollback": ("dataplan rollback 20240201_ab12cd",),
+    "resume": ("dataplan resume 20240201_ab12cd",),
+    "log": ("dataplan log 20240201_ab12cd --format json",),
+    "janitor": ("dataplan janitor --dry-run", "dataplan janitor --ttl 2w"),
+    "pin": (
+        "dataplan status                   # the fingerprints",
+        "dataplan pin 3f2a9c1d0b7e --reason 'Q1 baseline'",
+        "dataplan pin 3f2a9c1d0b7e --remove --all",
+    ),
+    "diff": (
+        "dataplan diff marts.orders marts__dev.orders --key order_id",
+        "dataplan diff marts.orders marts__dev.orders -k order_id -f md -o d.md",
+        "dataplan diff a 'query:select * from b where day > 1' --key id",
+        "dataplan diff raw.t raw.t --connection w.duckdb \\",
+        "    --connection-b postgresql://user@host/db --key id",
+    ),
+    "profile": ("dataplan profile marts.orders", "dataplan profile marts.orders --where 'amount > 0' -f json"),
+    "env": ("dataplan env list", "dataplan env drop dev"),
+    "env list": ("dataplan env list --format json",),
+    "env drop": ("dataplan env drop dev", "dataplan env drop prod --yes"),
+    "plan": (
+        "dataplan plan --objective 'count refunds as churn'",
+        "dataplan plan --select customer_value+ --format md",
+        "dataplan plan --explain",
+    ),
+    "plan list": ("dataplan plan list --format json",),
+    "plan show": ("dataplan plan show 20240201_ab12cd --format md",),
+    "plan abandon": ("dataplan plan abandon 20240201_ab12cd",),
+}
+
+
+def examples(command: str) -> str:
+    """The epilog of ``command``'s --help."""
+    return "Examples:\n\n" + "\n".join(f"  {line}" for line in _EXAMPLES[command])
+
+
 def _enclosing_project(exc: DataplanError) -> None:
     """Run from inside a project (``models/staging``): say where the project is, as git would find it."""
     prefix = f"no {CONFIG_FILE} in "

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dataplan.backends import Backend, connect, connect_url
-from dataplan.cli.common import Format, FormatOpt, ProjectOpt, errors, out, progress_bar
+from dataplan.cli.common import Format, FormatOpt, ProjectOpt, errors, examples, out, progress_bar
 from dataplan.config import CONFIG_FILE, load_config
 from dataplan.errors import InputError
 from dataplan.verify.diff import diff as run_diff
@@ -181,5 +181,5 @@ def profile(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(diff)
-    app.command()(profile)
+    app.command(epilog=examples("diff"))(diff)
+    app.command(epilog=examples("profile"))(profile)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dataplan.cli import render
-from dataplan.cli.common import EndOpt, EnvOpt, ProjectOpt, SelectOpt, errors, out, parse_end
+from dataplan.cli.common import EndOpt, EnvOpt, ProjectOpt, SelectOpt, errors, examples, out, parse_end
 from dataplan.plan.document import render_markdown
 from dataplan.plan.model import Plan
 from dataplan.secrets import redact
@@ -158,7 +158,7 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False, sav
         console.print(Text.assemble("plan document: ", (plan.document, "bold")), soft_wrap=True)
 
 
-@plan_app.callback()
+@plan_app.callback(epilog=examples("plan"))
 def plan(
     ctx: typer.Context,
     project: ProjectOpt = Path("."),
@@ -192,7 +192,7 @@ def plan(
     show_plan(out, result, fmt, explain, saved=not explain and not result.is_empty)
 
 
-@plan_app.command("list")
+@plan_app.command("list", epilog=examples("plan list"))
 def plan_list(
     ctx: typer.Context,
     project: ProjectOpt = Path("."),
@@ -224,7 +224,7 @@ def plan_list(
         out.print(Text("documents: `dataplan plan show ID --format md`, or the files under plans/"))
 
 
-@plan_app.command("show")
+@plan_app.command("show", epilog=examples("plan show"))
 def plan_show(
     ctx: typer.Context,
     plan_id: Annotated[str, typer.Argument(help="Plan id.")],
@@ -239,7 +239,7 @@ def plan_show(
     show_plan(out, result, fmt)
 
 
-@plan_app.command("abandon")
+@plan_app.command("abandon", epilog=examples("plan abandon"))
 def plan_abandon(
     ctx: typer.Context, plan_id: Annotated[str, typer.Argument(help="Plan id.")], project: ProjectOpt = Path(".")
 ) -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dataplan.cli import render
-from dataplan.cli.common import EndOpt, Format, FormatOpt, ProjectOpt, errors, out, parse_end, progress_bar
+from dataplan.cli.common import EndOpt, Format, FormatOpt, ProjectOpt, errors, examples, out, parse_end, progress_bar
 from dataplan.errors import InputError
 from dataplan.rollout.executor import RolloutResult
 from dataplan.warehouse import Warehouse
@@ -194,4 +194,4 @@ def pin(
 
 def register(app: typer.Typer) -> None:
     for fn in (apply, promote, rollback, resume, log, janitor, pin):
-        app.command()(fn)
+        app.command(epilog=examples(fn.__name__))(fn)
