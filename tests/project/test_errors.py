@@ -58,6 +58,12 @@ CASES = {
         "customer_totals.yml:6",
         "malformed YAML",
     ),
+    "impossible date": (
+        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    description: x\n"
+         "    start: 2024-31-01\n"},
+        "region_totals.yml:4",
+        "malformed YAML: '2024-31-01' is not a valid date: month must be in 1..12",
+    ),
     "unterminated string": (
         {"models/marts/region_totals.sql": "select region,\n  'open as label\nfrom marts.customer_totals"},
         "region_totals.sql:3",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,32 @@ def load_yaml(path: Path, *, error: type[ProjectError] | type[ConfigError] = Pro
             line=mark.line + 1 if mark is not None else None,
             hint="fix the YAML syntax at that line (indentation, quotes, colons)",
         ) from exc
+    except ValueError as exc:  # a value YAML reads as a date or time, but not a real one: 2024-31-01
+        bad = next(_bad_timestamps(text), None)
+        raise error(
+            f"malformed YAML: {repr(bad.value) if bad else 'a value'} is not a valid date: {exc}",
+            path=path,
+            line=bad.start_mark.line + 1 if bad else None,
+            hint="write dates as YYYY-MM-DD, or quote the value if it is not a date",
+        ) from exc
     return data, LineIndex(path, text)
+
+
+def _bad_timestamps(text: str) -> Iterator[yaml.ScalarNode]:
+    """The scalars YAML reads as timestamps that are not valid dates or times, in file order."""
+    constructor = yaml.SafeLoader("")
+    stack = [yaml.compose(text, Loader=_Loader)]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                constructor.construct_yaml_timestamp(node)
+            except ValueError:
+                yield node
+        elif isinstance(node, yaml.MappingNode):
+            stack[:0] = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack[:0] = list(node.value)
 
 
 def substitute_env(data: Any, index: LineIndex, key: KeyPath = ()) -> Any:
