@@ -64,6 +64,20 @@ CASES = {
         "region_totals.yml:4",
         "malformed YAML: '2024-31-01' is not a valid date: month must be in 1..12",
     ),
+    "a column listed twice": (
+        {
+            "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    columns:\n"
+            "      - {name: total, type: double}\n      - name: region\n      - {name: Total, tests: [not_null]}\n"
+        },
+        "region_totals.yml:6",
+        "column Total is listed twice (also at line 4)",
+    ),
+    "a source column listed twice": (
+        {"sources.yml": "sources:\n  - name: raw\n    schema: raw\n    tables:\n      - name: orders\n"
+         "        columns:\n          - {name: order_id, tests: [unique]}\n          - {name: order_id}\n"},
+        "sources.yml:8",
+        "column order_id is listed twice (also at line 7)",
+    ),
     "unterminated string": (
         {"models/marts/region_totals.sql": "select region,\n  'open as label\nfrom marts.customer_totals"},
         "region_totals.sql:3",

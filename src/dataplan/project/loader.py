@@ -75,6 +75,20 @@ def _data_type(text: str, dialect: str) -> exp.DataType:
     return exp.DataType.build(text, dialect=dialect)  # a few types, used by hundreds of columns
 
 
+def _check_unique_columns(columns: list[Any], index: LineIndex, key: tuple[str | int, ...]) -> None:
+    """A column listed twice: its second entry's type and tests would silently replace or add to the first."""
+    first: dict[str, int] = {}
+    for ci, col in enumerate(columns):
+        seen = first.setdefault(col.name.lower(), ci)
+        if seen != ci:
+            raise ProjectError(
+                f"column {col.name} is listed twice (also at line {index.line(key + ('columns', seen))})",
+                path=index.path,
+                line=index.line(key + ("columns", ci)),
+                hint="merge the two entries: one entry per column, with all its tests",
+            )
+
+
 def _check_types(columns: list[Any], dialect: str, index: LineIndex, key: tuple[str | int, ...]) -> None:
     for ci, col in enumerate(columns):
         if col.type is None:
@@ -190,6 +204,7 @@ class ProjectLoader:
                 )
             for ti, table in enumerate(src.tables):
                 key = ("sources", si, "tables", ti)
+                _check_unique_columns(table.columns, index, key)
                 node = SourceTable(src, table, self.dir)
                 node.tests = _parse_tests(table.tests, table.columns, index, key, self.dialect, self.tests)
                 if node.name in out:
@@ -293,6 +308,7 @@ class ProjectLoader:
                         path=path,
                         line=index.line(key),
                     )
+                _check_unique_columns(spec.columns, index, key)
                 _check_types(spec.columns, self.dialect, index, key)
                 model.tests = _parse_tests(spec.tests, spec.columns, index, key, self.dialect, self.tests)
 
