@@ -178,6 +178,16 @@ def test_missing_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "dataplan.yml:4" in output and "environment variable NO_SUCH_DSN is not set" in output
 
 
+def test_an_empty_env_var_as_the_whole_dsn_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: psycopg took "" as "the local server's defaults" and connected to whatever ran there.
+    monkeypatch.setenv("EMPTY_DSN", "")
+    (tmp_path / "dataplan.yml").write_text("name: x\nconnection:\n  type: postgres\n  dsn: ${EMPTY_DSN}\n")
+    code, output = build_cli(tmp_path)
+    assert code == 2, output
+    assert "dataplan.yml:4" in output and "environment variable EMPTY_DSN is empty (used by connection.dsn)" in output
+    assert "cannot connect" not in output
+
+
 def test_unknown_setting(tmp_path: Path) -> None:
     (tmp_path / "dataplan.yml").write_text("name: x\nconection:\n  type: duckdb\n")
     code, output = build_cli(tmp_path)

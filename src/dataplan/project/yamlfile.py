@@ -122,7 +122,8 @@ def _bad_timestamps(text: str) -> Iterator[yaml.ScalarNode]:
 
 
 def substitute_env(data: Any, index: LineIndex, key: KeyPath = ()) -> Any:
-    """Replace ``${VAR}`` in every string; a missing variable is a ConfigError."""
+    """Replace ``${VAR}`` in every string; a missing variable, or an empty one that is the whole value, is a
+    ConfigError."""
     if isinstance(data, dict):
         return {k: substitute_env(v, index, key + (str(k),)) for k, v in data.items()}
     if isinstance(data, list):
@@ -140,5 +141,14 @@ def substitute_env(data: Any, index: LineIndex, key: KeyPath = ()) -> Any:
                 )
             return os.environ[name]
 
-        return _ENV_REF.sub(repl, data)
+        value = _ENV_REF.sub(repl, data)
+        if not value and data:  # `dsn: ${WAREHOUSE_DSN}` with the variable set to "": never a setting meant
+            names = ", ".join(_ENV_REF.findall(data))
+            raise ConfigError(
+                f"environment variable {names} is empty (used by {'.'.join(map(str, key))})",
+                path=index.path,
+                line=index.line(key),
+                hint=f"export {names.split(', ')[0]}=... with a value before running dataplan",
+            )
+        return value
     return data
