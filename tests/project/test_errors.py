@@ -366,3 +366,25 @@ def test_a_test_on_a_select_star_model_is_left_to_the_engine(built: Path) -> Non
     )
     project = Project.load(built)
     assert [t.name for t in project.models["all_orders"].tests] == ["not_null(not_a_column)"]
+
+
+def test_a_file_source_in_a_postgres_project_names_its_line(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory()
+    with factory.open() as wh:
+        wh.build("prod")
+        before = catalog(wh)
+    sources = (root / "sources.yml").read_text(encoding="utf-8")
+    (root / "sources.yml").write_text(
+        sources + "  - name: crm\n    format: parquet\n    path: data/crm\n    tables: [accounts]\n", encoding="utf-8"
+    )
+    write_files(root, {"models/staging/stg_accounts.sql": "select * from crm.accounts"})
+    code, output = build_cli(root)
+    assert code == 2, output
+    assert "sources.yml:10: source crm reads parquet files, which Postgres cannot read" in output
+    assert "declare the source with `schema:`" in output
+    # The broken project no longer loads: put it back to look at the warehouse.
+    (root / "sources.yml").write_text(sources, encoding="utf-8")
+    (root / "models/staging/stg_accounts.sql").unlink()
+    with factory.open() as wh:
+        assert catalog(wh) == before
