@@ -25,7 +25,7 @@ from dataplan.plan.model import Plan
 from dataplan.project import Project
 from dataplan.rollout.executor import Rollout, RolloutResult
 from dataplan.rollout.janitor import JanitorResult, parse_ttl, run_janitor
-from dataplan.rollout.journal import Entry, Journal
+from dataplan.rollout.journal import Entry, Journal, figures
 from dataplan.rollout.locks import Locks
 from dataplan.rollout.promotion import promotion_target, was_promoted
 from dataplan.secrets import redact
@@ -373,8 +373,8 @@ class Warehouse:
             "|---|---|---|---|---|---|",
         ]
         for e in entries:
-            figures = ", ".join(f"{k}={v}" for k, v in e.detail.items()).replace("|", "\\|")
-            lines.append(f"| {e.seq} | {e.at:%Y-%m-%d %H:%M:%S} | {e.step} | {e.phase} | {e.outcome} | {figures} |")
+            shown = figures(e.detail).replace("|", "\\|")  # model maps as "N models": the JSON log has them whole
+            lines.append(f"| {e.seq} | {e.at:%Y-%m-%d %H:%M:%S} | {e.step} | {e.phase} | {e.outcome} | {shown} |")
         path.write_text(redact("\n".join(lines) + "\n"), encoding="utf-8")
         return path
 

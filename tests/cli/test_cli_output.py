@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from dataplan.cli import common, render
 from dataplan.cli.app import app, main
-from dataplan.cli.rollout_cmd import figures
+from dataplan.rollout.journal import figures
 from dataplan.warehouse import Warehouse
 from tests.conftest import SHOP_FILES, ProjectFactory, write_files
 
@@ -129,6 +129,8 @@ def test_log_summarises_model_maps() -> None:
     detail = {"target": "prod", "before": {f"m{i}": f"v{i}" for i in range(18)}, "failed": ["row count", "tests"]}
     assert figures(detail) == "target=prod, before=18 models, failed=row count; tests"
     assert figures({"restores": {"a": "v"}, "fired": []}) == "restores=1 model, fired=none"
+    # An engine's multi-line error stays on the one line of its journal row (and of the .log.md table).
+    assert figures({"error": "Conversion Error:\nLINE 1: select"}) == "error=Conversion Error: LINE 1: select"
 
 
 # --- user text is never markup ---------------------------------------------------------------------------

@@ -140,3 +140,22 @@ def test_thresholds_read_the_way_checks_are_graded(duck: Deployed) -> None:
     assert targets["profile"] == "null % moves within 1.0 pts (warn above 1.0, fail above 5.0 pts)"
     assert targets["distribution"] == "PSI within 0.1 (warn above 0.1, fail above 0.25)"
     assert "<= " not in document(duck, pid)
+
+
+def test_the_journal_file_beside_the_document_is_one_row_per_entry(duck: Deployed) -> None:
+    duck.change({"models/marts/order_facts.sql": UPPER_STATUS})
+    pid = duck.plan()
+    with duck.open() as wh:
+        assert wh.apply(pid).exit_code == 0
+        wh.promote(pid)
+        plan = wh.get_plan(pid)
+        entries = wh.log(pid)
+    assert plan.document is not None
+    log = (duck.root / Path(plan.document)).with_suffix(".log.md").read_text(encoding="utf-8")
+    rows = [line for line in log.splitlines() if line.startswith("| ") and not line.startswith("| # ")]
+    assert len(rows) == len(entries)
+    assert all(row.count(" | ") == 5 for row in rows)  # 6 cells: nothing split a row
+    # The promotion's map of models to versions reads as a count, as in `dataplan log`.
+    assert any("models" in row and "promote" in row for row in rows)
+    assert not any(v in log for v in plan.promoted_state.values())
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +14,7 @@ from dataplan.cli import render
 from dataplan.cli.common import EndOpt, Format, FormatOpt, ProjectOpt, errors, examples, out, parse_end, progress_bar
 from dataplan.errors import InputError
 from dataplan.rollout.executor import RolloutResult
+from dataplan.rollout.journal import figures
 from dataplan.warehouse import Warehouse
 
 PlanId = Annotated[str, typer.Argument(help="Plan id (see `dataplan plan list`).")]
@@ -131,20 +132,6 @@ def log(plan_id: PlanId, project: ProjectOpt = Path("."), fmt: FormatOpt = Forma
     for e in entries:
         t.add_row(str(e.seq), f"{e.at:%H:%M:%S}", Text(e.step), Text(e.phase), Text(e.outcome), Text(figures(e.detail)))
     out.print(t)
-
-
-def figures(detail: dict[str, Any]) -> str:
-    """A journal entry's figures: a map of models to versions is "N models" (`--format json` has the map)."""
-    parts = []
-    for key, value in detail.items():
-        if isinstance(value, dict):
-            shown = f"{len(value)} model{'' if len(value) == 1 else 's'}"
-        elif isinstance(value, list | tuple):
-            shown = "; ".join(str(v) for v in value) if value else "none"
-        else:
-            shown = str(value)
-        parts.append(f"{key}={shown}")
-    return ", ".join(parts)
 
 
 def janitor(

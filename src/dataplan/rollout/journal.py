@@ -90,3 +90,17 @@ def unfinished(entries: list[Entry]) -> str | None:
         else:
             open_steps.pop(e.step, None)
     return max(open_steps, key=open_steps.__getitem__) if open_steps else None
+
+
+def figures(detail: dict[str, Any]) -> str:
+    """A journal entry's figures: a map of models to versions is "N models" (`--format json` has the map)."""
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, dict):
+            shown = f"{len(value)} model{'' if len(value) == 1 else 's'}"
+        elif isinstance(value, list | tuple):
+            shown = "; ".join(" ".join(str(v).split()) for v in value) if value else "none"
+        else:
+            shown = " ".join(str(value).split())  # a multi-line engine error stays on one line
+        parts.append(f"{key}={shown}")
+    return ", ".join(parts)
