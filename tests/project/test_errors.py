@@ -291,6 +291,41 @@ def test_catalog_helper_sees_changes(duck_project: ProjectFactory) -> None:
         assert catalog(wh) != before
 
 
+def test_a_source_table_missing_from_the_warehouse_says_so(make_project: ProjectFactory) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh)
+    sources = (root / "sources.yml").read_text()
+    customers = next(line for line in sources.splitlines() if line.strip() == "- name: customers")
+    refunds = customers.replace("customers", "refunds")
+    (root / "sources.yml").write_text(sources.replace(customers, f"{customers}\n{refunds}"))
+    write_files(root, {"models/marts/refund_totals.sql": "select count(*) as n from raw.refunds"})
+    code, output = build_cli(root)
+    assert code == 2, output
+    assert "refund_totals.sql: model marts.refund_totals cannot run:" in output
+    assert "a table it reads is not in the warehouse" in output
+    assert "misspelled" not in output  # not a column
+    with make_project.open() as wh:
+        assert catalog(wh) == before
+
+
+@pytest.mark.parametrize("engine", ["postgres"])  # DuckDB's GROUP BY ALL is Postgres's syntax error
+def test_sql_the_engine_cannot_parse_is_not_called_a_misspelled_column(make_project: ProjectFactory) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh)
+    write_files(root, {"models/marts/by_region.sql": "select region, count(*) as n from raw.customers group by all"})
+    code, output = build_cli(root)
+    assert code == 2, output
+    assert "by_region.sql: model marts.by_region cannot run:" in output and "syntax error" in output
+    assert "postgres cannot parse this SQL as it runs there, translated from the project's duckdb dialect" in output
+    assert "misspelled" not in output
+    with make_project.open() as wh:
+        assert catalog(wh) == before
+
+
 @pytest.mark.parametrize(
     ("sql", "line"),
     [

@@ -74,17 +74,41 @@ def describe_model(backend: Backend, model: Model, query: exp.Query) -> list[Col
     except EngineError as exc:
         if exc.transient:  # the connection, not the SQL
             raise
-        files = "No files found" in exc.message or "No such file" in exc.message
-        hint = (
-            "a file source it reads has no files: check the source's path in sources.yml and that its data is there"
-            if files
-            else "a column it reads may be misspelled here, or removed or renamed upstream: "
-            "fix this model or its parent"
-        )
-        line = None if files else unknown_column_line(model, exc.message)
+        hint, line = _refusal_hint(model, exc.message, backend.dialect)
         raise ProjectError(
             f"model {model.fqn} cannot run: {exc.message}", path=model.path, line=line, hint=hint
         ) from exc
+
+
+# What an engine's refusal of a model's SQL means, by its words, and what to do about it.
+_NO_FILES = ("No files found", "No such file")
+_NO_TABLE = re.compile(r"Table with name \S+ does not exist|relation \S+ does not exist", re.IGNORECASE)
+_SYNTAX = re.compile(r"syntax error|Parser Error", re.IGNORECASE)
+
+
+def _refusal_hint(model: Model, message: str, engine: str) -> tuple[str, int | None]:
+    """The hint for an engine's refusal of ``model``, and the line of the file it points at when known."""
+    if any(words in message for words in _NO_FILES):
+        return (
+            "a file source it reads has no files: check the source's path in sources.yml and that its data is there",
+            None,
+        )
+    line = unknown_column_line(model, message)
+    if line is not None or any(p.search(message) for p in _UNKNOWN_COLUMN):
+        return (
+            "a column it reads may be misspelled here, or removed or renamed upstream: fix this model or its parent",
+            line,
+        )
+    if _NO_TABLE.search(message):
+        return (
+            "a table it reads is not in the warehouse: check the source's schema and table in sources.yml, "
+            "and that the table is loaded",
+            None,
+        )
+    if _SYNTAX.search(message):
+        written = "" if engine == model.dialect else f", translated from the project's {model.dialect} dialect"
+        return f"{engine} cannot parse this SQL as it runs there{written}: rewrite the part it names", None
+    return "the engine refused this model's SQL (its words are above): fix this model", None
 
 
 # How the engines name a column they cannot bind: (table as written or None, column).
