@@ -310,6 +310,31 @@ def test_a_source_table_missing_from_the_warehouse_says_so(make_project: Project
         assert catalog(wh) == before
 
 
+@pytest.mark.parametrize(
+    ("csv", "line"),
+    [
+        ("region,label\neu,Europe\nus,United,States\n", 3),  # one field too many
+        ('region,label\neu,"Europe\nwest"\nus\n', 4),  # a quoted newline: the short row is on line 4
+        ("", None),  # empty
+    ],
+)
+def test_a_seed_that_does_not_parse_is_bad_input_naming_its_line(
+    make_project: ProjectFactory, csv: str, line: int | None
+) -> None:
+    root = make_project()
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh)
+    write_files(root, {"seeds/regions.csv": csv})
+    code, output = build_cli(root)
+    assert code == 2, output
+    where = f"regions.csv:{line}: " if line else "regions.csv: "
+    assert f"{where}seed seeds.regions cannot be read: " in output, output
+    assert "internal error" not in output
+    with make_project.open() as wh:
+        assert catalog(wh) == before
+
+
 @pytest.mark.parametrize("engine", ["postgres"])  # DuckDB's GROUP BY ALL is Postgres's syntax error
 def test_sql_the_engine_cannot_parse_is_not_called_a_misspelled_column(make_project: ProjectFactory) -> None:
     root = make_project()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -15,7 +17,7 @@ from dataplan.backends.base import Backend, Column, column, select_star, table, 
 from dataplan.build.contracts import check_time_column, contract_mismatches, describe_model
 from dataplan.build.intervals import Interval, as_datetime, batches, missing_intervals, open_from, recorded
 from dataplan.build.naming import version_table_name
-from dataplan.errors import ContractError
+from dataplan.errors import ContractError, ProjectError
 from dataplan.project import Project
 from dataplan.project.nodes import Model
 from dataplan.project.sql import Resolved
@@ -25,8 +27,36 @@ BatchHook = Callable[[str, int, int], None]  # model, batch done, batches total
 
 
 def read_seed(model: Model) -> pa.Table:
-    """A seed's rows, typed the way every build and plan reads them (pyarrow's CSV inference)."""
-    return pacsv.read_csv(model.path)
+    """A seed's rows, typed the way every build and plan reads them (pyarrow's CSV inference).
+
+    A file pyarrow cannot read is the seed's error (exit 2), at the first row whose field count differs
+    from the header's when that is the cause: pyarrow's message quotes the row but not its line.
+    """
+    try:
+        return pacsv.read_csv(model.path)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise ProjectError(
+            f"seed {model.fqn} cannot be read: {exc}",
+            path=model.path,
+            line=_ragged_line(model.path),
+            hint="every row needs as many comma-separated fields as the header; quote values that hold commas",
+        ) from exc
+
+
+def _ragged_line(path: Path) -> int | None:
+    """The line of the first CSV record whose field count differs from the header's, if any."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            start = reader.line_num + 1
+            for record in reader:
+                if header is not None and len(record) != len(header):
+                    return start
+                start = reader.line_num + 1
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return None
 
 
 @dataclass
