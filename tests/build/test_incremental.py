@@ -303,3 +303,12 @@ def test_a_version_another_build_recorded_meanwhile_is_reused_not_recreated(make
         assert build.batches == 0
         assert days(wh) == before and len(before) == 5  # the recorded days still have their rows
         assert len(wh.store.versions(fingerprints=[fingerprint])) == 1
+
+
+def test_run_says_a_seed_has_nothing_to_refresh(make_project: ProjectFactory) -> None:
+    root = make_project()
+    write_files(root, {"seeds/regions.csv": "region,label\neu,Europe\nus,United States\n"})
+    with make_project.open() as wh:
+        wh.build("prod")
+        actions = {a.model: a.action for a in wh.run("prod").refreshed}
+    assert actions["regions"] == "nothing to do (seed: a build loads its file)"  # not "(view)": it is a table

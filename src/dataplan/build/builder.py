@@ -343,6 +343,8 @@ class Builder:
         elif version.materialized == "incremental_by_time":
             n = self.writer.fill_intervals(version, end, lookback=True)
             what = f"{n} new batch(es)" if n else "no new intervals"
+        elif version.config.get("seed"):
+            what = "nothing to do (seed: a build loads its file)"  # a changed file is a new fingerprint
         else:
             what = "nothing to do (view)"
         return RunAction(version.model, version.layer, version.version_id, what, time.perf_counter() - t0)
