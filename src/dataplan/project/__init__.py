@@ -13,8 +13,9 @@ from dataplan.config import ProjectConfig
 from dataplan.project.fingerprint import fingerprint_models
 from dataplan.project.graph import ModelGraph
 from dataplan.project.lineage import ColumnRef, RawReads, Reads, raw_lineage, raw_reads, resolve_lineage, resolve_reads
-from dataplan.project.loader import ProjectLoader, ReferenceResolver, make_resolver
+from dataplan.project.loader import ProjectLoader
 from dataplan.project.nodes import Exposure, Model, SingularTest, SourceTable
+from dataplan.project.resolver import ReferenceResolver, make_resolver
 from dataplan.project.sql import Resolved, rewrite_references
 from dataplan.project.sqlcache import AnalysisCache
 

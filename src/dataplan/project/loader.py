@@ -16,6 +16,7 @@ from dataplan.config import ProjectConfig, load_config, validation_error
 from dataplan.dashboard.spec import ChartSpec
 from dataplan.errors import ProjectError
 from dataplan.project.nodes import Exposure, Model, SingularTest, SourceTable
+from dataplan.project.resolver import make_resolver
 from dataplan.project.specs import (
     DependsOn,
     ExposuresFile,
@@ -26,7 +27,7 @@ from dataplan.project.specs import (
     SourcesFile,
     TestSpec,
 )
-from dataplan.project.sql import Resolved, parse_query, resolve_raw, resolve_references
+from dataplan.project.sql import parse_query, resolve_raw, resolve_references
 from dataplan.project.sqlcache import AnalysisCache, ParseCache
 from dataplan.project.yamlfile import LineIndex, load_yaml
 
@@ -118,49 +119,6 @@ def _with_chart_reads(declared: list[DependsOn], charts: list[ChartSpec], fqns: 
         elif found.columns:  # no columns declared means every column: already covers the chart
             found.columns += [c for c in chart.columns if c not in found.columns]
     return declared + added
-
-
-class ReferenceResolver:
-    """Maps a table reference to the model or source it names (None: unknown)."""
-
-    def __init__(self, config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]) -> None:
-        self.by_layer = {(m.layer.lower(), m.name.lower()): m.name for m in models.values()}
-        self.by_layer.update({(config.schema_for(m.layer).lower(), m.name.lower()): m.name for m in models.values()})
-        self.by_name = {m.name.lower(): m.name for m in models.values()}
-        self.by_source = {k.lower(): k for k in sources}
-
-    def __call__(self, table: exp.Table) -> Resolved | None:
-        return self.parts(table.catalog, table.db, table.name)
-
-    def parts(self, catalog: str, db: str, name: str) -> Resolved | None:
-        if catalog:
-            return None
-        db, name = db.lower(), name.lower()
-        if db:
-            if f"{db}.{name}" in self.by_source:
-                return Resolved("source", self.by_source[f"{db}.{name}"])
-            if (db, name) in self.by_layer:
-                return Resolved("model", self.by_layer[(db, name)])
-            return None
-        return Resolved("model", self.by_name[name]) if name in self.by_name else None
-
-    def suggest(self, written: str) -> list[str]:
-        """The names close to ``written`` (a misspelled reference), as one would write them."""
-        names = {f"{layer}.{name}" for layer, name in self.by_layer} | set(self.by_name) | set(self.by_source)
-        written = written.lower().replace('"', "")
-        pool = sorted(n for n in names if ("." in n) == ("." in written))  # like for like: bare or qualified
-        return get_close_matches(written, pool, n=2, cutoff=0.75)
-
-    def dotted(self, text: str) -> Resolved | None:
-        """Resolves a name written in YAML, such as a relationships test's ``to``."""
-        parts = text.split(".")
-        return self.parts("", *([""] * (2 - len(parts)) + parts)) if len(parts) <= 2 else None
-
-
-def make_resolver(
-    config: ProjectConfig, models: dict[str, Model], sources: dict[str, SourceTable]
-) -> ReferenceResolver:
-    return ReferenceResolver(config, models, sources)
 
 
 class ProjectLoader:
