@@ -723,3 +723,27 @@ def test_html_says_which_columns_differ_under_changed_not_unchanged(page: str) -
     )
     assert cards["Changed"] == "3.61% of matched rows; 6 columns differ"
     assert cards["Unchanged"].endswith("of matched rows") and "differ" not in cards["Unchanged"]
+
+
+def test_terminal_distributions_fit_80_columns_without_breaking_figures_or_sparklines() -> None:
+    narrow = Console(record=True, width=80, color_system=None)
+    narrow.print(terminal_report(changed_result()))
+    text = narrow.export_text()
+    table = text.split("\nDistributions")[1].split("\nShapes (A over B)")[0]
+    rows = [line.split() for line in table.splitlines() if line.strip() and line.split()[0] in COLUMNS_SHOWN]
+    assert [r[:4] for r in rows] == [
+        ["amount", "num", "0.313", "major"],
+        ["quantity", "num", "0.0001", "stable"],
+        ["latency_ms", "num", "0.0186", "stable"],
+        ["shipping_cost", "num", "0.0012", "stable"],
+        ["country", "cat", "0.142", "moderate"],
+    ]  # one line each: no figure or label wrapped
+    assert "0.051*" in table and "\n*: KS is the largest gap" in text
+    shapes = text.split("\nShapes (A over B)")[1].split("\nmethod:")[0]
+    sparkline_rows = [line for line in shapes.splitlines() if "A ▁" in line or "B ▁" in line]
+    assert len(sparkline_rows) == 6 and all(len(line.split()) in (2, 3) for line in sparkline_rows)
+    wide = _terminal_text(changed_result())  # 120 columns: the sparklines stay in the table
+    assert "Shapes (A over B)" not in wide and "numeric" in wide and "0.051 approx." in wide
+
+
+COLUMNS_SHOWN = {"amount", "quantity", "latency_ms", "shipping_cost", "country"}

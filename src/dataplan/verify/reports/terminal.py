@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -78,7 +78,15 @@ def terminal_report(
     return Group(*parts)
 
 
-def _table(title: str, *columns: str, right: Sequence[str] = ()) -> Table:
+NAME_WIDTH = 28  # a column or check name keeps up to this many characters on one line at 80 columns
+
+
+def _table(
+    title: str, *columns: str, right: Sequence[str] = (), names: Sequence[str] = (), whole: Sequence[str] = ()
+) -> Table:
+    """A report table; its "column" or "check" column holds ``names``, kept unbroken up to
+    NAME_WIDTH characters, so a narrow terminal wraps the figures, not ``total_amoun`` / ``t``.
+    Columns in ``whole`` (drawings such as sparklines) never wrap."""
     table = Table(
         title=Text(title, style="bold"),
         title_justify="left",
@@ -86,8 +94,15 @@ def _table(title: str, *columns: str, right: Sequence[str] = ()) -> Table:
         pad_edge=False,
         min_width=len(title) + 2,
     )
+    name_width = min(NAME_WIDTH, max((len(n) for n in names), default=0))
     for column in columns:
-        table.add_column(Text(column), justify="right" if column in right else "left", overflow="fold")
+        table.add_column(
+            Text(column),
+            justify="right" if column in right else "left",
+            overflow="fold",
+            no_wrap=column in whole,
+            min_width=max(name_width, len(column)) if column in ("column", "check") and names else None,
+        )
     return table
 
 
@@ -204,7 +219,10 @@ def _rows(result: DiffResult) -> list[RenderableType]:
         )
     mismatched = mismatch_rows(rows)
     if mismatched:
-        columns = _table("Mismatches by column", "column", "mismatches", "rate", right=("mismatches", "rate"))
+        columns = _table(
+            "Mismatches by column", "column", "mismatches", "rate", right=("mismatches", "rate"),
+            names=[m[0] for m in mismatched],
+        )  # fmt: skip
         for column, count, rate in mismatched:
             columns.add_row(Text(column), fmt_int(count), fmt_pct(rate))
         parts.append(columns)
@@ -274,7 +292,8 @@ def _profiles(result: DiffResult, all_profiles: bool) -> list[RenderableType]:
         return [Text(f"Profiles: no change in {len(result.profiles)} columns.", style="green")]
     title = f"Profiles ({moved_count} of {len(result.profiles)} columns moved)"
     flag = ("",) if all_profiles else ()
-    table = _table(title, *flag, "column", "type", "nulls", "distinct", "mean", "min", "max")
+    table = _table(title, *flag, "column", "type", "nulls", "distinct", "mean", "min", "max",
+                   names=[d.column for d, _ in shown])  # fmt: skip
     for delta, moved in shown:
         style = "" if moved else "dim"
         cells = [Text(delta.column, style=style), *[Text(c, style=style) for c in _profile_cells(delta)]]
@@ -313,35 +332,52 @@ def _shape(distribution: Distribution) -> Text:
     return Text("")
 
 
+WIDE = 110  # below this many columns the distributions table moves its sparklines to a table of their own
+
+
+class _Distributions:
+    """The distributions table, laid out for the terminal's width: wide, one row per column with its
+    sparklines; narrow (80 columns), short labels and the sparklines in a second table, so that no
+    figure or drawing breaks across lines."""
+
+    def __init__(self, distributions: Sequence[Distribution]) -> None:
+        self.distributions = distributions
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = options.max_width >= WIDE
+        names = [d.column for d in self.distributions]
+        shape = ("shape",) if wide else ()
+        table = _table(
+            "Distributions", "column", "kind", "PSI", "shift", "KS D", "KS p", "χ²", "χ² p", *shape,
+            right=("PSI", "KS D", "KS p", "χ²", "χ² p"), names=names,
+        )  # fmt: skip
+        for d in self.distributions:
+            label = psi_label(d.psi)
+            style = {"major shift": "bold red", "moderate shift": "yellow"}.get(label, "dim")
+            approx = d.approximate and d.ks_statistic is not None
+            ks = fmt_num(d.ks_statistic) + ((" approx." if wide else "*") if approx else "")
+            kind = d.kind if wide else d.kind[:3]
+            shown = label if wide else label.removesuffix(" shift")
+            cells: list[RenderableType] = [Text(d.column), kind, fmt_num(d.psi), Text(shown, style=style), ks]
+            cells += [fmt_p(d.ks_pvalue), fmt_num(d.chi2), fmt_p(d.chi2_pvalue)]
+            table.add_row(*cells, *([_shape(d)] if wide else []))
+        yield table
+        if not wide:
+            shapes = _table("Shapes (A over B)", "column", "shape", names=names, whole=("shape",))
+            for d in self.distributions:
+                shapes.add_row(Text(d.column), _shape(d))
+            yield shapes
+        if any(d.approximate and d.ks_statistic is not None for d in self.distributions):
+            yield Text(f"{'approx.' if wide else '*'}: {APPROX_KS_NOTE}", style="dim")
+
+
 def _distributions(result: DiffResult) -> list[RenderableType]:
     if not result.distributions:
         return []
-    table = _table(
-        "Distributions", "column", "kind", "PSI", "shift", "KS D", "KS p", "χ²", "χ² p", "shape",
-        right=("PSI", "KS D", "KS p", "χ²", "χ² p"),
-    )  # fmt: skip
-    for d in result.distributions:
-        label = psi_label(d.psi)
-        ks = fmt_num(d.ks_statistic)
-        if d.approximate and d.ks_statistic is not None:
-            ks += " approx."
-        table.add_row(
-            Text(d.column),
-            d.kind,
-            fmt_num(d.psi),
-            Text(label, style={"major shift": "bold red", "moderate shift": "yellow"}.get(label, "dim")),
-            ks,
-            fmt_p(d.ks_pvalue),
-            fmt_num(d.chi2),
-            fmt_p(d.chi2_pvalue),
-            _shape(d),
-        )
-    parts: list[RenderableType] = [table]
+    parts: list[RenderableType] = [_Distributions(result.distributions)]
     methods = list(dict.fromkeys(d.method for d in result.distributions if d.method))
     for method in methods:
         parts.append(Text(f"method: {method}", style="dim"))
-    if any(d.approximate for d in result.distributions):
-        parts.append(Text(f"approx.: {APPROX_KS_NOTE}", style="dim"))
     return parts
 
 
@@ -354,7 +390,10 @@ def _checks(result: DiffResult) -> list[RenderableType]:
     passed = len(result.checks) - len(problems)
     parts: list[RenderableType] = []
     if problems:
-        table = _table("Checks", "check", "value", "warn", "fail", "outcome", "detail", right=("value", "warn", "fail"))
+        table = _table(
+            "Checks", "check", "value", "warn", "fail", "outcome", "detail", right=("value", "warn", "fail"),
+            names=[c.name for c in problems],
+        )  # fmt: skip
         for check in problems:
             table.add_row(
                 Text(check.name),
