@@ -581,6 +581,10 @@ def test_status_lists_what_the_rollout_did() -> None:
     doc = render_markdown(rolled)
     assert section(doc, "Status").startswith("**ROLLED BACK** — promoted, then rolled back")
     assert section(doc, "Status").endswith("- Rolled back 2024-04-03 08:00 UTC: mrr off.")
+    by_hand = render_markdown(rolled.model_copy(update={"rollback_reason": "requested"}))
+    assert section(by_hand, "Status").endswith(
+        f"- Rolled back 2024-04-03 08:00 UTC by command (`dataplan rollback {plan.plan_id}`)."
+    )
     never = rolled.model_copy(update={"promoted_to": None, "promoted_at": None, "promoted_state": {}})
     status = section(render_markdown(never), "Status")
     assert status.startswith("**ROLLED BACK** — rolled back before any promotion: `prod` was never changed")

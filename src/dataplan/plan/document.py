@@ -132,6 +132,8 @@ def _history(plan: Plan) -> list[str]:
         out.append(f"- Promoted to {where}{when}.{forced}")
     if plan.rolled_back_at is not None:
         reason = f": {_inline(plan.rollback_reason)}" if plan.rollback_reason else ""
+        if plan.rollback_reason == "requested":  # `dataplan rollback`, not a trigger
+            reason = f" by command ({_code(f'dataplan rollback {plan.plan_id}')})"
         out.append("- " + _sentence(f"Rolled back {_when(plan.rolled_back_at)}{reason}"))
     return out
 
