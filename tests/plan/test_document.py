@@ -715,3 +715,13 @@ def test_an_apply_with_no_check_does_not_claim_checks_passed() -> None:
     )
     status = section(render_markdown(applied), "Status")
     assert status.endswith("- Applied 2024-05-06 10:00 UTC in `plan_p0000empty`: no check to run.")
+
+
+def test_criteria_that_name_their_model_do_not_repeat_it() -> None:
+    plan = churn_plan()
+    named = plan.checks[0].model_copy(update={"criteria": "marts.fct_churn keeps its row count"})
+    doc = render_markdown(plan.model_copy(update={"checks": [named, *plan.checks[1:]]}))
+    assert re.search(r"^\| marts.fct_churn keeps its row count +\| count\(\*\)", doc, re.M)  # Criteria table
+    assert "- [x] marts.fct_churn keeps its row count (row_count) — target:" in doc
+    assert "keeps its row count (`marts.fct_churn`" not in doc
+    assert "- [ ] Values match on week (`marts.churn_weekly`, value_diff)" in doc  # others keep their model

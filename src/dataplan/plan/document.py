@@ -239,7 +239,7 @@ def _validation(plan: Plan) -> list[str]:
         post += ["", f"Verification reports (HTML, open offline): {links}"]
     criteria = _table(
         ("Criteria", "Measurement", "Target", "Actual"),
-        [(f"{c.criteria} ({_code(c.model)})", c.measurement, c.target, _actual(c)) for c in plan.checks],
+        [(_criteria(c), c.measurement, c.target, _actual(c)) for c in plan.checks],
     )
     sub = dict(zip(VALIDATION_SUBSECTIONS, (pre, post, criteria), strict=True))
     lines: list[str] = []
@@ -319,8 +319,15 @@ def _rollback(plan: Plan) -> list[str]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
+def _criteria(c: Check, *extra: str) -> str:
+    """A check's criteria with its model, unless the criteria already start with the model's name."""
+    named = c.criteria.startswith(f"{c.model} ")
+    said = ", ".join(([] if named else [_code(c.model)]) + list(extra))
+    return f"{_inline(c.criteria)} ({said})" if said else _inline(c.criteria)
+
+
 def _check_box(c: Check) -> str:
-    text = f"{_inline(c.criteria)} ({_code(c.model)}, {c.kind}) — target: {_inline(c.target)}"
+    text = f"{_criteria(c, c.kind)} — target: {_inline(c.target)}"
     if not c.blocking:
         text += " · non-blocking"
     if c.outcome is not None:
