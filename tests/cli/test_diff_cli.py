@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dataplan.cli.app import app
+from tests.conftest import ProjectFactory, catalog, write_files
 
 runner = CliRunner()
 
@@ -223,3 +224,59 @@ def test_profile_text_shows_deviation_and_quantiles_of_numeric_columns(tmp_path:
     cells = [c.strip() for c in row.strip("│").split("│")]
     assert cells == ["id", "50.5", "29.01", "1.99", "25.75", "50.5", "75.25", "99.01"]
     assert not any(line.startswith("│ s ") and "50.5" in line for line in output.splitlines())
+
+
+# --- a model between two environments ----------------------------------------------------------------
+
+DOUBLED = """
+    select c.customer_id, c.region, count(o.order_id) as orders, sum(o.amount) * 2 as total
+    from staging.stg_customers c
+    left join stg_orders o on o.customer_id = c.customer_id
+    group by c.customer_id, c.region
+"""
+GRAIN = "models:\n  - name: customer_totals\n    grain: [customer_id]\n"
+
+
+def test_diff_of_a_model_between_environments_keys_on_its_grain(make_project: ProjectFactory) -> None:
+    root = make_project()
+    write_files(root, {"models/marts/customer_totals.yml": GRAIN})
+    with make_project.open() as wh:
+        wh.build("prod")
+    write_files(root, {"models/marts/customer_totals.sql": DOUBLED})
+    with make_project.open() as wh:
+        wh.build("dev")
+    code, output = invoke("diff", "customer_totals", "--env-b", "dev", "-p", str(root), "-f", "json")
+    assert code == 1, output  # every total changed
+    result = json.loads(output)
+    assert result["key"] == ["customer_id"]  # the model's grain
+    labels = result["a"]["label"], result["b"]["label"]
+    assert labels == ("marts.customer_totals in prod", "marts.customer_totals in dev")
+    rows = result["rows"]
+    assert (rows["only_a"], rows["only_b"], rows["changed"], rows["unchanged"]) == (0, 0, 3, 0)
+    assert {c["column"]: c["mismatches"] for c in rows["columns"]} == {"region": 0, "orders": 0, "total": 3}
+    same, text = invoke("diff", "marts.customer_totals", "--env", "dev", "--env-b", "dev", "-p", str(root))
+    assert same == 0 and "All 3 compared columns match." in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["customer_total", "--env-b", "dev"], "did you mean customer_totals"),
+        (["customer_totals", "--env-b", "qa"], "model marts.customer_totals is not built in qa"),
+        (["customer_totals", "b", "--env-b", "dev"], "with --env-b, name one model and no second relation"),
+        (["customer_totals"], "missing side B"),
+    ],
+)
+def test_diff_between_environments_bad_input_exits_2(
+    duck_project: ProjectFactory, args: list[str], message: str
+) -> None:
+    root = duck_project()
+    with duck_project.open() as wh:
+        wh.build("prod")
+        wh.build("dev")
+        before = catalog(wh)
+    code, output = invoke("diff", *args, "-p", str(root))
+    assert code == 2, output
+    assert message in output
+    with duck_project.open() as wh:
+        assert catalog(wh) == before

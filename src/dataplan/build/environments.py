@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlglot import exp
+
 from dataplan.backends.base import Backend, select_star, table
 from dataplan.build.naming import PROD, environment_schema
-from dataplan.errors import StateError
+from dataplan.errors import InputError, StateError
+from dataplan.project import Project
+from dataplan.project.nodes import Model
 from dataplan.rollout.faults import fault_point
 from dataplan.state.store import EnvironmentModel, StateStore
 
@@ -86,3 +90,18 @@ def drop(backend: Backend, store: StateStore, environment: str) -> list[str]:
         for schema in sorted({e.view_schema for e in current.values()} - remaining):
             backend.drop_schema(schema)
     return sorted(f"{e.view_schema}.{e.model}" for e in current.values())
+
+
+def model_view(project: Project, store: StateStore, name: str, environment: str) -> tuple[Model, exp.Table]:
+    """The view through which ``environment`` serves the model ``name`` (``name`` or ``layer.name``)."""
+    selected = project.graph.select(name)  # an unknown name gets "did you mean"
+    if len(selected) != 1:
+        raise InputError(f"{name!r} selects {len(selected)} models; name one model", hint="e.g. marts.orders")
+    model = project.models[selected[0]]
+    entry = store.environment_models(environment).get(model.name) if store.is_initialized() else None
+    if entry is None:
+        raise StateError(
+            f"model {model.fqn} is not built in {environment}",
+            hint=f"`dataplan build --env {environment}` builds it; `dataplan env list` lists the environments",
+        )
+    return model, table(entry.view_schema, entry.model)

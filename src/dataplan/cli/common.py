@@ -72,6 +72,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "diff": (
         "dataplan diff marts.orders marts__dev.orders --key order_id",
+        "dataplan diff marts.orders --env prod --env-b dev",
         "dataplan diff marts.orders marts__dev.orders -k order_id -f md -o d.md",
         "dataplan diff a 'query:select * from b where day > 1' --key id",
         "dataplan diff raw.t raw.t --connection w.duckdb \\",

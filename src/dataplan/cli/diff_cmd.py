@@ -14,8 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from sqlglot import exp
 
 from dataplan.backends import Backend, connect, connect_url
+from dataplan.build.environments import model_view
+from dataplan.build.naming import PROD
 from dataplan.cli.common import Format, FormatOpt, ProjectOpt, errors, examples, out, progress_bar
 from dataplan.config import CONFIG_FILE, load_config
 from dataplan.errors import InputError
@@ -24,6 +27,7 @@ from dataplan.verify.diff import open_relation, profile_relation
 from dataplan.verify.model import DiffResult
 from dataplan.verify.relations import parse_columns, parse_key, parse_tolerance, parse_where
 from dataplan.verify.reports import html_report, markdown_report, terminal_report, to_json
+from dataplan.warehouse import Warehouse
 
 
 class ReportFormat(StrEnum):
@@ -80,9 +84,13 @@ ExactOpt = Annotated[
 
 
 def diff(
-    a: Annotated[str, typer.Argument(help="Table, view, or query:SELECT ... (side A, the baseline).")],
-    b: Annotated[str, typer.Argument(help="Table, view, or query:SELECT ... (side B).")],
-    key: Annotated[str | None, typer.Option("--key", "-k", help="Key column(s), comma separated.")] = None,
+    a: Annotated[
+        str, typer.Argument(help="Table, view, or query:SELECT ... (side A, the baseline); a model with --env-b.")
+    ],
+    b: Annotated[str | None, typer.Argument(help="Table, view, or query:SELECT ... (side B).")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", "-k", help="Key column(s), comma separated (with --env-b: the grain).")
+    ] = None,
     where: Annotated[str | None, typer.Option(help="SQL filter applied to both sides.")] = None,
     columns: Annotated[str | None, typer.Option(help="Only these columns, comma separated.")] = None,
     tolerance: Annotated[str | None, typer.Option(help="Float tolerance: abs=...,rel=...")] = None,
@@ -93,30 +101,57 @@ def diff(
             "--connection-b", help="Side B's connection (default: side A's). Different engines: checksum-bisect."
         ),
     ] = None,
+    env: Annotated[str, typer.Option("--env", help="With --env-b: the environment of side A.")] = PROD,
+    env_b: Annotated[
+        str | None,
+        typer.Option("--env-b", help="Diff model A as --env serves it against this environment's (e.g. dev)."),
+    ] = None,
     project: ProjectOpt = Path("."),
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json, md or html.")] = ReportFormat.text,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     exact: ExactOpt = False,
 ) -> None:
-    """Diff two relations: counts, schema, profiles, key-level diff and distributions. Exit 1 when a check fails."""
+    """Diff two relations: counts, schema, profiles, key-level diff and distributions. Exit 1 when a check fails.
+
+    With --env-b, A names a model and both sides are its views: in --env (default prod) and in --env-b.
+    """
     with errors(), ExitStack() as stack:
         if output is not None and output.is_dir():  # found before the diff runs, not after
             raise InputError(f"--output {output} is a directory", hint="name a file, e.g. report.html")
+        rel_a: exp.Expr
+        rel_b: exp.Expr
+        if env_b is not None:
+            if b is not None or connection or connection_b:
+                raise InputError(
+                    "with --env-b, name one model and no second relation or connection",
+                    hint=f"dataplan diff {a} --env {env} --env-b {env_b}",
+                )
+            wh = stack.enter_context(Warehouse.open(project))
+            model, rel_a = model_view(wh.project, wh.store, a, env)
+            rel_b = model_view(wh.project, wh.store, a, env_b)[1]
+            backend_a = backend_b = wh.backend
+            key = key or ",".join(model.spec.grain) or None
+            label_a, label_b = f"{model.fqn} in {env}", f"{model.fqn} in {env_b}"
+        else:  # relations as written, on the given connections
+            if b is None:
+                raise InputError("missing side B", hint="dataplan diff A B --key K, or dataplan diff MODEL --env-b dev")
+            backend_a = stack.enter_context(_backend(connection, project))
+            backend_b = stack.enter_context(_backend(connection_b, project)) if connection_b else backend_a
+            rel_a, rel_b = open_relation(backend_a, a), open_relation(backend_b, b)
+            label_a, label_b = a, b
         bar = stack.enter_context(progress_bar(fmt is ReportFormat.text or output is not None))
-        backend_a = stack.enter_context(_backend(connection, project))
-        backend_b = stack.enter_context(_backend(connection_b, project)) if connection_b else backend_a
         tol = parse_tolerance(tolerance) if tolerance else None
         result = run_diff(
             backend_a,
-            open_relation(backend_a, a),
+            rel_a,
             backend_b,
-            open_relation(backend_b, b),
+            rel_b,
             key=parse_key(key) if key else None,
             columns=parse_columns(columns) if columns else None,
             where=parse_where(where, backend_a.dialect) if where else None,
             tolerance=tol,
-            label_a=a,
-            label_b=b,
+            label_a=label_a,
+            label_b=label_b,
             exact=exact,
             on_progress=bar,
         )
