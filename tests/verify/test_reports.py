@@ -747,3 +747,23 @@ def test_terminal_distributions_fit_80_columns_without_breaking_figures_or_spark
 
 
 COLUMNS_SHOWN = {"amount", "quantity", "latency_ms", "shipping_cost", "country"}
+
+
+@pytest.mark.parametrize("width", [80, 90, 100, 120])
+def test_terminal_profiles_never_lose_a_figure_at_any_width(width: int) -> None:
+    """A long column name kept whole once squeezed the last column off the edge: "1.0 → " without its "0.99"."""
+    result = changed_result()
+    first = result.profiles[0]
+    long_name = first.model_copy(
+        update={
+            "column": "churn_risk_score",
+            "a": first.a.model_copy(update={"min": 0.03207612471373177, "max": 1.0, "type": "DOUBLE"}),
+            "b": first.b.model_copy(update={"min": 0.03207612471373177, "max": 0.99, "type": "DOUBLE"}),
+        }
+    )
+    result = result.model_copy(update={"profiles": [long_name, *result.profiles[1:]]})
+    console = Console(record=True, width=width, color_system=None)
+    console.print(terminal_report(result))
+    profiles = console.export_text().split("\nProfiles")[1].split("\nDistributions")[0]
+    assert "churn_risk_score" in profiles
+    assert "0.99" in profiles, profiles

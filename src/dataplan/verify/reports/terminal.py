@@ -94,14 +94,14 @@ def _table(
         pad_edge=False,
         min_width=len(title) + 2,
     )
-    name_width = min(NAME_WIDTH, max((len(n) for n in names), default=0))
+    # Names of up to NAME_WIDTH characters never wrap; longer ones fold like any other cell.
+    whole_names = bool(names) and max(len(n) for n in names) <= NAME_WIDTH
     for column in columns:
         table.add_column(
             Text(column),
             justify="right" if column in right else "left",
             overflow="fold",
-            no_wrap=column in whole,
-            min_width=max(name_width, len(column)) if column in ("column", "check") and names else None,
+            no_wrap=column in whole or (whole_names and column in ("column", "check")),
         )
     return table
 
