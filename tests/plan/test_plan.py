@@ -174,6 +174,12 @@ def test_removed_contract_column_is_breaking_and_blocked(deployed: Path, make_pr
     assert removed[0].breaking
     assert any("breaks its enforced contract" in b for b in plan.blocked)
     assert any(r.rule == "enforced-contract-column-removed" and r.blocking for r in plan.risks)
+    # From the command line a blocked plan exits 1, so CI gates on it; it is still recorded as a DRAFT.
+    blocked = runner.invoke(app, ["plan", "-p", str(deployed), "--format", "json"])
+    assert blocked.exit_code == 1, blocked.output
+    payload = json.loads(blocked.output)
+    assert payload["saved"] is True and payload["status"] == "DRAFT" and payload["blocked"]
+    assert runner.invoke(app, ["plan", "-p", str(deployed), "--allow-breaking", "--explain"]).exit_code == 1
     # The YAML still declares total: the build would refuse the model whatever --allow-breaking says.
     allowed = plan_of(make_project, allow_breaking=True)
     assert allowed.blocked == [

@@ -173,7 +173,10 @@ def plan(
     end: EndOpt = None,
     fmt: PlanFormat = "text",
 ) -> None:
-    """Compare the project with an environment and write the plan (plans/<date>-<slug>.md)."""
+    """Compare the project with an environment and write the plan (plans/<date>-<slug>.md).
+
+    Exit 1 when the plan is blocked (a breaking change to an enforced contract without --allow-breaking).
+    """
     if ctx.invoked_subcommand is not None:
         # `dataplan plan -p DIR list`: the group's options are the subcommand's defaults.
         ctx.obj = {"project": project, "fmt": fmt}
@@ -190,6 +193,8 @@ def plan(
             save=not explain,
         )
     show_plan(out, result, fmt, explain, saved=not explain and not result.is_empty)
+    if result.blocked:  # CI gates on it: apply would refuse this plan (it is still recorded, as a DRAFT)
+        raise typer.Exit(1)
 
 
 @plan_app.command("list", epilog=examples("plan list"))
