@@ -129,7 +129,7 @@ def test_rollback_acts_on_the_environment_promote_to_chose(deployed: Deployed) -
     assert "**ROLLED BACK** — promoted, then rolled back" in doc
     assert re.search(r"^- Applied \S+ \S+ UTC in `plan_\w+`: every blocking check passed\.$", doc, re.M)
     assert re.search(r"^- Promoted to `dev` \S+ \S+ UTC\.$", doc, re.M)
-    assert re.search(r"^- Rolled back \S+ \S+ UTC: ", doc, re.M)
+    assert re.search(rf"^- Rolled back \S+ \S+ UTC by command \(`dataplan rollback {pid}`\)\.$", doc, re.M)
     assert "Restores in `dev`:" in doc
     assert state_of(deployed, "dev") == old and state_of(deployed, "prod") == old
 
