@@ -55,14 +55,20 @@ def find_chromium() -> str | None:
     return None
 
 
-def screenshot(page: str, tmp_path: Path, width: int, height: int) -> bytes:
-    """A PNG of ``page`` rendered offline by headless Chromium (skips when none is installed)."""
+def require_chromium(purpose: str) -> str:
+    """Chromium's path; without one the test skips, except in CI (DATAPLAN_REQUIRE_CHROMIUM=1), where it fails."""
     chromium = find_chromium()
     if chromium is None:
-        message = "no chromium / google-chrome on PATH to take a screenshot with"
+        message = f"no chromium / google-chrome on PATH to {purpose}"
         if os.environ.get("DATAPLAN_REQUIRE_CHROMIUM") == "1":  # set by .ci/run: CI never skips these
             pytest.fail(message + " (make test installs it with apt-get when run as root)")
         pytest.skip(message)
+    return chromium
+
+
+def screenshot(page: str, tmp_path: Path, width: int, height: int) -> bytes:
+    """A PNG of ``page`` rendered offline by headless Chromium (skips when none is installed)."""
+    chromium = require_chromium("take a screenshot with")
     html_file, png = tmp_path / "page.html", tmp_path / "page.png"
     html_file.write_text(page, encoding="utf-8")
     command = [

@@ -14,9 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.htmlcheck import find_chromium
+from tests.htmlcheck import require_chromium
 
 _MEASURE = """<script>
 const frame = document.getElementById("page");
@@ -53,9 +51,7 @@ class Layout:
 
 def measure(page: str, tmp_path: Path, width: int, height: int = 1200) -> Layout:
     """``page`` laid out by headless Chromium ``width`` px wide (skips when no Chromium is installed)."""
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("no chromium / google-chrome on PATH to measure the layout with")
+    chromium = require_chromium("measure the layout with")
     wrapper = (
         '<!DOCTYPE html><html><body style="margin:0">'
         f'<iframe id="page" style="border:0;width:{width}px;height:{height}px" srcdoc="{html.escape(page)}"></iframe>'

@@ -58,7 +58,7 @@ def _main(
         typer.Option("--version", help="Print dataplan's version and exit.", callback=_print_version, is_eager=True),
     ] = False,
 ) -> None:
-    pass
+    """The options every invocation takes; --version is handled by its eager callback."""
 
 
 app.add_typer(plan_app, name="plan")
