@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,9 @@ from typer.testing import CliRunner
 
 from dataplan import Project, Warehouse
 from dataplan.cli.app import app
-from tests.conftest import ProjectFactory, catalog, write_files
+from tests.conftest import SHOP_FILES, ProjectFactory, catalog, write_files
+
+SHOP_SOURCES = SHOP_FILES["sources.yml"]
 
 runner = CliRunner()
 
@@ -291,23 +294,29 @@ def test_catalog_helper_sees_changes(duck_project: ProjectFactory) -> None:
         assert catalog(wh) != before
 
 
-def test_a_source_table_missing_from_the_warehouse_says_so(make_project: ProjectFactory) -> None:
+def refused_build(make_project: ProjectFactory, files: dict[str, str]) -> str:
+    """Build prod, write ``files``, build again from the CLI: exit 2, the warehouse as it was; the output."""
     root = make_project()
     with make_project.open() as wh:
         wh.build("prod")
         before = catalog(wh)
-    sources = (root / "sources.yml").read_text()
-    customers = next(line for line in sources.splitlines() if line.strip() == "- name: customers")
-    refunds = customers.replace("customers", "refunds")
-    (root / "sources.yml").write_text(sources.replace(customers, f"{customers}\n{refunds}"))
-    write_files(root, {"models/marts/refund_totals.sql": "select count(*) as n from raw.refunds"})
+    write_files(root, files)
     code, output = build_cli(root)
     assert code == 2, output
+    with make_project.open() as wh:
+        assert catalog(wh) == before
+    return output
+
+
+def test_a_source_table_missing_from_the_warehouse_says_so(make_project: ProjectFactory) -> None:
+    refunds = re.sub(r"^( *)- name: customers$", r"\g<0>\n\1- name: refunds", SHOP_SOURCES, flags=re.M)
+    output = refused_build(
+        make_project,
+        {"sources.yml": refunds, "models/marts/refund_totals.sql": "select count(*) as n from raw.refunds"},
+    )
     assert "refund_totals.sql: model marts.refund_totals cannot run:" in output
     assert "a table it reads is not in the warehouse" in output
     assert "misspelled" not in output  # not a column
-    with make_project.open() as wh:
-        assert catalog(wh) == before
 
 
 @pytest.mark.parametrize(
@@ -321,34 +330,19 @@ def test_a_source_table_missing_from_the_warehouse_says_so(make_project: Project
 def test_a_seed_that_does_not_parse_is_bad_input_naming_its_line(
     make_project: ProjectFactory, csv: str, line: int | None
 ) -> None:
-    root = make_project()
-    with make_project.open() as wh:
-        wh.build("prod")
-        before = catalog(wh)
-    write_files(root, {"seeds/regions.csv": csv})
-    code, output = build_cli(root)
-    assert code == 2, output
+    output = refused_build(make_project, {"seeds/regions.csv": csv})
     where = f"regions.csv:{line}: " if line else "regions.csv: "
     assert f"{where}seed seeds.regions cannot be read: " in output, output
     assert "internal error" not in output
-    with make_project.open() as wh:
-        assert catalog(wh) == before
 
 
 @pytest.mark.parametrize("engine", ["postgres"])  # DuckDB's GROUP BY ALL is Postgres's syntax error
 def test_sql_the_engine_cannot_parse_is_not_called_a_misspelled_column(make_project: ProjectFactory) -> None:
-    root = make_project()
-    with make_project.open() as wh:
-        wh.build("prod")
-        before = catalog(wh)
-    write_files(root, {"models/marts/by_region.sql": "select region, count(*) as n from raw.customers group by all"})
-    code, output = build_cli(root)
-    assert code == 2, output
+    sql = "select region, count(*) as n from raw.customers group by all"
+    output = refused_build(make_project, {"models/marts/by_region.sql": sql})
     assert "by_region.sql: model marts.by_region cannot run:" in output and "syntax error" in output
     assert "postgres cannot parse this SQL as it runs there, translated from the project's duckdb dialect" in output
     assert "misspelled" not in output
-    with make_project.open() as wh:
-        assert catalog(wh) == before
 
 
 @pytest.mark.parametrize(
@@ -363,18 +357,10 @@ def test_sql_the_engine_cannot_parse_is_not_called_a_misspelled_column(make_proj
     ],
 )
 def test_a_misspelled_column_names_its_line(make_project: ProjectFactory, sql: str, line: int) -> None:
-    root = make_project()
-    with make_project.open() as wh:
-        wh.build("prod")
-        before = catalog(wh)
-    write_files(root, {"models/marts/customer_totals.sql": sql})
-    code, output = build_cli(root)
-    assert code == 2, output
+    output = refused_build(make_project, {"models/marts/customer_totals.sql": sql})
     assert f"customer_totals.sql:{line}: model marts.customer_totals cannot run:" in output
     assert "customer_idd" in output
     assert "misspelled here, or removed or renamed upstream" in output
-    with make_project.open() as wh:
-        assert catalog(wh) == before
 
 
 @pytest.mark.parametrize(
