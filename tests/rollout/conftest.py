@@ -15,6 +15,22 @@ from dataplan.backends.base import table
 from dataplan.rollout.faults import FAULT_ENV
 from tests.conftest import ProjectFactory, run_sql, write_files
 
+# A change that drops 2 of the 80 orders (2.5%), and a row-count trigger at 1% on order_facts that it fires.
+NO_TEST = {
+    "models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
+    "where status <> 'test'\n"
+}
+STRICT_ORDER_FACTS = {
+    "models/marts/order_facts.yml": """
+        models:
+          - name: order_facts
+            materialized: table
+            grain: [order_id]
+            rollback_when: {row_count_drop_pct: 1}
+    """,
+}
+ROW_DROP = {**NO_TEST, **STRICT_ORDER_FACTS}
+
 FILES = {
     "models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders\n",
     "models/marts/order_facts.sql": "select order_id, customer_id, amount * 1.0 as amount, status from stg_orders\n",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ProjectFactory
-from tests.rollout.conftest import Deployed
+from tests.rollout.conftest import ROW_DROP, Deployed
 
 UPPER_STATUS = "select order_id, customer_id, amount, upper(status) as status from stg_orders\n"
 STRICT_STAGING = {  # a model the plan below never changes, with a trigger of its own
@@ -92,23 +92,7 @@ def test_the_post_promotion_figures_reach_the_document(duck: Deployed) -> None:
 
 
 def test_the_check_that_fired_the_rollback_is_in_the_document(duck: Deployed) -> None:
-    duck.change(
-        {
-            "models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
-            "where status <> 'test'\n"
-        }
-    )  # 2 of 80 rows fewer
-    duck.change(
-        {
-            "models/marts/order_facts.yml": """
-            models:
-              - name: order_facts
-                materialized: table
-                grain: [order_id]
-                rollback_when: {row_count_drop_pct: 1}
-            """
-        }
-    )
+    duck.change(ROW_DROP)  # 2 of 80 rows fewer, and a 1% trigger on order_facts
     pid = duck.plan()
     with duck.open() as wh:
         assert wh.apply(pid).exit_code == 1

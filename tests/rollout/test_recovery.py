@@ -6,7 +6,7 @@ import pytest
 
 import dataplan.rollout.executor as executor_module
 from dataplan.rollout.postcheck import PostCheckResult
-from tests.rollout.conftest import Deployed, run_cli, state_of
+from tests.rollout.conftest import ROW_DROP, Deployed, run_cli, state_of
 
 DOUBLE = {
     "models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status from stg_orders\n"
@@ -21,17 +21,6 @@ DRIFT_YML = """
 ORDERS_AS_TEXT = {
     "models/marts/customer_revenue.sql": "select customer_id, sum(amount) as revenue, "
     "cast(count(*) as varchar) as orders from order_facts group by customer_id\n"
-}
-ROW_DROP = {
-    "models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
-    "where status <> 'test'\n",
-    "models/marts/order_facts.yml": """
-        models:
-          - name: order_facts
-            materialized: table
-            grain: [order_id]
-            rollback_when: {row_count_drop_pct: 1}
-    """,
 }
 
 

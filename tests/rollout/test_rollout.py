@@ -10,14 +10,10 @@ import pytest
 
 from dataplan import StateError
 from dataplan.rollout.locks import Locks
-from tests.rollout.conftest import Deployed, full_catalog
+from tests.rollout.conftest import NO_TEST, ROW_DROP, Deployed, full_catalog
 
 DOUBLE = {
     "models/marts/order_facts.sql": "select order_id, customer_id, amount * 2.0 as amount, status from stg_orders\n"
-}
-NO_TEST = {
-    "models/staging/stg_orders.sql": "select order_id, customer_id, amount, status from raw.orders "
-    "where status <> 'test'\n"
 }
 
 
@@ -96,18 +92,7 @@ def test_promote_refuses_unverified_and_stale_plans(deployed: Deployed) -> None:
 
 
 def test_failed_post_promotion_check_rolls_back_by_itself(deployed: Deployed) -> None:
-    deployed.change(
-        {
-            **NO_TEST,
-            "models/marts/order_facts.yml": """
-            models:
-              - name: order_facts
-                materialized: table
-                grain: [order_id]
-                rollback_when: {row_count_drop_pct: 1}
-        """,
-        }
-    )
+    deployed.change(ROW_DROP)
     pid = deployed.plan()
     with deployed.open() as wh:
         before = full_catalog(wh)[0]
