@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 
 from dataplan.backends import Backend, connect
+from dataplan.backends.files import FileLoad
+from dataplan.backends.files import refresh as refresh_files
 from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
 from dataplan.build.naming import PROD, check_environment_name, environment_schema
@@ -97,16 +99,28 @@ class Warehouse:
     ) -> BuildResult:
         self.check_exposure_columns(environment, PROD)
         if dry_run:
-            return self.builder.build(environment, select, dry_run=True, end=end)
+            loaded = self.refresh_files()
+            result = self.builder.build(environment, select, dry_run=True, end=end)
+            result.loaded = loaded
+            return result
         # Bad input fails before the state store exists: nothing is created for a typo.
         check_environment_name(environment)
         self.project.graph.select(select)
         trips = self.backend.round_trips
+        loaded = self.refresh_files()
         self.store.ensure()
         with self._locked(environment, "build"):
             result = self.builder.build(environment, select, end=end, progress=progress)
         result.round_trips = self.backend.round_trips - trips  # the state check and the lock included
+        result.loaded = loaded
         return result
+
+    def refresh_files(self) -> list[FileLoad]:
+        """On engines that cannot read files (Postgres): load the file sources whose files changed.
+
+        A copy of the files in ``_dataplan_files``; it changes no environment (``backends.files``).
+        """
+        return refresh_files(self.backend, list(self.project.sources.values()))
 
     def check_exposure_columns(self, *environments: str) -> None:
         """Refuse an exposure column that neither the project's model nor its version in ``environments`` has.
@@ -148,8 +162,11 @@ class Warehouse:
     ) -> RunResult:
         check_environment_name(environment)
         self.store.require_initialized()
+        loaded = self.refresh_files()
         with self._locked(environment, "run"):
-            return self.builder.run(environment, select, end=end, progress=progress)
+            result = self.builder.run(environment, select, end=end, progress=progress)
+        result.loaded = loaded
+        return result
 
     def test(self, environment: str = PROD, select: str | None = None, progress: Progress | None = None) -> TestRun:
         check_environment_name(environment)
@@ -161,6 +178,7 @@ class Warehouse:
                 f"environment {environment} does not exist",
                 hint=f"run `dataplan build --env {environment}` first",
             )
+        self.refresh_files()
         return TestRunner(self.project, self.backend, env).run(environment, names, select is None, progress)
 
     def status(self, environment: str = PROD) -> EnvironmentStatus:
@@ -247,9 +265,11 @@ class Warehouse:
     ) -> Plan:
         """Build a plan against ``environment``; with ``save``, record it and write its document.
 
-        Building runs no DDL: the only write is the plan's row in the state store.
+        Building runs no DDL: the only writes are the plan's row in the state store and, on engines that
+        cannot read files, the load of file sources whose files changed (``refresh_files``).
         """
         self.check_exposure_columns(environment)
+        self.refresh_files()
         plan = PlanBuilder(self.project, self.backend, self.store).build(
             environment, objective=objective, title=title, select=select, allow_breaking=allow_breaking, end=end
         )

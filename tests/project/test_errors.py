@@ -56,14 +56,18 @@ CASES = {
         "(in the list that starts at line 2: check the indentation)",
     ),
     "wrong indentation in a mapping": (
-        {"models/marts/customer_totals.yml": "models:\n  - name: customer_totals\n    columns:\n"
-         "      - name: customer_id\n        tests: [not_null]\n       description: x\n"},
+        {
+            "models/marts/customer_totals.yml": "models:\n  - name: customer_totals\n    columns:\n"
+            "      - name: customer_id\n        tests: [not_null]\n       description: x\n"
+        },
         "customer_totals.yml:6",
         "malformed YAML",
     ),
     "impossible date": (
-        {"models/marts/region_totals.yml": "models:\n  - name: region_totals\n    description: x\n"
-         "    start: 2024-31-01\n"},
+        {
+            "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    description: x\n"
+            "    start: 2024-31-01\n"
+        },
         "region_totals.yml:4",
         "malformed YAML: '2024-31-01' is not a valid date: month must be in 1..12",
     ),
@@ -76,8 +80,10 @@ CASES = {
         "column Total is listed twice (also at line 4)",
     ),
     "a source column listed twice": (
-        {"sources.yml": "sources:\n  - name: raw\n    schema: raw\n    tables:\n      - name: orders\n"
-         "        columns:\n          - {name: order_id, tests: [unique]}\n          - {name: order_id}\n"},
+        {
+            "sources.yml": "sources:\n  - name: raw\n    schema: raw\n    tables:\n      - name: orders\n"
+            "        columns:\n          - {name: order_id, tests: [unique]}\n          - {name: order_id}\n"
+        },
         "sources.yml:8",
         "column order_id is listed twice (also at line 7)",
     ),
@@ -412,25 +418,3 @@ def test_a_test_on_a_select_star_model_is_left_to_the_engine(built: Path) -> Non
     )
     project = Project.load(built)
     assert [t.name for t in project.models["all_orders"].tests] == ["not_null(not_a_column)"]
-
-
-def test_a_file_source_in_a_postgres_project_names_its_line(pg_dsn: str, tmp_path: Path) -> None:
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory()
-    with factory.open() as wh:
-        wh.build("prod")
-        before = catalog(wh)
-    sources = (root / "sources.yml").read_text(encoding="utf-8")
-    (root / "sources.yml").write_text(
-        sources + "  - name: crm\n    format: parquet\n    path: data/crm\n    tables: [accounts]\n", encoding="utf-8"
-    )
-    write_files(root, {"models/staging/stg_accounts.sql": "select * from crm.accounts"})
-    code, output = build_cli(root)
-    assert code == 2, output
-    assert "sources.yml:10: source crm reads parquet files, which Postgres cannot read" in output
-    assert "declare the source with `schema:`" in output
-    # The broken project no longer loads: put it back to look at the warehouse.
-    (root / "sources.yml").write_text(sources, encoding="utf-8")
-    (root / "models/staging/stg_accounts.sql").unlink()
-    with factory.open() as wh:
-        assert catalog(wh) == before

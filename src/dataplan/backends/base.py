@@ -13,13 +13,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from dataplan.project.nodes import SourceTable
+
+if TYPE_CHECKING:
+    from dataplan.backends.files import FileLoad
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ class Backend(ABC):
     def __init__(self) -> None:
         self.round_trips = 0  # statements sent: what benchmarks count
         self._in_transaction = False
+        # Engines without reads_files: file source -> fingerprint of the files loaded, and the loads made.
+        self.staged_files: dict[str, str] = {}
+        self.file_loads: list[FileLoad] = []
 
     # -- SQL text --------------------------------------------------------
     def render(self, expression: exp.Expr) -> str:
@@ -294,12 +300,35 @@ class Backend(ABC):
         """The columns ``load_arrow`` would create for ``schema``, without creating anything."""
 
     def source_relation(self, source: SourceTable) -> exp.Expr:
-        """What a model's reference to a source table becomes."""
+        """What a model's reference to a source table becomes: a file source is read where it lies on
+        engines that read files, and loaded into a table first on the others (``backends.files``)."""
         if source.is_files:
-            from dataplan.errors import InputError
+            from dataplan.backends.files import stage
 
-            raise InputError(
-                f"source {source.name} is a set of files; {type(self).__name__} cannot read files",
-                hint="load the files into a warehouse table and declare `schema:` for the source",
-            )
+            return stage(self, source)
         return table(source.source.schema_ or source.source.name, source.spec.name)
+
+    # -- loading files (engines without reads_files) -------------------------
+    def table_columns(self, target: exp.Table) -> list[Column]:
+        """The columns of table ``target`` from the catalog, in order; none when it does not exist."""
+        raise NotImplementedError(f"{self.dialect} does not load files")
+
+    def table_note(self, target: exp.Table) -> str | None:
+        """The comment recorded on table ``target``; None when it has none or does not exist."""
+        raise NotImplementedError(f"{self.dialect} does not load files")
+
+    def set_table_note(self, target: exp.Table, text: str) -> None:
+        raise NotImplementedError(f"{self.dialect} does not load files")
+
+    def add_column(self, target: exp.Table, name: str, type_: str) -> None:
+        self.execute(
+            exp.Alter(
+                this=target,
+                kind="TABLE",
+                actions=[exp.ColumnDef(this=ident(name), kind=exp.DataType.build(type_, dialect=self.dialect))],
+            )
+        )
+
+    def append_arrow(self, target: exp.Table, data: pa.Table) -> None:
+        """Append the rows of an Arrow table to the existing table ``target`` (columns matched by name)."""
+        raise NotImplementedError(f"{self.dialect} does not load files")

@@ -11,6 +11,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, Column, Relation, hex_digits
+from dataplan.backends.files import partitioned
 from dataplan.errors import EngineError
 from dataplan.project.nodes import SourceTable
 from dataplan.secrets import redact
@@ -140,7 +141,7 @@ class DuckDBBackend(Backend):
             return super().source_relation(source)
         root = source.files_root
         fmt = source.source.format
-        has_dt = root.is_dir() and any(p.name.startswith("dt=") for p in root.iterdir())
+        has_dt = partitioned(root)
         pattern = str(root / ("dt=*/*." if has_dt else "*.")) + (fmt or "parquet")
         reader = "read_parquet" if fmt == "parquet" else "read_csv"
         args: list[exp.Expr] = [exp.Literal.string(pattern)]

@@ -14,22 +14,50 @@ from dataplan.secrets import redact, scrub_connection_message
 
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
-# Arrow -> Postgres column types for loading seeds.
+# Arrow -> Postgres column types for loading seeds and files.
 _ARROW_TYPES: list[tuple[Any, str]] = [
     (pa.types.is_boolean, "BOOLEAN"),
-    (pa.types.is_integer, "BIGINT"),
+    (lambda t: pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t), "SMALLINT"),
+    (lambda t: pa.types.is_int32(t) or pa.types.is_uint16(t), "INTEGER"),
+    (lambda t: pa.types.is_int64(t) or pa.types.is_uint32(t), "BIGINT"),
+    (pa.types.is_uint64, "NUMERIC(20,0)"),
+    (lambda t: pa.types.is_float16(t) or pa.types.is_float32(t), "REAL"),
     (pa.types.is_floating, "DOUBLE PRECISION"),
-    (pa.types.is_decimal, "NUMERIC"),
     (pa.types.is_date, "DATE"),
+    (lambda t: pa.types.is_timestamp(t) and t.tz is not None, "TIMESTAMPTZ"),
     (pa.types.is_timestamp, "TIMESTAMP"),
+    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "BYTEA"),
 ]
 
 
 def _pg_type(t: pa.DataType) -> str:
+    if pa.types.is_decimal(t):
+        return f"NUMERIC({t.precision},{t.scale})"
     for test, name in _ARROW_TYPES:
         if test(t):
             return name
     return "TEXT"
+
+
+def _named(target: exp.Table) -> exp.Expr:
+    """WHERE clause of a catalog query on pg_class c / pg_namespace n for one table."""
+    return exp.and_(
+        exp.column("nspname", "n").eq(exp.Literal.string(target.db)),
+        exp.column("relname", "c").eq(exp.Literal.string(target.name)),
+    )
+
+
+def _catalog(*exprs: exp.Expr) -> exp.Select:
+    """SELECT ... FROM pg_class c JOIN pg_namespace n (tables only)."""
+    return (
+        exp.select(*exprs)
+        .from_(exp.table_("pg_class", db="pg_catalog", alias="c"))
+        .join(
+            exp.table_("pg_namespace", db="pg_catalog", alias="n"),
+            on=exp.column("oid", "n").eq(exp.column("relnamespace", "c")),
+        )
+        .where(exp.column("relkind", "c").isin(exp.Literal.string("r"), exp.Literal.string("p")))
+    )
 
 
 class PostgresBackend(Backend):
@@ -167,6 +195,9 @@ class PostgresBackend(Backend):
 
     def load_arrow(self, target: exp.Table, data: pa.Table) -> None:
         self.create_table(target, [(f.name, _pg_type(f.type)) for f in data.schema])
+        self.append_arrow(target, data)
+
+    def append_arrow(self, target: exp.Table, data: pa.Table) -> None:
         copy = exp.Copy(
             this=exp.Schema(this=target, expressions=[ident(n) for n in data.column_names]),
             kind=True,
@@ -174,5 +205,27 @@ class PostgresBackend(Backend):
         )
         self.round_trips += 1
         with self.conn.cursor() as cur, cur.copy(self.render(copy).encode()) as writer:
-            for row in zip(*(c.to_pylist() for c in data.columns), strict=True):
-                writer.write_row(row)
+            for batch in data.to_batches(max_chunksize=65_536):  # bounded memory for Python's row values
+                for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                    writer.write_row(row)
+
+    def table_columns(self, target: exp.Table) -> list[Column]:
+        attr = exp.table_("pg_attribute", db="pg_catalog", alias="a")
+        kind = exp.func("format_type", exp.column("atttypid", "a"), exp.column("atttypmod", "a"))
+        q = (
+            _catalog(exp.column("attname", "a"), kind)
+            .join(attr, on=exp.column("attrelid", "a").eq(exp.column("oid", "c")))
+            .where(_named(target), exp.column("attnum", "a") > 0, exp.not_(exp.column("attisdropped", "a")))
+            .order_by(exp.column("attnum", "a"))
+        )
+        return [Column(n, t) for n, t in self.fetch_rows(q)]
+
+    def table_note(self, target: exp.Table) -> str | None:
+        note = exp.Anonymous(
+            this="obj_description", expressions=[exp.column("oid", "c"), exp.Literal.string("pg_class")]
+        )
+        rows = self.fetch_rows(_catalog(note).where(_named(target)))
+        return rows[0][0] if rows else None
+
+    def set_table_note(self, target: exp.Table, text: str) -> None:
+        self.execute(exp.Comment(this=target, kind="TABLE", expression=exp.Literal.string(text)))

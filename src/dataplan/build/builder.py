@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from dataplan.backends.base import Backend
+from dataplan.backends.files import FileLoad
 from dataplan.build import environments
 from dataplan.build.naming import (
     check_environment_name,
@@ -65,6 +66,7 @@ class BuildResult:
     dry_run: bool = False
     seconds: float = 0.0
     round_trips: int = 0
+    loaded: list[FileLoad] = field(default_factory=list)  # file sources loaded first (engines without files)
 
     @property
     def created(self) -> list[ModelAction]:
@@ -365,3 +367,4 @@ class RunResult:
     refreshed: list[RunAction] = field(default_factory=list)
     seconds: float = 0.0
     round_trips: int = 0
+    loaded: list[FileLoad] = field(default_factory=list)  # file sources loaded first (engines without files)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dataplan.backends.files import FileLoad
 from dataplan.build.builder import BuildResult, RunResult
 from dataplan.demo.story import DemoResult
 from dataplan.secrets import redact
@@ -63,8 +64,19 @@ def short_version(version_id: str | None) -> str:
 VERSION_NOTE = "version: the fingerprint of version <layer>__<model>__<fingerprint> (full ids: --format json)"
 
 
+def file_loads(console: Console, loads: list[FileLoad]) -> None:
+    """One line per file source loaded into its table first (engines that cannot read files)."""
+    for load in loads:
+        files = f"{load.files:,} file{'' if load.files == 1 else 's'}"
+        console.print(
+            Text(f"loaded {load.source} into {load.table}: {load.rows:,} rows from {files} ({load.seconds:.1f}s)"),
+            style="dim",
+        )
+
+
 def build_result(console: Console, result: BuildResult) -> None:
     verb = "would build" if result.dry_run else "built"
+    file_loads(console, result.loaded)
     if result.nothing_to_do:
         console.print(
             Text.assemble(
@@ -102,6 +114,7 @@ def build_result(console: Console, result: BuildResult) -> None:
 
 
 def run_result(console: Console, result: RunResult) -> None:
+    file_loads(console, result.loaded)
     t = table(f"run of {result.environment}")
     name_column(t, "model")
     t.add_column("version", no_wrap=True)

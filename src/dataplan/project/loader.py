@@ -160,14 +160,6 @@ class ProjectLoader:
                     path=path,
                     line=index.line(("sources", si)),
                 )
-            if src.format is not None and self.config.connection.type == "postgres":
-                raise ProjectError(
-                    f"source {src.name} reads {src.format} files, which Postgres cannot read "
-                    "(connection.type is postgres in dataplan.yml)",
-                    path=path,
-                    line=index.line(("sources", si, "format")),
-                    hint="load the files into a warehouse table and declare the source with `schema:` instead",
-                )
             for ti, table in enumerate(src.tables):
                 key = ("sources", si, "tables", ti)
                 _check_unique_columns(table.columns, index, key)

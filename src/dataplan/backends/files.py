@@ -1,0 +1,189 @@
+"""File sources on engines that cannot read files: the files are loaded into a table, again when they change.
+
+DuckDB reads a source's Parquet or CSV files where they lie (``read_parquet`` over the ``dt=`` folders).
+Postgres cannot, so a reference to such a source becomes the table ``_dataplan_files.<source>__<table>``,
+loaded from the same files: the ``dt`` of a ``dt=YYYY-MM-DD`` folder becomes a DATE column, and files with
+different columns are read by name (a column missing from a file is NULL there), as DuckDB reads them.
+
+The table is a copy of the files, kept as fresh as DuckDB's reads are: before its first use in a process,
+the files' fingerprint (each file's path, size and modification time) is compared with the one recorded on
+the table, and when they differ the table is emptied and loaded again, in one transaction with the new
+fingerprint. It is loaded in place, never dropped, so views built on it keep working; a column that new
+files add is added to it. Nothing else about it changes: a column whose type changes, or that every file
+lost, stops the load with an error saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from dataplan.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from dataplan.backends.base import Backend
+    from dataplan.project.nodes import SourceTable
+
+FILES_SCHEMA = "_dataplan_files"
+PARTITION = "dt"  # the hive partition column of dt=YYYY-MM-DD folders, read as a DATE
+NOTE = "dataplan files "  # the table's recorded fingerprint: NOTE + sha256 of the file listing
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """One load of a file source table into its table."""
+
+    source: str  # source.table
+    table: str  # schema.table it was loaded into
+    files: int
+    rows: int
+    seconds: float
+
+
+def partitioned(root: Path) -> bool:
+    """The source table's files lie in ``dt=...`` folders."""
+    return root.is_dir() and any(p.is_dir() and p.name.startswith(f"{PARTITION}=") for p in root.iterdir())
+
+
+def source_files(source: SourceTable) -> list[Path]:
+    """The files a source table reads, as DuckDB's pattern (``dt=*/*.parquet`` or ``*.parquet``) finds them."""
+    root, fmt = source.files_root, source.source.format or "parquet"
+    if not root.is_dir():
+        return []
+    pattern = f"{PARTITION}=*/*.{fmt}" if partitioned(root) else f"*.{fmt}"
+    return sorted(p for p in root.glob(pattern) if p.is_file())
+
+
+def fingerprint(root: Path, files: list[Path]) -> str:
+    """What changes when a file is added, removed or rewritten: paths, sizes and modification times."""
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def staged_name(source: SourceTable) -> tuple[str, str]:
+    """(schema, table) of the loaded copy of a file source table."""
+    return FILES_SCHEMA, f"{source.source.name}__{source.spec.name}"
+
+
+def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
+    """The rows of every file, columns matched by name, plus ``dt`` from the folder names when partitioned."""
+    import pyarrow.csv  # noqa: F401 - pa.csv, for the CSV options
+    import pyarrow.dataset as ds
+
+    root = source.files_root
+    # An empty CSV field is NULL, as DuckDB's read_csv has it (Arrow's default is an empty string).
+    fmt: str | ds.FileFormat = source.source.format or "parquet"
+    if fmt == "csv":
+        fmt = ds.CsvFileFormat(convert_options=pa.csv.ConvertOptions(strings_can_be_null=True))
+    try:
+        schemas = [ds.dataset(str(f), format=fmt).schema for f in files]
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        partitioning = None
+        if partitioned(root):
+            if PARTITION in schema.names:
+                schema = schema.remove(schema.get_field_index(PARTITION))
+            part = pa.schema([(PARTITION, pa.date32())])
+            partitioning = ds.partitioning(part, flavor="hive")
+            schema = pa.unify_schemas([schema, part])
+        data = ds.dataset(
+            [str(f) for f in files], schema=schema, format=fmt, partitioning=partitioning,
+            partition_base_dir=str(root),
+        ).to_table()  # fmt: skip
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(
+            f"source {source.name}: cannot read its {source.source.format} files under {root}: {exc}",
+            hint="check the files (every file of a source table needs the same column types)",
+        ) from exc
+    return data
+
+
+def _same_type(a: str, b: str, dialect: str) -> bool:
+    """``int8`` and ``bigint`` alike: both spellings built into one sqlglot type."""
+    from sqlglot import exp
+
+    def canonical(t: str) -> str:
+        return exp.DataType.build(t, dialect=dialect).sql(dialect=dialect).lower()
+
+    return canonical(a) == canonical(b)
+
+
+def stage(backend: Backend, source: SourceTable) -> exp.Table:
+    """The table holding ``source``'s files on ``backend``, loaded again first if the files changed."""
+    from dataplan.backends.base import table
+
+    schema, name = staged_name(source)
+    target = table(schema, name)
+    files = source_files(source)
+    if not files:
+        raise InputError(
+            f"source {source.name} has no {source.source.format} files under {source.files_root}",
+            hint="check the source's path in sources.yml and that its data is there",
+        )
+    fp = fingerprint(source.files_root, files)
+    if backend.staged_files.get(source.name) == fp:
+        return target
+    if backend.table_note(target) != NOTE + fp:
+        t0 = time.perf_counter()
+        data = read_files(source, files)
+        _load(backend, source, target, data, NOTE + fp)
+        load = FileLoad(source.name, f"{schema}.{name}", len(files), data.num_rows, time.perf_counter() - t0)
+        backend.file_loads.append(load)
+    backend.staged_files[source.name] = fp
+    return target
+
+
+def refresh(backend: Backend, sources: list[SourceTable]) -> list[FileLoad]:
+    """Load every file source table whose files changed since its last load; what was loaded.
+
+    Views built on a loaded table see its rows as they were at the last load, so the commands that
+    stand for "the data as it is now" (build, run, test, plan) refresh every file source first, as
+    DuckDB's reads of the files themselves would.
+    """
+    if backend.reads_files:
+        return []
+    before = len(backend.file_loads)
+    for source in sources:
+        if source.is_files:
+            stage(backend, source)
+    return backend.file_loads[before:]
+
+
+def _load(backend: Backend, source: SourceTable, target: exp.Table, data: pa.Table, note: str) -> None:
+    wanted = backend.arrow_columns(data.schema)
+    with backend.transaction():
+        backend.create_schema(FILES_SCHEMA)
+        have = {c.name: c.type for c in backend.table_columns(target)}
+        if not have:
+            backend.create_table(target, [(c.name, c.type) for c in wanted])
+        else:
+            # Serializes two processes loading the same files; a reader waits for the new rows.
+            backend.lock_table(target, readers=True)
+            retyped = [
+                f"{c.name} ({have[c.name]} -> {c.type})"
+                for c in wanted
+                if c.name in have and not _same_type(have[c.name], c.type, backend.dialect)
+            ]
+            gone = [n for n in have if n not in {c.name for c in wanted}]
+            if retyped or gone:
+                what = "; ".join([*(f"type changed: {r}" for r in retyped), *(f"in no file now: {g}" for g in gone)])
+                raise InputError(
+                    f"source {source.name}: its files no longer match the table they were loaded into "
+                    f"({backend.render(target)}): {what}",
+                    hint="restore the files' columns, or drop that table and the views built on it, then load again",
+                )
+            for c in wanted:
+                if c.name not in have:
+                    backend.add_column(target, c.name, c.type)
+            backend.delete(target)
+        backend.append_arrow(target, data)
+        backend.set_table_note(target, note)

@@ -1,0 +1,199 @@
+"""File sources: read where they lie on DuckDB, loaded into ``_dataplan_files`` on Postgres — the same rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlglot import exp
+from typer.testing import CliRunner
+
+from dataplan import Warehouse
+from dataplan.backends.base import table
+from dataplan.backends.files import NOTE
+from dataplan.cli.app import app
+from dataplan.errors import InputError
+from tests.conftest import ProjectFactory, catalog
+
+D = dt.date
+PROJECT = {
+    "sources.yml": """
+        sources:
+          - name: crm
+            format: parquet
+            path: data/crm
+            tables:
+              - name: accounts
+                columns:
+                  - {name: account_id, tests: [not_null, unique]}
+    """,
+    "models/staging/stg_accounts.sql": "select account_id, region, tier, amount, dt from crm.accounts",
+    "models/marts/by_region.sql": "select region, count(*) as n from staging.stg_accounts group by region",
+    "models/marts/by_region.yml": "models:\n  - name: by_region\n    materialized: table\n",
+}
+FIRST = {"account_id": pa.array([1, 2], pa.int32()), "region": ["eu", "us"],
+         "amount": pa.array([decimal.Decimal("1.50"), None], pa.decimal128(10, 2))}  # fmt: skip
+SECOND = {"account_id": pa.array([3], pa.int32()), "region": ["eu"], "tier": ["gold"],
+          "amount": pa.array([decimal.Decimal("2.25")], pa.decimal128(10, 2))}  # fmt: skip
+LOADED = "_dataplan_files.crm__accounts"
+runner = CliRunner()
+
+
+def write_load(root: Path, day: str, columns: dict[str, object], name: str = "part-0") -> Path:
+    path = root / "data/crm/accounts" / f"dt={day}" / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)  # type: ignore[arg-type]
+    return path
+
+
+def served(wh: Warehouse, schema: str = "staging", name: str = "stg_accounts") -> list[tuple[object, ...]]:
+    q = exp.select("*").from_(table(schema, name)).order_by(exp.column("account_id", quoted=True))
+    return [tuple(r) for r in wh.backend.fetch_rows(q)]
+
+
+def regions(wh: Warehouse) -> dict[str, int]:
+    return {r: int(n) for r, n in wh.backend.fetch_rows(exp.select("*").from_(table("marts", "by_region")))}
+
+
+@pytest.fixture
+def files_project(make_project: ProjectFactory) -> Path:
+    root = make_project(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    return root
+
+
+def test_a_parquet_source_is_read_by_name_with_its_dt_folders_on_both_engines(
+    files_project: Path, make_project: ProjectFactory
+) -> None:
+    with make_project.open() as wh:
+        result = wh.build("prod")
+        assert served(wh) == [
+            (1, "eu", None, decimal.Decimal("1.50"), D(2025, 1, 1)),  # no tier in the first load: NULL
+            (2, "us", None, None, D(2025, 1, 1)),
+            (3, "eu", "gold", decimal.Decimal("2.25"), D(2025, 1, 2)),
+        ]
+        assert regions(wh) == {"eu": 2, "us": 1}
+        assert [t.outcome for t in wh.test("prod").results] == ["pass", "pass"]
+    if make_project.backend == "duckdb":
+        assert result.loaded == []  # read where they lie
+    else:
+        [load] = result.loaded
+        assert (load.source, load.table, load.files, load.rows) == ("crm.accounts", LOADED, 2, 3)
+
+
+def test_a_new_load_of_files_is_served_after_run_on_both_engines(
+    files_project: Path, make_project: ProjectFactory
+) -> None:
+    with make_project.open() as wh:
+        wh.build("prod")
+    write_load(files_project, "2025-01-03", {"account_id": pa.array([4], pa.int32()), "region": ["apac"]})
+    with make_project.open() as wh:
+        run = wh.run("prod")
+        assert [r[0] for r in served(wh)] == [1, 2, 3, 4]
+        assert regions(wh) == {"eu": 2, "us": 1, "apac": 1}  # the table was recomputed from the new rows
+    assert [(x.files, x.rows) for x in run.loaded] == ([] if make_project.backend == "duckdb" else [(3, 4)])
+
+
+def test_postgres_loads_files_again_only_when_they_change(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    first = write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        assert len(wh.build("prod").loaded) == 1
+        note = wh.backend.table_note(table("_dataplan_files", "crm__accounts"))
+        assert note is not None and note.startswith(NOTE)
+    with factory.open() as wh:  # another process, files as they were: nothing to load
+        assert wh.build("prod").loaded == []
+        assert wh.run("prod").loaded == []
+    # Rewritten in place (same path, new content): its size and time change, and so does the fingerprint.
+    pq.write_table(pa.table({"account_id": pa.array([7], pa.int32()), "region": ["eu"]}), first)
+    os.utime(first, ns=(first.stat().st_mtime_ns + 10**9, first.stat().st_mtime_ns + 10**9))
+    with factory.open() as wh:
+        [load] = wh.run("prod").loaded
+        assert load.rows == 2
+        assert [r[:2] for r in served(wh)] == [(3, "eu"), (7, "eu")]
+        assert wh.backend.table_note(table("_dataplan_files", "crm__accounts")) != note
+
+
+def test_postgres_adds_a_column_that_new_files_bring(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        wh.build("prod")
+    write_load(root, "2025-01-03", {**SECOND, "account_id": pa.array([5], pa.int32()), "score": [0.5]})
+    with factory.open() as wh:
+        wh.run("prod")
+        loaded = table("_dataplan_files", "crm__accounts")
+        assert [c.name for c in wh.backend.table_columns(loaded)] == [
+            "account_id", "region", "amount", "tier", "dt", "score",
+        ]  # fmt: skip
+        q = exp.select("account_id", "score").from_(loaded).order_by("account_id")
+        assert wh.backend.fetch_rows(q) == [(1, None), (2, None), (3, None), (5, 0.5)]
+
+
+def test_postgres_refuses_files_whose_column_changed_type_and_keeps_the_last_load(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        wh.build("prod")
+        before = catalog(wh), served(wh)
+    mixed = write_load(root, "2025-01-03", {**SECOND, "account_id": ["x-1"]})  # text ids in one file
+    with factory.open() as wh:
+        with pytest.raises(InputError, match="cannot read its parquet files under .*: .*int32 vs string"):
+            wh.run("prod")
+        assert (catalog(wh), served(wh)) == before
+    # Every file re-exported with text ids, and region gone: the files read, but no longer fit the table.
+    for path in (root / "data/crm/accounts").rglob("*.parquet"):
+        path.unlink()
+    write_load(root, "2025-01-03", {k: v for k, v in SECOND.items() if k != "region"} | {"account_id": ["x-1"]})
+    assert mixed.exists()
+    with factory.open() as wh:
+        with pytest.raises(InputError) as info:
+            wh.run("prod")
+        assert (catalog(wh), served(wh)) == before
+    message = str(info.value)
+    assert "source crm.accounts: its files no longer match the table they were loaded into" in message
+    assert '"_dataplan_files"."crm__accounts"' in message
+    assert "type changed: account_id (integer -> text); in no file now: region" in message
+    assert "drop that table and the views built on it" in (info.value.hint or "")
+
+
+def test_a_postgres_file_source_without_files_exits_2_and_changes_nothing(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    with factory.open() as wh:
+        before = catalog(wh)
+    result = runner.invoke(app, ["build", "--project", str(root)])
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())
+    assert "source crm.accounts has no parquet files under" in output
+    assert "data/crm/accounts" in output
+    assert "check the source's path in sources.yml" in output
+    with factory.open() as wh:
+        assert catalog(wh) == before
+
+
+def test_csv_files_build_the_same_rows_on_both_engines(make_project: ProjectFactory) -> None:
+    csv_project = {
+        "sources.yml": "sources:\n  - name: shop\n    format: csv\n    path: data/shop\n    tables: [orders]\n",
+        "models/staging/stg_orders.sql": "select order_id, amount, note from shop.orders",
+    }
+    root = make_project(csv_project, raw=False)
+    (root / "data/shop/orders").mkdir(parents=True)
+    (root / "data/shop/orders/a.csv").write_text("order_id,amount,note\n1,2.5,first\n2,4.0,\n", encoding="utf-8")
+    (root / "data/shop/orders/b.csv").write_text("order_id,amount,note\n3,1.25,third\n", encoding="utf-8")
+    with make_project.open() as wh:
+        wh.build("prod")
+        q = exp.select("*").from_(table("staging", "stg_orders")).order_by("order_id")
+        assert [tuple(r) for r in wh.backend.fetch_rows(q)] == [(1, 2.5, "first"), (2, 4.0, None), (3, 1.25, "third")]
