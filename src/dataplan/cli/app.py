@@ -16,6 +16,7 @@ from dataplan.cli import diff_cmd, render, rollout_cmd
 from dataplan.cli.common import (
     INTERNAL_EXIT,
     EndOpt,
+    Engine,
     EnvOpt,
     Format,
     FormatOpt,
@@ -191,6 +192,10 @@ def demo(
     directory: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path("dataplan-demo"),
     customers: Annotated[int, typer.Option(help="Customers to generate (10,000 by default).", min=100)] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed of the data generator.")] = 42,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="The warehouse: embedded DuckDB, or the Postgres server named by $WAREHOUSE_DSN."),
+    ] = Engine.duckdb,
 ) -> None:
     """The customer-lifecycle project end to end: data, prod build, tests, dashboard, and two changes.
 
@@ -198,7 +203,7 @@ def demo(
     from dataplan.demo.story import run_demo
 
     with errors(), progress_bar(True) as bar:
-        result = run_demo(directory, customers, seed, progress=bar)
+        result = run_demo(directory, customers, seed, progress=bar, engine=engine.value)
     render.demo_result(out, result)
     if result.tests and result.tests.failed:
         raise typer.Exit(1)

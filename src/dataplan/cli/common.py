@@ -26,6 +26,11 @@ out = Console()
 err = Console(stderr=True, soft_wrap=True)  # never break paths and messages mid-word
 
 
+class Engine(StrEnum):
+    duckdb = "duckdb"
+    postgres = "postgres"
+
+
 class Format(StrEnum):
     text = "text"
     json = "json"
@@ -58,7 +63,11 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     "test": ("dataplan test --env dev", "dataplan test --select layer:marts --format json"),
     "status": ("dataplan status --env dev",),
     "dashboard": ("dataplan dashboard --env dev -o dashboard.html",),
-    "demo": ("dataplan demo", "dataplan demo /tmp/big --customers 100000"),
+    "demo": (
+        "dataplan demo",
+        "dataplan demo /tmp/big --customers 100000",
+        "WAREHOUSE_DSN=postgresql://me@localhost/demo dataplan demo pg-demo --engine postgres",
+    ),
     "apply": ("dataplan plan list                # the plan ids", "dataplan apply 20240201_ab12cd"),
     "promote": ("dataplan promote 20240201_ab12cd", "dataplan promote 20240201_ab12cd --force --reason hotfix"),
     "rollback": ("dataplan rollback 20240201_ab12cd",),

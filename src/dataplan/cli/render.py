@@ -16,7 +16,7 @@ from rich.text import Text
 
 from dataplan.backends.files import FileLoad
 from dataplan.build.builder import BuildResult, RunResult
-from dataplan.demo.story import DemoResult
+from dataplan.demo.story import DSN_VARIABLE, DemoResult
 from dataplan.secrets import redact
 from dataplan.verify.testing import TestRun
 from dataplan.warehouse import EnvironmentStatus
@@ -234,7 +234,10 @@ def demo_result(console: Console, result: DemoResult) -> None:
         for report in change.reports:
             path("  verification report: ", result.directory / report)
     path("project:   ", result.directory)
-    path("warehouse: ", result.directory / "warehouse.duckdb")
+    if result.engine == "postgres":  # where the server is, with no secret: the variable that holds it
+        console.print(Text(f"warehouse: Postgres at ${DSN_VARIABLE} ({redact(result.warehouse)})"), soft_wrap=True)
+    else:
+        path("warehouse: ", result.directory / "warehouse.duckdb")
     if result.dashboard:
         path("dashboard: ", result.dashboard, " (open it in a browser; it works offline)")
     console.print("\nNext, try:")

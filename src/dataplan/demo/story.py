@@ -8,6 +8,7 @@ earlier ones.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -17,15 +18,20 @@ from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from dataplan.build.builder import BuildResult
 from dataplan.demo.changes import CHURN_DEFINITION, DROP_UNKNOWN_INDUSTRY, MODEL_FILE, Change
 from dataplan.demo.generate import generate
+from dataplan.errors import InputError
 from dataplan.plan.model import Plan
+from dataplan.verify.diff import describe_connection
 from dataplan.verify.testing import TestRun
 from dataplan.warehouse import Warehouse
 
 EXAMPLE = "customer_lifecycle"
+Engine = Literal["duckdb", "postgres"]
+DSN_VARIABLE = "WAREHOUSE_DSN"  # where the demo on Postgres finds its server (docs/project-format.md's name)
 STATE_FILE = ".dataplan-demo.json"
 Progress = Callable[[str, int, int], None]
 SETTLED = ("COMPLETE", "ROLLED BACK")  # plan statuses a second run reuses instead of shipping again
@@ -59,6 +65,8 @@ class ChangeOutcome:
 class DemoResult:
     directory: Path
     customers: int
+    engine: Engine = "duckdb"
+    warehouse: str = ""  # where the warehouse is, with no secret (describe_connection)
     stages: list[Stage] = field(default_factory=list)
     build: BuildResult | None = None
     tests: TestRun | None = None
@@ -73,13 +81,42 @@ def _timed(result: DemoResult, name: str, fn: Callable[[], tuple[str, bool]]) ->
     result.stages.append(Stage(name, summary, time.perf_counter() - t0, reused))
 
 
-def create_project(directory: Path) -> tuple[str, bool]:
+def _connection_block(engine: Engine) -> str:
+    if engine == "postgres":  # the secret stays in the environment; the file names the variable
+        return f"connection:\n  type: postgres\n  dsn: ${{{DSN_VARIABLE}}}\n"
+    return "connection:\n  type: duckdb\n  path: warehouse.duckdb\n"
+
+
+def check_engine(directory: Path, engine: Engine) -> None:
+    """Refuse, before anything is written, a demo on Postgres without its DSN, or on another engine than
+    the project already in ``directory``."""
+    if engine == "postgres" and not os.environ.get(DSN_VARIABLE):
+        raise InputError(
+            f"the demo on Postgres reads the server's connection string from {DSN_VARIABLE}, which is not set",
+            hint=f"export {DSN_VARIABLE}=postgresql://user@host:5432/database, then run the demo again",
+        )
+    config = directory / "dataplan.yml"
+    if config.exists():
+        text = config.read_text(encoding="utf-8")
+        has = "postgres" if "type: postgres" in text else "duckdb" if "type: duckdb" in text else None
+        if has is not None and has != engine:
+            raise InputError(
+                f"the demo project in {directory} runs on {has}, not {engine}",
+                hint=f"run the demo on {engine} in another directory (dataplan demo DIR --engine {engine})",
+            )
+
+
+def create_project(directory: Path, engine: Engine = "duckdb") -> tuple[str, bool]:
     if (directory / "dataplan.yml").exists():
         return f"project already in {directory}; kept as is", True
     src = resources.files("dataplan") / "examples" / EXAMPLE
     with resources.as_file(src) as path:
         shutil.copytree(path, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    return f"copied the {EXAMPLE} example project to {directory}", False
+    config = directory / "dataplan.yml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(_connection_block("duckdb"), _connection_block(engine)), encoding="utf-8")
+    where = f" (Postgres at ${DSN_VARIABLE})" if engine == "postgres" else ""
+    return f"copied the {EXAMPLE} example project to {directory}{where}", False
 
 
 def generate_data(directory: Path, customers: int, seed: int) -> tuple[str, bool]:
@@ -96,14 +133,22 @@ def generate_data(directory: Path, customers: int, seed: int) -> tuple[str, bool
     ), False
 
 
-def run_demo(directory: Path, customers: int = 10_000, seed: int = 42, progress: Progress | None = None) -> DemoResult:
+def run_demo(
+    directory: Path,
+    customers: int = 10_000,
+    seed: int = 42,
+    progress: Progress | None = None,
+    engine: Engine = "duckdb",
+) -> DemoResult:
     directory = directory.resolve()
+    check_engine(directory, engine)
     directory.mkdir(parents=True, exist_ok=True)
-    result = DemoResult(directory, customers)
-    _timed(result, "project", lambda: create_project(directory))
+    result = DemoResult(directory, customers, engine)
+    _timed(result, "project", lambda: create_project(directory, engine))
     _timed(result, "data", lambda: generate_data(directory, customers, seed))
     regenerated = not result.stages[-1].reused
     with Warehouse.open(directory) as wh:
+        result.warehouse = describe_connection(wh.backend)
         # prod's tables hold what they computed from the data of an earlier run; a build with no model
         # change reuses them, so regenerated data must be read into them again (what a scheduler's run does).
         had_prod = any(e["name"] == "prod" for e in wh.environments()) if regenerated else False
@@ -112,8 +157,11 @@ def run_demo(directory: Path, customers: int = 10_000, seed: int = 42, progress:
             result.build = wh.build("prod", progress=progress)
             if result.build.nothing_to_do:
                 return f"prod already up to date ({len(result.build.actions)} models reused)", True
+            loaded = result.build.loaded
+            copied = f" (after loading {len(loaded)} raw datasets into _dataplan_files)" if loaded else ""
             return (
-                f"built {len(result.build.created)} versions and pointed {len(result.build.repointed)} prod views"
+                f"built {len(result.build.created)} versions and pointed {len(result.build.repointed)} prod "
+                f"views{copied}"
             ), False
 
         def refresh() -> tuple[str, bool]:
