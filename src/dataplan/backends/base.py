@@ -329,6 +329,13 @@ class Backend(ABC):
             )
         )
 
+    def empty(self, target: exp.Table) -> None:
+        """Remove every row of ``target`` (in the current transaction)."""
+        self.delete(target)
+
+    def analyze(self, target: exp.Table) -> None:  # noqa: B027 - a no-op by default
+        """Gather the planner's statistics of a table just filled (engines whose planner needs them)."""
+
     def append_arrow(self, target: exp.Table, data: pa.Table) -> None:
         """Append the rows of an Arrow table to the existing table ``target`` (columns matched by name)."""
         raise NotImplementedError(f"{self.dialect} does not load files")

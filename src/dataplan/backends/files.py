@@ -184,6 +184,7 @@ def _load(backend: Backend, source: SourceTable, target: exp.Table, data: pa.Tab
             for c in wanted:
                 if c.name not in have:
                     backend.add_column(target, c.name, c.type)
-            backend.delete(target)
+            backend.empty(target)
         backend.append_arrow(target, data)
         backend.set_table_note(target, note)
+        backend.analyze(target)

@@ -39,6 +39,14 @@ def _pg_type(t: pa.DataType) -> str:
     return "TEXT"
 
 
+def _csv_safe(t: pa.DataType) -> bool:
+    """Arrow writes the type as CSV text Postgres reads back as the same value (not bytes or nested values)."""
+    return bool(
+        pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+        or pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+    )  # fmt: skip
+
+
 def _named(target: exp.Table) -> exp.Expr:
     """WHERE clause of a catalog query on pg_class c / pg_namespace n for one table."""
     return exp.and_(
@@ -86,6 +94,12 @@ class PostgresBackend(Backend):
                 transient=isinstance(exc, psycopg.OperationalError),
                 hint="check the DSN (connection.dsn in dataplan.yml, or --connection) and that the server runs",
             ) from exc
+        # dataplan's tables have no indexes, so a nested loop is the right join only for tiny inputs; the
+        # planner still picks one when it underestimates a side, as it does for every staging model that
+        # keeps the latest row (``row_number() ... = 1`` is estimated at 0.5% of the rows): the seed-002
+        # customer spine took 15 s that way instead of 0.1 s. Joins with no other plan still loop.
+        no_nested_loops = exp.EQ(this=exp.var("enable_nestloop"), expression=exp.var("off"))
+        self.execute(exp.Set(expressions=[exp.SetItem(this=no_nested_loops)]))
 
     def sampled(self, query: exp.Select, percent: float) -> exp.Select:
         # random() per row, not TABLESAMPLE: that only samples tables, and the relation may be a view or a query.
@@ -204,10 +218,33 @@ class PostgresBackend(Backend):
             files=[exp.var("STDIN")],
         )
         self.round_trips += 1
+        if all(_csv_safe(f.type) for f in data.schema):
+            # Arrow's CSV writer, in C: 30 times faster than rows through Python. Every value is quoted and a
+            # NULL is an empty unquoted field, which COPY's CSV reads back as NULL ("" stays an empty string).
+            import pyarrow.csv as pc
+
+            copy.set("params", [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("csv"))])
+            options = pc.WriteOptions(include_header=False, quoting_style="all_valid")
+            with self.conn.cursor() as cur, cur.copy(self.render(copy).encode()) as writer:
+                for batch in data.to_batches(max_chunksize=65_536):
+                    sink = pa.BufferOutputStream()
+                    pc.write_csv(batch, sink, options)
+                    writer.write(sink.getvalue().to_pybytes())
+            return
         with self.conn.cursor() as cur, cur.copy(self.render(copy).encode()) as writer:
             for batch in data.to_batches(max_chunksize=65_536):  # bounded memory for Python's row values
                 for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                     writer.write_row(row)
+
+    def empty(self, target: exp.Table) -> None:
+        # TRUNCATE leaves no dead rows behind (a DELETE would double the table at every reload until vacuum);
+        # it is transactional here, and the loader holds the table's exclusive lock already.
+        self.execute(exp.TruncateTable(expressions=[target]))
+
+    def analyze(self, target: exp.Table) -> None:
+        # A table filled in bulk has no statistics until autovacuum gets to it: a query planned before
+        # then guesses its size and can pick nested loops over thousands of rows.
+        self.execute(exp.Analyze(tables=[target]))
 
     def table_columns(self, target: exp.Table) -> list[Column]:
         attr = exp.table_("pg_attribute", db="pg_catalog", alias="a")
