@@ -142,4 +142,3 @@ def test_the_journal_file_beside_the_document_is_one_row_per_entry(duck: Deploye
     # The promotion's map of models to versions reads as a count, as in `dataplan log`.
     assert any("models" in row and "promote" in row for row in rows)
     assert not any(v in log for v in plan.promoted_state.values())
-
