@@ -4,6 +4,7 @@ A script, never a timed test::
 
     python -m benchmarks.demo_bench                      # 1,000,000 customers
     python -m benchmarks.demo_bench --customers 100000
+    python -m benchmarks.demo_bench --customers 100000 --engine postgres   # on a pgserver Postgres
 
 Steps, each in its own subprocess (peak RSS from ``os.wait4``, load average recorded around it):
 
@@ -19,6 +20,11 @@ Steps, each in its own subprocess (peak RSS from ``os.wait4``, load average reco
 
 Targets: the full build under 2 minutes on 2 cores; every dashboard query under 2 s.
 Results go to ``benchmarks/results/demo.json`` (``demo-<customers>.json`` for other sizes).
+
+With ``--engine postgres`` the project is created as ``dataplan demo --engine postgres`` creates it and
+built into a Postgres server started from the pgserver wheel in the work directory (a fresh database
+per round), the raw files loaded into ``_dataplan_files`` by the build itself; results go to
+``demo-postgres-<customers>.json``. The server's memory is not in the peak RSS figures (another process).
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +57,7 @@ def w_generate(spec: dict[str, Any]) -> dict[str, Any]:
     from dataplan.demo.story import create_project
 
     directory = Path(spec["dir"])
-    create_project(directory)
+    create_project(directory, spec.get("engine", "duckdb"))
     t0 = time.perf_counter()
     result = generate(directory, customers=int(spec["customers"]), seed=42)
     seconds = time.perf_counter() - t0
@@ -134,10 +143,17 @@ def _count(relation: Any) -> Any:
 WORKERS = {"generate": w_generate, "build": w_build, "dashboard": w_dashboard}
 
 
+def _env(spec: dict[str, Any]) -> dict[str, str] | None:
+    """On Postgres, the children find the server where the project's dataplan.yml says: $WAREHOUSE_DSN."""
+    from dataplan.demo.story import DSN_VARIABLE
+
+    return {**os.environ, DSN_VARIABLE: spec["dsn"]} if spec.get("dsn") else None
+
+
 def step(name: str, spec: dict[str, Any], runs: dict[str, Any], timeout: float) -> dict[str, Any]:
     print(f"[{time.strftime('%H:%M:%S')}] {name} ... (load {load_avg()})", file=sys.stderr, flush=True)
     cmd = [sys.executable, "-m", "benchmarks.demo_bench", "--worker", name, "--spec", json.dumps(spec)]
-    run = run_child(cmd, timeout=timeout, cwd=REPO)
+    run = run_child(cmd, timeout=timeout, cwd=REPO, env=_env(spec))
     run["uptime"] = uptime_text()
     runs[name] = run
     status = "ok" if run["ok"] else f"FAILED: {run.get('error')}"
@@ -145,18 +161,46 @@ def step(name: str, spec: dict[str, Any], runs: dict[str, Any], timeout: float) 
     return run
 
 
-def one_round(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+def one_round(args: argparse.Namespace, directory: Path, dsn: str | None = None) -> dict[str, Any]:
     """Generate, build and query once, in a fresh project directory with an empty warehouse."""
     if directory.exists():
         shutil.rmtree(directory)
     runs: dict[str, Any] = {}
-    gen = step("generate", {"dir": str(directory), "customers": args.customers}, runs, args.timeout)
+    where = {"dsn": dsn} if dsn else {}
+    spec = {"dir": str(directory), "customers": args.customers, "engine": args.engine, **where}
+    gen = step("generate", spec, runs, args.timeout)
     if gen["ok"]:
         dataplan = str(Path(sys.executable).with_name("dataplan"))
-        build = step("build", {"dir": str(directory), "dataplan": dataplan}, runs, args.timeout)
+        build = step("build", {"dir": str(directory), "dataplan": dataplan, **where}, runs, args.timeout)
         if build["ok"]:
-            step("dashboard", {"dir": str(directory), "repeats": args.repeats}, runs, args.timeout)
+            step("dashboard", {"dir": str(directory), "repeats": args.repeats, **where}, runs, args.timeout)
     return runs
+
+
+@contextmanager
+def databases(engine: str, base: Path) -> Iterator[Callable[[int], str | None]]:
+    """Per round, where its warehouse is: None for DuckDB (a file in the project), else a fresh Postgres
+    database on a server started from the pgserver wheel for the whole run."""
+    if engine != "postgres":
+        yield lambda _round: None
+        return
+    import pgserver
+    import psycopg
+
+    server = pgserver.get_server(base / "pgdata", cleanup_mode="stop")
+    try:
+        uri: str = server.get_uri()
+
+        def fresh(round_no: int) -> str:
+            name = f"demo_round_{round_no}"
+            with psycopg.connect(uri, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"'.encode())  # a fixed name of ours
+                conn.execute(f'CREATE DATABASE "{name}"'.encode())
+            return uri.replace("/postgres?", f"/{name}?")
+
+        yield fresh
+    finally:
+        server.cleanup()
 
 
 def main_parent(args: argparse.Namespace) -> int:
@@ -164,9 +208,10 @@ def main_parent(args: argparse.Namespace) -> int:
                                                                          dir=biggest_disk_dir()))  # fmt: skip
     started = dt.datetime.now(dt.UTC)
     rounds = []
-    for i in range(args.rounds):
-        print(f"round {i + 1}/{args.rounds}", file=sys.stderr)
-        rounds.append(one_round(args, base / "customer_lifecycle"))
+    with databases(args.engine, base) as database:
+        for i in range(args.rounds):
+            print(f"round {i + 1}/{args.rounds}", file=sys.stderr)
+            rounds.append(one_round(args, base / "customer_lifecycle", database(i + 1)))
     out = {
         "benchmark": "demo",
         "command": "python -m benchmarks.demo_bench " + " ".join(args.argv),
@@ -176,15 +221,17 @@ def main_parent(args: argparse.Namespace) -> int:
         "uptime_at_end": uptime_text(),
         "workdir": str(base),
         "customers": args.customers,
+        "engine": args.engine,
         "rounds": args.rounds,
         "query_repeats": args.repeats,
         **summarize(rounds),
         "runs": rounds,
     }
     out["machine"].pop("reladiff_venv_packages", None)
-    path = Path(args.output) if args.output else RESULTS_DIR / (
-        "demo.json" if args.customers == DEFAULT_CUSTOMERS else f"demo-{args.customers}.json"
-    )  # fmt: skip
+    default_name = "demo.json" if args.customers == DEFAULT_CUSTOMERS else f"demo-{args.customers}.json"
+    if args.engine == "postgres":
+        default_name = f"demo-postgres-{args.customers}.json"
+    path = Path(args.output) if args.output else RESULTS_DIR / default_name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
     print_summary(out)
@@ -244,7 +291,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_summary(out: dict[str, Any]) -> None:
-    print(f"\n{out['customers']:,} customers; load at end: {out['uptime_at_end']}")
+    print(f"\n{out['customers']:,} customers on {out.get('engine', 'duckdb')}; load at end: {out['uptime_at_end']}")
     for i, runs in enumerate(out["runs"], start=1):
         for name, run in runs.items():
             print(f"round {i} {name:10} ok={run['ok']} seconds={run.get('seconds', '-')} "
@@ -267,6 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", help="work here instead of a temporary directory (its project is recreated)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--output", help="results file (default benchmarks/results/demo.json)")
+    p.add_argument("--engine", choices=["duckdb", "postgres"], default="duckdb", help="the warehouse (default duckdb)")
     return parse_bench_args(p, argv)
 
 
