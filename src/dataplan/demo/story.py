@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+import yaml
+
 from dataplan.build.builder import BuildResult
 from dataplan.demo.changes import CHURN_DEFINITION, DROP_UNKNOWN_INDUSTRY, MODEL_FILE, Change
 from dataplan.demo.generate import generate
@@ -97,9 +99,13 @@ def check_engine(directory: Path, engine: Engine) -> None:
         )
     config = directory / "dataplan.yml"
     if config.exists():
-        text = config.read_text(encoding="utf-8")
-        has = "postgres" if "type: postgres" in text else "duckdb" if "type: duckdb" in text else None
-        if has is not None and has != engine:
+        try:
+            settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            settings = None  # loading the project says what is wrong, with its line
+        connection = settings.get("connection") if isinstance(settings, dict) else None
+        has = connection.get("type") if isinstance(connection, dict) else None
+        if has in ("duckdb", "postgres") and has != engine:
             raise InputError(
                 f"the demo project in {directory} runs on {has}, not {engine}",
                 hint=f"run the demo on {engine} in another directory (dataplan demo DIR --engine {engine})",
@@ -114,6 +120,8 @@ def create_project(directory: Path, engine: Engine = "duckdb") -> tuple[str, boo
         shutil.copytree(path, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     config = directory / "dataplan.yml"
     text = config.read_text(encoding="utf-8")
+    if _connection_block("duckdb") not in text:  # the packaged example changed: never run on the wrong engine
+        raise RuntimeError(f"{EXAMPLE}/dataplan.yml no longer holds the DuckDB connection block the demo replaces")
     config.write_text(text.replace(_connection_block("duckdb"), _connection_block(engine)), encoding="utf-8")
     where = f" (Postgres at ${DSN_VARIABLE})" if engine == "postgres" else ""
     return f"copied the {EXAMPLE} example project to {directory}{where}", False
