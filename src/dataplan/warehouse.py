@@ -99,7 +99,7 @@ class Warehouse:
     ) -> BuildResult:
         self.check_exposure_columns(environment, PROD)
         if dry_run:
-            loaded = self.refresh_files(progress)
+            loaded = self.refresh_files()
             result = self.builder.build(environment, select, dry_run=True, end=end)
             result.loaded = loaded
             return result
@@ -107,7 +107,7 @@ class Warehouse:
         check_environment_name(environment)
         self.project.graph.select(select)
         trips = self.backend.round_trips
-        loaded = self.refresh_files(progress)
+        loaded = self.refresh_files()
         self.store.ensure()
         with self._locked(environment, "build"):
             result = self.builder.build(environment, select, end=end, progress=progress)
@@ -115,12 +115,12 @@ class Warehouse:
         result.loaded = loaded
         return result
 
-    def refresh_files(self, progress: Progress | None = None) -> list[FileLoad]:
+    def refresh_files(self) -> list[FileLoad]:
         """On engines that cannot read files (Postgres): load the file sources whose files changed.
 
         A copy of the files in ``_dataplan_files``; it changes no environment (``backends.files``).
         """
-        return refresh_files(self.backend, list(self.project.sources.values()), progress)
+        return refresh_files(self.backend, list(self.project.sources.values()))
 
     def check_exposure_columns(self, *environments: str) -> None:
         """Refuse an exposure column that neither the project's model nor its version in ``environments`` has.
@@ -162,7 +162,7 @@ class Warehouse:
     ) -> RunResult:
         check_environment_name(environment)
         self.store.require_initialized()
-        loaded = self.refresh_files(progress)
+        loaded = self.refresh_files()
         with self._locked(environment, "run"):
             result = self.builder.run(environment, select, end=end, progress=progress)
         result.loaded = loaded
@@ -178,7 +178,7 @@ class Warehouse:
                 f"environment {environment} does not exist",
                 hint=f"run `dataplan build --env {environment}` first",
             )
-        self.refresh_files(progress)
+        self.refresh_files()
         return TestRunner(self.project, self.backend, env).run(environment, names, select is None, progress)
 
     def status(self, environment: str = PROD) -> EnvironmentStatus:

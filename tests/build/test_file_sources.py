@@ -220,23 +220,3 @@ def test_long_source_names_get_distinct_tables_within_postgres_identifier_limit(
         assert len(tables) == 2 and all(len(t.split(".")[1]) <= 63 for t in tables)
         q = exp.select("id").from_(table("staging", "both")).order_by("id")
         assert [r[0] for r in wh.backend.fetch_rows(q)] == [1, 2, 3]
-
-
-def test_a_file_that_is_not_parquet_exits_2_and_keeps_the_last_load(pg_dsn: str, tmp_path: Path) -> None:
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
-    with factory.open() as wh:
-        wh.build("prod")
-        before = catalog(wh), served(wh)
-    bad = root / "data/crm/accounts/dt=2025-01-03/part-0.parquet"
-    bad.parent.mkdir()
-    bad.write_text("account_id,region\n4,eu\n", encoding="utf-8")  # a CSV export named .parquet
-    result = runner.invoke(app, ["run", "--project", str(root)])
-    assert result.exit_code == 2, result.output
-    output = " ".join(result.output.split())
-    assert "source crm.accounts: cannot read its parquet files under" in output
-    assert "hint: check the files" in output
-    with factory.open() as wh:
-        assert (catalog(wh), served(wh)) == before

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +26,6 @@ import pyarrow as pa
 from dataplan.errors import InputError
 
 if TYPE_CHECKING:
-    import pyarrow.dataset as ds
     from sqlglot import exp
 
     from dataplan.backends.base import Backend
@@ -36,7 +33,6 @@ if TYPE_CHECKING:
 
 FILES_SCHEMA = "_dataplan_files"
 PARTITION = "dt"  # the hive partition column of dt=YYYY-MM-DD folders, read as a DATE
-BATCH_ROWS = 100_000  # rows per COPY: memory holds one batch
 NOTE = "dataplan files "  # the table's recorded fingerprint: NOTE + sha256 of the file listing
 
 
@@ -87,9 +83,9 @@ def staged_name(source: SourceTable, max_length: int = 63) -> tuple[str, str]:
     return FILES_SCHEMA, name
 
 
-def open_files(source: SourceTable, files: list[Path]) -> ds.Dataset:
-    """The files as one dataset: columns matched by name, plus ``dt`` from the folder names when partitioned."""
-    import pyarrow.csv  # noqa: F401 - pa.csv, for the CSV options; imported on use, as the DuckDB path needs neither
+def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
+    """The rows of every file, columns matched by name, plus ``dt`` from the folder names when partitioned."""
+    import pyarrow.csv  # noqa: F401 - pa.csv, for the CSV options
     import pyarrow.dataset as ds
 
     root = source.files_root
@@ -97,8 +93,9 @@ def open_files(source: SourceTable, files: list[Path]) -> ds.Dataset:
     fmt: str | ds.FileFormat = source.source.format or "parquet"
     if fmt == "csv":
         fmt = ds.CsvFileFormat(convert_options=pa.csv.ConvertOptions(strings_can_be_null=True))
-    with _read_errors(source):
-        schema = pa.unify_schemas([ds.dataset(str(f), format=fmt).schema for f in files], promote_options="permissive")
+    try:
+        schemas = [ds.dataset(str(f), format=fmt).schema for f in files]
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
         partitioning = None
         if partitioned(root):
             if PARTITION in schema.names:
@@ -106,21 +103,16 @@ def open_files(source: SourceTable, files: list[Path]) -> ds.Dataset:
             part = pa.schema([(PARTITION, pa.date32())])
             partitioning = ds.partitioning(part, flavor="hive")
             schema = pa.unify_schemas([schema, part])
-        return ds.dataset(
+        data = ds.dataset(
             [str(f) for f in files], schema=schema, format=fmt, partitioning=partitioning,
             partition_base_dir=str(root),
-        )  # fmt: skip
-
-
-@contextmanager
-def _read_errors(source: SourceTable) -> Iterator[None]:
-    try:
-        yield
+        ).to_table()  # fmt: skip
     except (pa.ArrowException, OSError) as exc:
         raise InputError(
-            f"source {source.name}: cannot read its {source.source.format} files under {source.files_root}: {exc}",
+            f"source {source.name}: cannot read its {source.source.format} files under {root}: {exc}",
             hint="check the files (every file of a source table needs the same column types)",
         ) from exc
+    return data
 
 
 def _same_type(a: str, b: str, dialect: str) -> bool:
@@ -150,16 +142,15 @@ def stage(backend: Backend, source: SourceTable) -> exp.Table:
         return target
     if backend.table_note(target) != NOTE + fp:
         t0 = time.perf_counter()
-        rows = _load(backend, source, target, open_files(source, files), NOTE + fp)
-        load = FileLoad(source.name, f"{schema}.{name}", len(files), rows, time.perf_counter() - t0)
+        data = read_files(source, files)
+        _load(backend, source, target, data, NOTE + fp)
+        load = FileLoad(source.name, f"{schema}.{name}", len(files), data.num_rows, time.perf_counter() - t0)
         backend.file_loads.append(load)
     backend.staged_files[source.name] = fp
     return target
 
 
-def refresh(
-    backend: Backend, sources: list[SourceTable], progress: Callable[[str, int, int], None] | None = None
-) -> list[FileLoad]:
+def refresh(backend: Backend, sources: list[SourceTable]) -> list[FileLoad]:
     """Load every file source table whose files changed since its last load; what was loaded.
 
     Views built on a loaded table see its rows as they were at the last load, so the commands that
@@ -169,21 +160,14 @@ def refresh(
     if backend.reads_files:
         return []
     before = len(backend.file_loads)
-    files = [s for s in sources if s.is_files]
-    for i, source in enumerate(files):
-        if progress is not None:
-            progress(f"files of {source.name}", i, len(files))
-        stage(backend, source)
+    for source in sources:
+        if source.is_files:
+            stage(backend, source)
     return backend.file_loads[before:]
 
 
-def _load(backend: Backend, source: SourceTable, target: exp.Table, data: ds.Dataset, note: str) -> int:
-    """Load ``data`` into ``target`` (created, or emptied first) in one transaction; the rows loaded.
-
-    Batch by batch: memory holds one batch, whatever the size of the files.
-    """
+def _load(backend: Backend, source: SourceTable, target: exp.Table, data: pa.Table, note: str) -> None:
     wanted = backend.arrow_columns(data.schema)
-    rows = 0
     with backend.transaction():
         backend.create_schema(FILES_SCHEMA)
         have = {c.name: c.type for c in backend.table_columns(target)}
@@ -209,11 +193,6 @@ def _load(backend: Backend, source: SourceTable, target: exp.Table, data: ds.Dat
                 if c.name not in have:
                     backend.add_column(target, c.name, c.type)
             backend.empty(target)
-        with _read_errors(source):
-            for batch in data.to_batches(batch_size=BATCH_ROWS):
-                if batch.num_rows:
-                    backend.append_arrow(target, pa.Table.from_batches([batch]))
-                    rows += batch.num_rows
+        backend.append_arrow(target, data)
         backend.set_table_note(target, note)
         backend.analyze(target)
-    return rows
