@@ -197,26 +197,3 @@ def test_csv_files_build_the_same_rows_on_both_engines(make_project: ProjectFact
         wh.build("prod")
         q = exp.select("*").from_(table("staging", "stg_orders")).order_by("order_id")
         assert [tuple(r) for r in wh.backend.fetch_rows(q)] == [(1, 2.5, "first"), (2, 4.0, None), (3, 1.25, "third")]
-
-
-def test_long_source_names_get_distinct_tables_within_postgres_identifier_limit(pg_dsn: str, tmp_path: Path) -> None:
-    long = "customer_relationship_management_export_" * 2  # 80 characters: past Postgres's 63
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(
-        {
-            "sources.yml": f"sources:\n  - name: {long}\n    format: csv\n    path: data\n"
-            "    tables: [accounts_a, accounts_b]\n",
-            "models/staging/both.sql": f"select * from {long}.accounts_a union all select * from {long}.accounts_b",
-        },
-        raw=False,
-    )
-    for name, rows in (("accounts_a", "id\n1\n"), ("accounts_b", "id\n2\n3\n")):
-        (root / "data" / name).mkdir(parents=True)
-        (root / "data" / name / "part.csv").write_text(rows, encoding="utf-8")
-    with factory.open() as wh:
-        loads = wh.build("prod").loaded
-        assert sorted(x.rows for x in loads) == [1, 2]
-        tables = {x.table for x in loads}
-        assert len(tables) == 2 and all(len(t.split(".")[1]) <= 63 for t in tables)
-        q = exp.select("id").from_(table("staging", "both")).order_by("id")
-        assert [r[0] for r in wh.backend.fetch_rows(q)] == [1, 2, 3]

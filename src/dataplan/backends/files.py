@@ -70,17 +70,9 @@ def fingerprint(root: Path, files: list[Path]) -> str:
     return h.hexdigest()
 
 
-def staged_name(source: SourceTable, max_length: int = 63) -> tuple[str, str]:
-    """(schema, table) of the loaded copy of a file source table.
-
-    A name longer than the engine keeps (Postgres cuts at 63 bytes, so two long names could meet) is
-    shortened and ends with a hash of the whole name instead.
-    """
-    name = f"{source.source.name}__{source.spec.name}"
-    if len(name.encode()) > max_length:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        name = name.encode()[: max_length - 13].decode(errors="ignore") + "_" + digest
-    return FILES_SCHEMA, name
+def staged_name(source: SourceTable) -> tuple[str, str]:
+    """(schema, table) of the loaded copy of a file source table."""
+    return FILES_SCHEMA, f"{source.source.name}__{source.spec.name}"
 
 
 def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
@@ -129,7 +121,7 @@ def stage(backend: Backend, source: SourceTable) -> exp.Table:
     """The table holding ``source``'s files on ``backend``, loaded again first if the files changed."""
     from dataplan.backends.base import table
 
-    schema, name = staged_name(source, backend.max_identifier_length)
+    schema, name = staged_name(source)
     target = table(schema, name)
     files = source_files(source)
     if not files:
