@@ -197,3 +197,28 @@ def test_csv_files_build_the_same_rows_on_both_engines(make_project: ProjectFact
         wh.build("prod")
         q = exp.select("*").from_(table("staging", "stg_orders")).order_by("order_id")
         assert [tuple(r) for r in wh.backend.fetch_rows(q)] == [(1, 2.5, "first"), (2, 4.0, None), (3, 1.25, "third")]
+
+
+def test_postgres_never_loads_two_source_tables_into_one_table(pg_dsn: str, tmp_path: Path) -> None:
+    # a.b__c and a__b.c would both be a__b__c; two names alike in their first 63 bytes would be cut to one.
+    long = "marketing_cloud_exports__email_campaign_engagement_events_"
+    tables = [("a", "b__c"), ("a__b", "c"), ("mc", f"{long}v1"), ("mc", f"{long}v2")]
+    sources = "sources:\n" + "".join(
+        f"  - name: {src}\n    format: csv\n    path: data/{i}\n    tables: [{tbl}]\n"
+        for i, (src, tbl) in enumerate(tables)
+    )
+    models = {f"models/staging/m{i}.sql": f"select id, who from {src}.{tbl}" for i, (src, tbl) in enumerate(tables)}
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory({"sources.yml": sources, **models}, raw=False)
+    for i, (src, tbl) in enumerate(tables):
+        (root / f"data/{i}/{tbl}").mkdir(parents=True)
+        (root / f"data/{i}/{tbl}/x.csv").write_text(f"id,who\n{i},{src}.{tbl}\n", encoding="utf-8")
+    with factory.open() as wh:
+        loads = wh.build("prod").loaded
+        for i, (src, tbl) in enumerate(tables):
+            assert wh.backend.fetch_rows(exp.select("*").from_(table("staging", f"m{i}"))) == [(i, f"{src}.{tbl}")]
+    names = [load.table for load in loads]
+    assert len(set(names)) == 4 and all(len(n.split(".")[1]) <= 63 for n in names)
+    assert names[0] == "_dataplan_files.a__b__c"  # the usual name when it is unambiguous
+    assert names[1].startswith("_dataplan_files.a__b__c_")
+    assert names[2].startswith("_dataplan_files.mc__marketing_cloud_")

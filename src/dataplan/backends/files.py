@@ -1,9 +1,10 @@
 """File sources on engines that cannot read files: the files are loaded into a table, again when they change.
 
 DuckDB reads a source's Parquet or CSV files where they lie (``read_parquet`` over the ``dt=`` folders).
-Postgres cannot, so a reference to such a source becomes the table ``_dataplan_files.<source>__<table>``,
-loaded from the same files: the ``dt`` of a ``dt=YYYY-MM-DD`` folder becomes a DATE column, and files with
-different columns are read by name (a column missing from a file is NULL there), as DuckDB reads them.
+Postgres cannot, so a reference to such a source becomes the table ``_dataplan_files.<source>__<table>``
+(``staged_name``), loaded from the same files: the ``dt`` of a ``dt=YYYY-MM-DD`` folder becomes a DATE column,
+and files with different columns are read by name (a column missing from a file is NULL there), as DuckDB
+reads them.
 
 The table is a copy of the files, kept as fresh as DuckDB's reads are: before its first use in a process,
 the files' fingerprint (each file's path, size and modification time) is compared with the one recorded on
@@ -70,9 +71,20 @@ def fingerprint(root: Path, files: list[Path]) -> str:
     return h.hexdigest()
 
 
-def staged_name(source: SourceTable) -> tuple[str, str]:
-    """(schema, table) of the loaded copy of a file source table."""
-    return FILES_SCHEMA, f"{source.source.name}__{source.spec.name}"
+def staged_name(source: SourceTable, limit: int) -> tuple[str, str]:
+    """(schema, table) of the loaded copy of a file source table: ``<source>__<table>``, one per source table.
+
+    That name alone is ambiguous when the source's name has ``__`` (``a__b.c`` and ``a.b__c``), and the
+    engine cuts names longer than ``limit`` (Postgres: 63 bytes), so two long ones could meet: then the
+    name ends in a hash of the source and table names instead, and two source tables never share a table
+    (one would serve the other's rows).
+    """
+    name = f"{source.source.name}__{source.spec.name}"
+    if "__" in source.source.name or len(name.encode()) > limit:
+        digest = hashlib.sha256(f"{source.source.name}\0{source.spec.name}".encode()).hexdigest()[:8]
+        head = name.encode()[: limit - len(digest) - 1].decode(errors="ignore")
+        name = f"{head}_{digest}"
+    return FILES_SCHEMA, name
 
 
 def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
@@ -121,7 +133,7 @@ def stage(backend: Backend, source: SourceTable) -> exp.Table:
     """The table holding ``source``'s files on ``backend``, loaded again first if the files changed."""
     from dataplan.backends.base import table
 
-    schema, name = staged_name(source)
+    schema, name = staged_name(source, backend.max_identifier_length)
     target = table(schema, name)
     files = source_files(source)
     if not files:
