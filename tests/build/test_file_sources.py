@@ -222,3 +222,42 @@ def test_postgres_never_loads_two_source_tables_into_one_table(pg_dsn: str, tmp_
     assert names[0] == "_dataplan_files.a__b__c"  # the usual name when it is unambiguous
     assert names[1].startswith("_dataplan_files.a__b__c_")
     assert names[2].startswith("_dataplan_files.mc__marketing_cloud_")
+
+
+def test_two_postgres_processes_loading_the_same_new_files_at_once_both_succeed(pg_dsn: str, tmp_path: Path) -> None:
+    import threading
+
+    import psycopg
+
+    from dataplan.backends.files import refresh
+
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    first, second = factory.open(), factory.open()
+    outcome: list[object] = []
+
+    def load_meanwhile() -> None:
+        try:
+            outcome.append(refresh(second.backend, list(second.project.sources.values())))
+        except Exception as exc:  # what the second process would have printed
+            outcome.append(exc)
+
+    with first, second:
+        with first.backend.transaction():  # the first load, not committed yet: its schema and table are new
+            [_] = refresh(first.backend, list(first.project.sources.values()))
+            worker = threading.Thread(target=load_meanwhile)
+            worker.start()
+            with psycopg.connect(pg_dsn, autocommit=True) as watcher:  # until the second waits on the first
+                waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                for _ in range(200):
+                    if watcher.execute(waiting.encode()).fetchone() == (1,):
+                        break
+                    threading.Event().wait(0.05)
+                else:
+                    raise AssertionError("the second load never waited for the first")
+        worker.join(30)
+        assert outcome == [[]]  # no error, and nothing to load again: the first loaded these files
+        q = exp.select("account_id").from_(table("_dataplan_files", "crm__accounts")).order_by("account_id")
+        assert second.backend.fetch_rows(q) == [(1,), (2,), (3,)]

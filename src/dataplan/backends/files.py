@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from dataplan.errors import InputError
+from dataplan.errors import EngineError, InputError
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -144,12 +144,13 @@ def stage(backend: Backend, source: SourceTable) -> exp.Table:
     fp = fingerprint(source.files_root, files)
     if backend.staged_files.get(source.name) == fp:
         return target
-    if backend.table_note(target) != NOTE + fp:
+    note = backend.table_note(target)
+    if note != NOTE + fp:
         t0 = time.perf_counter()
         data = read_files(source, files)
-        _load(backend, source, target, data, NOTE + fp)
-        load = FileLoad(source.name, f"{schema}.{name}", len(files), data.num_rows, time.perf_counter() - t0)
-        backend.file_loads.append(load)
+        if _load_once(backend, source, target, data, NOTE + fp, new=note is None):
+            load = FileLoad(source.name, f"{schema}.{name}", len(files), data.num_rows, time.perf_counter() - t0)
+            backend.file_loads.append(load)
     backend.staged_files[source.name] = fp
     return target
 
@@ -168,6 +169,26 @@ def refresh(backend: Backend, sources: list[SourceTable]) -> list[FileLoad]:
         if source.is_files:
             stage(backend, source)
     return backend.file_loads[before:]
+
+
+def _load_once(
+    backend: Backend, source: SourceTable, target: exp.Table, data: pa.Table, note: str, *, new: bool
+) -> bool:
+    """Load ``data`` into ``target`` unless another process loads the same files meanwhile (then False).
+
+    Two first loads at once (two commands started together): the second waits for the first's new schema
+    or table, then fails on it. It looks again: the first may have loaded these very files, and if not,
+    the table exists now, so a second try waits for the table's lock like any reload.
+    """
+    try:
+        _load(backend, source, target, data, note)
+    except EngineError:
+        if not new or backend._in_transaction or not backend.table_columns(target):
+            raise
+        if backend.table_note(target) == note:
+            return False
+        _load(backend, source, target, data, note)
+    return True
 
 
 def _load(backend: Backend, source: SourceTable, target: exp.Table, data: pa.Table, note: str) -> None:
