@@ -15,6 +15,7 @@ from types import TracebackType
 
 from dataplan.backends import Backend, connect
 from dataplan.backends.files import FileLoad
+from dataplan.backends.files import deferred as deferred_loads
 from dataplan.backends.files import refresh as refresh_files
 from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
@@ -98,9 +99,10 @@ class Warehouse:
         progress: Progress | None = None,
     ) -> BuildResult:
         self.check_exposure_columns(environment, PROD)
-        if dry_run:
-            loaded = self.refresh_files()
-            result = self.builder.build(environment, select, dry_run=True, end=end)
+        if dry_run:  # runs no DDL: the file sources to load are listed, not loaded
+            with deferred_loads(self.backend):
+                loaded = self.refresh_files()
+                result = self.builder.build(environment, select, dry_run=True, end=end)
             result.loaded = loaded
             return result
         # Bad input fails before the state store exists: nothing is created for a typo.
@@ -162,9 +164,13 @@ class Warehouse:
     ) -> RunResult:
         check_environment_name(environment)
         self.store.require_initialized()
-        loaded = self.refresh_files()
+        loaded: list[FileLoad] = []
+
+        def load() -> None:  # once the environment and the selection are found: bad input loads nothing
+            loaded.extend(self.refresh_files())
+
         with self._locked(environment, "run"):
-            result = self.builder.run(environment, select, end=end, progress=progress)
+            result = self.builder.run(environment, select, end=end, progress=progress, prepare=load)
         result.loaded = loaded
         return result
 
@@ -269,9 +275,15 @@ class Warehouse:
         cannot read files, the load of file sources whose files changed (``refresh_files``).
         """
         self.check_exposure_columns(environment)
-        self.refresh_files()
+        # Files are loaded once the environment and the selection are found: bad input loads nothing.
         plan = PlanBuilder(self.project, self.backend, self.store).build(
-            environment, objective=objective, title=title, select=select, allow_breaking=allow_breaking, end=end
+            environment,
+            objective=objective,
+            title=title,
+            select=select,
+            allow_breaking=allow_breaking,
+            end=end,
+            prepare=self.refresh_files,
         )
         if save and not plan.is_empty:
             plan.document = str(self.document_path(plan).relative_to(self.project.dir))

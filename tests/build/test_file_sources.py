@@ -261,3 +261,50 @@ def test_two_postgres_processes_loading_the_same_new_files_at_once_both_succeed(
         assert outcome == [[]]  # no error, and nothing to load again: the first loaded these files
         q = exp.select("account_id").from_(table("_dataplan_files", "crm__accounts")).order_by("account_id")
         assert second.backend.fetch_rows(q) == [(1,), (2,), (3,)]
+
+
+def test_a_postgres_dry_run_lists_the_loads_and_loads_nothing(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        before = catalog(wh)
+    result = runner.invoke(app, ["build", "--dry-run", "--project", str(root)])
+    assert result.exit_code == 0, result.output
+    assert f"would load crm.accounts into {LOADED}: 3 rows from 2 files" in " ".join(result.output.split())
+    with factory.open() as wh:
+        assert catalog(wh) == before  # no _dataplan_files schema, no table: a dry run runs no DDL
+        dry = wh.build("prod", dry_run=True)
+        assert [(x.table, x.files, x.rows, x.seconds) for x in dry.loaded] == [(LOADED, 2, 3, 0.0)]
+        assert catalog(wh) == before
+        [load] = wh.build("prod").loaded  # the same Warehouse: the dry run left the load to the build
+        assert (load.table, load.rows) == (LOADED, 3)
+        assert wh.build("prod", dry_run=True).loaded == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--select", "nosuch"],
+        ["run", "--env", "nope"],
+        ["plan", "--select", "nosuch"],
+        ["plan", "--env", "nope"],
+    ],
+)
+def test_a_postgres_command_refused_for_bad_input_loads_no_new_files(
+    command: list[str], pg_dsn: str, tmp_path: Path
+) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        wh.build("prod")
+        before = catalog(wh), served(wh), wh.backend.table_note(table("_dataplan_files", "crm__accounts"))
+    write_load(root, "2025-01-03", {**SECOND, "account_id": pa.array([4], pa.int32())})  # served once loaded
+    result = runner.invoke(app, [*command, "--project", str(root)])
+    assert result.exit_code == 2, result.output
+    with factory.open() as wh:
+        assert (catalog(wh), served(wh), wh.backend.table_note(table("_dataplan_files", "crm__accounts"))) == before
+        assert [r[0] for r in served(wh)] == [1, 2, 3]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +29,7 @@ import pyarrow as pa
 from dataplan.errors import EngineError, InputError
 
 if TYPE_CHECKING:
+    import pyarrow.dataset as ds
     from sqlglot import exp
 
     from dataplan.backends.base import Backend
@@ -87,16 +90,40 @@ def staged_name(source: SourceTable, limit: int) -> tuple[str, str]:
     return FILES_SCHEMA, name
 
 
-def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
-    """The rows of every file, columns matched by name, plus ``dt`` from the folder names when partitioned."""
+def _file_format(source: SourceTable) -> str | ds.FileFormat:
     import pyarrow.csv  # noqa: F401 - pa.csv, for the CSV options
     import pyarrow.dataset as ds
 
-    root = source.files_root
     # An empty CSV field is NULL, as DuckDB's read_csv has it (Arrow's default is an empty string).
     fmt: str | ds.FileFormat = source.source.format or "parquet"
     if fmt == "csv":
         fmt = ds.CsvFileFormat(convert_options=pa.csv.ConvertOptions(strings_can_be_null=True))
+    return fmt
+
+
+def _unreadable(source: SourceTable, exc: Exception) -> InputError:
+    return InputError(
+        f"source {source.name}: cannot read its {source.source.format} files under {source.files_root}: {exc}",
+        hint="check the files (every file of a source table needs the same column types)",
+    )
+
+
+def count_rows(source: SourceTable, files: list[Path]) -> int:
+    """The rows of every file, without reading them all (Parquet: from the files' metadata)."""
+    import pyarrow.dataset as ds
+
+    try:
+        return sum(ds.dataset(str(f), format=_file_format(source)).count_rows() for f in files)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(source, exc) from exc
+
+
+def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
+    """The rows of every file, columns matched by name, plus ``dt`` from the folder names when partitioned."""
+    import pyarrow.dataset as ds
+
+    root = source.files_root
+    fmt = _file_format(source)
     try:
         schemas = [ds.dataset(str(f), format=fmt).schema for f in files]
         schema = pa.unify_schemas(schemas, promote_options="permissive")
@@ -112,10 +139,7 @@ def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
             partition_base_dir=str(root),
         ).to_table()  # fmt: skip
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(
-            f"source {source.name}: cannot read its {source.source.format} files under {root}: {exc}",
-            hint="check the files (every file of a source table needs the same column types)",
-        ) from exc
+        raise _unreadable(source, exc) from exc
     return data
 
 
@@ -144,6 +168,12 @@ def stage(backend: Backend, source: SourceTable) -> exp.Table:
     fp = fingerprint(source.files_root, files)
     if backend.staged_files.get(source.name) == fp:
         return target
+    if backend.deferred_files is not None:  # a dry run: what would be loaded, and nothing loaded
+        if backend.deferred_files.get(source.name) != fp and backend.table_note(target) != NOTE + fp:
+            rows = count_rows(source, files)
+            backend.file_loads.append(FileLoad(source.name, f"{schema}.{name}", len(files), rows, 0.0))
+        backend.deferred_files[source.name] = fp
+        return target
     note = backend.table_note(target)
     if note != NOTE + fp:
         t0 = time.perf_counter()
@@ -153,6 +183,17 @@ def stage(backend: Backend, source: SourceTable) -> exp.Table:
             backend.file_loads.append(load)
     backend.staged_files[source.name] = fp
     return target
+
+
+@contextmanager
+def deferred(backend: Backend) -> Iterator[None]:
+    """A dry run: file sources whose files changed are listed in ``backend.file_loads``, and not loaded
+    (``seconds`` 0); models still read their tables by name."""
+    backend.deferred_files = {}
+    try:
+        yield
+    finally:
+        backend.deferred_files = None
 
 
 def refresh(backend: Backend, sources: list[SourceTable]) -> list[FileLoad]:

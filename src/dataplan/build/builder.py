@@ -22,7 +22,7 @@ from dataplan.build.versions import VersionWriter
 from dataplan.errors import EngineError, InputError, StateError
 from dataplan.project import Project
 from dataplan.project.nodes import Model
-from dataplan.state.store import StateStore, Version
+from dataplan.state.store import EnvironmentModel, StateStore, Version
 
 Progress = Callable[[str, int, int], None]  # what is being done, steps done, steps total
 
@@ -261,16 +261,9 @@ class Builder:
         environments.point(self.backend, self.store, result.environment, pointers, removed, current)
 
     # -- run -------------------------------------------------------------------
-    def run(
-        self,
-        environment: str = "prod",
-        select: str | None = None,
-        *,
-        end: dt.date | None = None,
-        progress: Progress | None = None,
-    ) -> RunResult:
-        """Refresh the data of the environment's current versions, as a scheduler would."""
-        started, trips = time.perf_counter(), self.backend.round_trips
+    def check_run(self, environment: str, select: str | None) -> tuple[dict[str, EnvironmentModel], list[str]]:
+        """Refuse a run of an environment or a selection that is not there: the environment's models and the
+        selected names, before anything is changed."""
         check_environment_name(environment)
         self.store.require_initialized()
         current = self.store.environment_models(environment)
@@ -279,14 +272,31 @@ class Builder:
                 f"environment {environment} does not exist",
                 hint=f"run `dataplan build --env {environment}` first",
             )
-        graph = self.project.graph
-        selected = graph.select(select)
+        selected = self.project.graph.select(select)
         unbuilt = [n for n in selected if n not in current]
         if select is not None and unbuilt:
             raise StateError(
                 f"{', '.join(unbuilt)} {'is' if len(unbuilt) == 1 else 'are'} not built in {environment}",
                 hint=f"run `dataplan build --env {environment} --select {select}` first",
             )
+        return current, selected
+
+    def run(
+        self,
+        environment: str = "prod",
+        select: str | None = None,
+        *,
+        end: dt.date | None = None,
+        progress: Progress | None = None,
+        prepare: Callable[[], object] | None = None,
+    ) -> RunResult:
+        """Refresh the data of the environment's current versions, as a scheduler would; ``prepare`` is
+        called once the environment and the selection are found (bad input changes nothing)."""
+        started, trips = time.perf_counter(), self.backend.round_trips
+        current, selected = self.check_run(environment, select)
+        if prepare is not None:
+            prepare()
+        graph = self.project.graph
         names = [n for n in selected if n in current]
         names += sorted(n for n in current if n not in graph.models and select is None)
         order = self._with_parents([current[n].version_id for n in names])

@@ -64,19 +64,18 @@ def short_version(version_id: str | None) -> str:
 VERSION_NOTE = "version: the fingerprint of version <layer>__<model>__<fingerprint> (full ids: --format json)"
 
 
-def file_loads(console: Console, loads: list[FileLoad]) -> None:
+def file_loads(console: Console, loads: list[FileLoad], *, dry_run: bool = False) -> None:
     """One line per file source loaded into its table first (engines that cannot read files)."""
     for load in loads:
         files = f"{load.files:,} file{'' if load.files == 1 else 's'}"
-        console.print(
-            Text(f"loaded {load.source} into {load.table}: {load.rows:,} rows from {files} ({load.seconds:.1f}s)"),
-            style="dim",
-        )
+        what = f"{load.source} into {load.table}: {load.rows:,} rows from {files}"
+        line = f"would load {what}" if dry_run else f"loaded {what} ({load.seconds:.1f}s)"
+        console.print(Text(line), style="dim")
 
 
 def build_result(console: Console, result: BuildResult) -> None:
     verb = "would build" if result.dry_run else "built"
-    file_loads(console, result.loaded)
+    file_loads(console, result.loaded, dry_run=result.dry_run)
     if result.nothing_to_do:
         console.print(
             Text.assemble(

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 
 from dataplan.backends.base import Backend
 from dataplan.build.builder import default_end
@@ -19,7 +20,7 @@ from dataplan.plan.contracts import ContractDiffer
 from dataplan.plan.impacts import exposure_impacts
 from dataplan.plan.model import Plan, Rollback, Step
 from dataplan.project import Project
-from dataplan.state.store import StateStore
+from dataplan.state.store import EnvironmentModel, StateStore
 
 
 def state_hash(state: dict[str, str]) -> str:
@@ -42,18 +43,9 @@ class PlanBuilder:
         self.store = store
         self.writer = VersionWriter(project, backend, store)
 
-    def build(
-        self,
-        environment: str = "prod",
-        *,
-        objective: str | None = None,
-        title: str | None = None,
-        select: str | None = None,
-        allow_breaking: bool = False,
-        end: dt.date | None = None,
-        now: dt.datetime | None = None,
-        plan_id: str | None = None,
-    ) -> Plan:
+    def check(self, environment: str, select: str | None) -> tuple[dict[str, EnvironmentModel], set[str]]:
+        """Refuse a plan against an environment or a selection that is not there, before anything is
+        changed: the environment's models and the selected names."""
         check_environment_name(environment)
         if not self.store.is_initialized():
             raise StateError(
@@ -66,11 +58,30 @@ class PlanBuilder:
                 f"environment {environment} does not exist",
                 hint=f"deploy first with `dataplan build --env {environment}`",
             )
+        return current, set(self.project.graph.select(select))
+
+    def build(
+        self,
+        environment: str = "prod",
+        *,
+        objective: str | None = None,
+        title: str | None = None,
+        select: str | None = None,
+        allow_breaking: bool = False,
+        end: dt.date | None = None,
+        now: dt.datetime | None = None,
+        plan_id: str | None = None,
+        prepare: Callable[[], object] | None = None,
+    ) -> Plan:
+        """The plan of the project against ``environment``; ``prepare`` is called once the environment and
+        the selection are found (bad input changes nothing)."""
+        current, selected = self.check(environment, select)
+        if prepare is not None:
+            prepare()
         # Microseconds kept: the order of two plans made within a second decides which is on top of which.
         now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
         end = end or default_end()
         graph = self.project.graph
-        selected = set(graph.select(select))
         old = {v.model: v for v in self.store.versions(version_ids=sorted({e.version_id for e in current.values()}))}
         old = {name: v for name, v in old.items() if name in current and current[name].version_id == v.version_id}
         found = self.writer.resolve(graph.order)
