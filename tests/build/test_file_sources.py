@@ -166,7 +166,9 @@ def test_postgres_refuses_files_whose_column_changed_type_and_keeps_the_last_loa
     assert "source crm.accounts: its files no longer match the table they were loaded into" in message
     assert '"_dataplan_files"."crm__accounts"' in message
     assert "type changed: account_id (integer -> text); in no file now: region" in message
-    assert "drop that table and the views built on it" in (info.value.hint or "")
+    # The way out is in the files: dropping the table would drop prod's views with it, unnoticed by status.
+    assert "restore those columns and types in the files" in (info.value.hint or "")
+    assert "do not drop it" in (info.value.hint or "")
 
 
 def test_a_postgres_file_source_without_files_exits_2_and_changes_nothing(pg_dsn: str, tmp_path: Path) -> None:

@@ -253,7 +253,9 @@ def _load(backend: Backend, source: SourceTable, target: exp.Table, data: pa.Tab
                 raise InputError(
                     f"source {source.name}: its files no longer match the table they were loaded into "
                     f"({backend.render(target)}): {what}",
-                    hint="restore the files' columns, or drop that table and the views built on it, then load again",
+                    hint="restore those columns and types in the files (re-export them, or cast in the export): "
+                    "the environments' views read that table as it is, so do not drop it (that drops them "
+                    "too, and dataplan would still take them for built)",
                 )
             for c in wanted:
                 if c.name not in have:
