@@ -109,7 +109,7 @@ class Warehouse:
         check_environment_name(environment)
         self.project.graph.select(select)
         trips = self.backend.round_trips
-        loaded = self.refresh_files()
+        loaded = self.refresh_files(progress)
         self.store.ensure()
         with self._locked(environment, "build"):
             result = self.builder.build(environment, select, end=end, progress=progress)
@@ -117,12 +117,13 @@ class Warehouse:
         result.loaded = loaded
         return result
 
-    def refresh_files(self) -> list[FileLoad]:
+    def refresh_files(self, progress: Progress | None = None) -> list[FileLoad]:
         """On engines that cannot read files (Postgres): load the file sources whose files changed.
 
         A copy of the files in ``_dataplan_files``; it changes no environment (``backends.files``).
+        ``progress`` hears how many rows of each load are in.
         """
-        return refresh_files(self.backend, list(self.project.sources.values()))
+        return refresh_files(self.backend, list(self.project.sources.values()), progress)
 
     def check_exposure_columns(self, *environments: str) -> None:
         """Refuse an exposure column that neither the project's model nor its version in ``environments`` has.
@@ -167,7 +168,7 @@ class Warehouse:
         loaded: list[FileLoad] = []
 
         def load() -> None:  # once the environment and the selection are found: bad input loads nothing
-            loaded.extend(self.refresh_files())
+            loaded.extend(self.refresh_files(progress))
 
         with self._locked(environment, "run"):
             result = self.builder.run(environment, select, end=end, progress=progress, prepare=load)
@@ -184,8 +185,10 @@ class Warehouse:
                 f"environment {environment} does not exist",
                 hint=f"run `dataplan build --env {environment}` first",
             )
-        self.refresh_files()
-        return TestRunner(self.project, self.backend, env).run(environment, names, select is None, progress)
+        loaded = self.refresh_files(progress)
+        result = TestRunner(self.project, self.backend, env).run(environment, names, select is None, progress)
+        result.loaded = loaded
+        return result
 
     def status(self, environment: str = PROD) -> EnvironmentStatus:
         check_environment_name(environment)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import os
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from dataplan import Warehouse
 from dataplan.backends.base import table
-from dataplan.backends.files import NOTE
+from dataplan.backends.files import LOAD_BATCH_ROWS, NOTE
 from dataplan.cli.app import app
 from dataplan.errors import InputError
 from tests.conftest import ProjectFactory, catalog
@@ -310,3 +311,35 @@ def test_a_postgres_command_refused_for_bad_input_loads_no_new_files(
     with factory.open() as wh:
         assert (catalog(wh), served(wh), wh.backend.table_note(table("_dataplan_files", "crm__accounts"))) == before
         assert [r[0] for r in served(wh)] == [1, 2, 3]
+
+
+def test_a_big_postgres_load_says_how_far_it_got(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    rows = 2 * LOAD_BATCH_ROWS + 1
+    write_load(root, "2025-01-01", {"account_id": pa.array(range(rows), pa.int32()), "region": ["eu"] * rows})
+    heard: list[tuple[str, int, int]] = []
+    with factory.open() as wh:
+        [load] = wh.refresh_files(lambda what, done, total: heard.append((what, done, total)))
+        count = exp.select(exp.func("count", exp.Star())).from_(table("_dataplan_files", "crm__accounts"))
+        assert wh.backend.fetch_rows(count) == [(rows,)]
+    assert load.rows == rows
+    assert heard == [("loading crm.accounts", done, rows) for done in (0, LOAD_BATCH_ROWS, 2 * LOAD_BATCH_ROWS, rows)]
+
+
+def test_postgres_test_command_reports_the_files_it_loaded(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        wh.build("prod")
+    write_load(root, "2025-01-03", {**SECOND, "account_id": pa.array([4], pa.int32())})
+    text = runner.invoke(app, ["test", "--project", str(root)])
+    assert text.exit_code == 0, text.output
+    assert f"loaded crm.accounts into {LOADED}: 4 rows from 3 files" in " ".join(text.output.split())
+    write_load(root, "2025-01-04", {**SECOND, "account_id": pa.array([5], pa.int32())})
+    result = runner.invoke(app, ["test", "--project", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [load] = json.loads(result.output)["loaded"]
+    assert (load["source"], load["table"], load["files"], load["rows"]) == ("crm.accounts", LOADED, 4, 5)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 FILES_SCHEMA = "_dataplan_files"
 PARTITION = "dt"  # the hive partition column of dt=YYYY-MM-DD folders, read as a DATE
 NOTE = "dataplan files "  # the table's recorded fingerprint: NOTE + sha256 of the file listing
+# Rows per COPY: between two, a load says how far it got (2 million rows take about 10 s on Postgres).
+LOAD_BATCH_ROWS = 100_000
+
+LoadProgress = Callable[[str, int, int], None]  # (what, rows loaded, rows in all)
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ def _same_type(a: str, b: str, dialect: str) -> bool:
     return canonical(a) == canonical(b)
 
 
-def stage(backend: Backend, source: SourceTable) -> exp.Table:
+def stage(backend: Backend, source: SourceTable, progress: LoadProgress | None = None) -> exp.Table:
     """The table holding ``source``'s files on ``backend``, loaded again first if the files changed."""
     from dataplan.backends.base import table
 
@@ -178,7 +182,7 @@ def stage(backend: Backend, source: SourceTable) -> exp.Table:
     if note != NOTE + fp:
         t0 = time.perf_counter()
         data = read_files(source, files)
-        if _load_once(backend, source, target, data, NOTE + fp, new=note is None):
+        if _load_once(backend, source, target, data, NOTE + fp, new=note is None, progress=progress):
             load = FileLoad(source.name, f"{schema}.{name}", len(files), data.num_rows, time.perf_counter() - t0)
             backend.file_loads.append(load)
     backend.staged_files[source.name] = fp
@@ -196,7 +200,7 @@ def deferred(backend: Backend) -> Iterator[None]:
         backend.deferred_files = None
 
 
-def refresh(backend: Backend, sources: list[SourceTable]) -> list[FileLoad]:
+def refresh(backend: Backend, sources: list[SourceTable], progress: LoadProgress | None = None) -> list[FileLoad]:
     """Load every file source table whose files changed since its last load; what was loaded.
 
     Views built on a loaded table see its rows as they were at the last load, so the commands that
@@ -208,12 +212,19 @@ def refresh(backend: Backend, sources: list[SourceTable]) -> list[FileLoad]:
     before = len(backend.file_loads)
     for source in sources:
         if source.is_files:
-            stage(backend, source)
+            stage(backend, source, progress)
     return backend.file_loads[before:]
 
 
 def _load_once(
-    backend: Backend, source: SourceTable, target: exp.Table, data: pa.Table, note: str, *, new: bool
+    backend: Backend,
+    source: SourceTable,
+    target: exp.Table,
+    data: pa.Table,
+    note: str,
+    *,
+    new: bool,
+    progress: LoadProgress | None = None,
 ) -> bool:
     """Load ``data`` into ``target`` unless another process loads the same files meanwhile (then False).
 
@@ -222,17 +233,24 @@ def _load_once(
     the table exists now, so a second try waits for the table's lock like any reload.
     """
     try:
-        _load(backend, source, target, data, note)
+        _load(backend, source, target, data, note, progress)
     except EngineError:
         if not new or backend._in_transaction or not backend.table_columns(target):
             raise
         if backend.table_note(target) == note:
             return False
-        _load(backend, source, target, data, note)
+        _load(backend, source, target, data, note, progress)
     return True
 
 
-def _load(backend: Backend, source: SourceTable, target: exp.Table, data: pa.Table, note: str) -> None:
+def _load(
+    backend: Backend,
+    source: SourceTable,
+    target: exp.Table,
+    data: pa.Table,
+    note: str,
+    progress: LoadProgress | None = None,
+) -> None:
     wanted = backend.arrow_columns(data.schema)
     with backend.transaction():
         backend.create_schema(FILES_SCHEMA)
@@ -261,6 +279,12 @@ def _load(backend: Backend, source: SourceTable, target: exp.Table, data: pa.Tab
                 if c.name not in have:
                     backend.add_column(target, c.name, c.type)
             backend.empty(target)
-        backend.append_arrow(target, data)
+        what, total = f"loading {source.name}", data.num_rows
+        for start in range(0, total, LOAD_BATCH_ROWS):
+            if progress is not None:
+                progress(what, start, total)
+            backend.append_arrow(target, data.slice(start, LOAD_BATCH_ROWS))
+        if progress is not None:
+            progress(what, total, total)
         backend.set_table_note(target, note)
         backend.analyze(target)

@@ -132,7 +132,12 @@ def test_cmd(
     """Run column, model and singular tests; exit 1 when an error-severity test fails."""
     with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
         result = wh.test(env, select, progress=bar)
-    emit(fmt, result, lambda: render.test_run(out, result))
+
+    def text() -> None:
+        render.file_loads(out, result.loaded)
+        render.test_run(out, result)
+
+    emit(fmt, result, text)
     if result.failed:
         raise typer.Exit(1)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, ident, select_star, table
+from dataplan.backends.files import FileLoad
 from dataplan.errors import DataplanError, EngineError, StateError
 from dataplan.project import Project
 from dataplan.project.nodes import Model
@@ -38,6 +39,7 @@ class TestRun:
     environment: str
     results: list[TestResult] = field(default_factory=list)
     copies: list[ViewCopy] = field(default_factory=list)
+    loaded: list[FileLoad] = field(default_factory=list)  # file sources loaded first (engines without files)
 
     @property
     def failed(self) -> list[TestResult]:
