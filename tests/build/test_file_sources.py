@@ -151,9 +151,15 @@ def test_postgres_refuses_files_whose_column_changed_type_and_keeps_the_last_loa
         before = catalog(wh), served(wh)
     mixed = write_load(root, "2025-01-03", {**SECOND, "account_id": ["x-1"]})  # text ids in one file
     with factory.open() as wh:
-        with pytest.raises(InputError, match="cannot read its parquet files under .*: .*int32 vs string"):
+        with pytest.raises(InputError) as unreadable:
             wh.run("prod")
         assert (catalog(wh), served(wh)) == before
+    # The file to fix, and the one it disagrees with.
+    assert unreadable.value.path == mixed
+    assert unreadable.value.message == (
+        "source crm.accounts: column account_id is string in this file but int32 in dt=2025-01-01/part-0.parquet"
+        f" (under {root / 'data/crm/accounts'})"
+    )
     # Every file re-exported with text ids, and region gone: the files read, but no longer fit the table.
     for path in (root / "data/crm/accounts").rglob("*.parquet"):
         path.unlink()
@@ -181,6 +187,7 @@ def test_a_postgres_file_source_without_files_exits_2_and_changes_nothing(pg_dsn
     assert result.exit_code == 2, result.output
     output = " ".join(result.output.split())
     assert "source crm.accounts has no parquet files under" in output
+    assert f"{root / 'sources.yml'}:4: " in output  # the line of the source's path
     assert "data/crm/accounts" in output
     assert "check the source's path in sources.yml" in output
     with factory.open() as wh:

@@ -105,11 +105,35 @@ def _file_format(source: SourceTable) -> str | ds.FileFormat:
     return fmt
 
 
-def _unreadable(source: SourceTable, exc: Exception) -> InputError:
+def _unreadable(source: SourceTable, exc: Exception, culprit: tuple[Path, str] | None = None) -> InputError:
+    """The files cannot be read together; ``culprit``: the file that disagrees with the ones before it, and how."""
+    hint = "check the files (every file of a source table needs the same column types)"
+    if culprit is not None:  # named in front of the message, as a file to fix
+        return InputError(f"source {source.name}: {culprit[1]}", path=culprit[0], hint=hint)
     return InputError(
         f"source {source.name}: cannot read its {source.source.format} files under {source.files_root}: {exc}",
-        hint="check the files (every file of a source table needs the same column types)",
+        hint=hint,
     )
+
+
+def _disagreeing(root: Path, files: list[Path], schemas: list[pa.Schema]) -> tuple[Path, str] | None:
+    """The first file with a column whose type cannot be merged with that column in the files before it."""
+    seen: dict[str, tuple[pa.DataType, Path]] = {}
+    for path, schema in zip(files, schemas, strict=True):
+        for f in schema:
+            if f.name not in seen:
+                seen[f.name] = (f.type, path)
+                continue
+            before, first = seen[f.name]
+            try:
+                merged = pa.unify_schemas(
+                    [pa.schema([(f.name, before)]), pa.schema([f])], promote_options="permissive"
+                ).field(f.name)
+            except (pa.ArrowException, TypeError):
+                where = first.relative_to(root).as_posix()
+                return path, f"column {f.name} is {f.type} in this file but {before} in {where} (under {root})"
+            seen[f.name] = (merged.type, first)
+    return None
 
 
 def count_rows(source: SourceTable, files: list[Path]) -> int:
@@ -130,7 +154,10 @@ def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
     fmt = _file_format(source)
     try:
         schemas = [ds.dataset(str(f), format=fmt).schema for f in files]
-        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        try:
+            schema = pa.unify_schemas(schemas, promote_options="permissive")
+        except pa.ArrowException as exc:
+            raise _unreadable(source, exc, _disagreeing(root, files, schemas)) from exc
         partitioning = None
         if partitioned(root):
             if PARTITION in schema.names:
@@ -165,8 +192,11 @@ def stage(backend: Backend, source: SourceTable, progress: LoadProgress | None =
     target = table(schema, name)
     files = source_files(source)
     if not files:
+        path, line = source.where("path")
         raise InputError(
             f"source {source.name} has no {source.source.format} files under {source.files_root}",
+            path=path,
+            line=line,
             hint="check the source's path in sources.yml and that its data is there",
         )
     fp = fingerprint(source.files_root, files)

@@ -163,7 +163,7 @@ class ProjectLoader:
             for ti, table in enumerate(src.tables):
                 key = ("sources", si, "tables", ti)
                 _check_unique_columns(table.columns, index, key)
-                node = SourceTable(src, table, self.dir)
+                node = SourceTable(src, table, self.dir, yaml_index=index, yaml_key=key)
                 node.tests = _parse_tests(table.tests, table.columns, index, key, self.dialect, self.tests)
                 if node.name in out:
                     raise ProjectError(f"source table {node.name} is declared twice", path=path, line=index.line(key))

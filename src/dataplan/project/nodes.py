@@ -22,10 +22,21 @@ class SourceTable:
     spec: SourceTableSpec
     project_dir: Path
     tests: list[TestSpec] = field(default_factory=list)
+    # Where it is declared in sources.yml: the file's line index and the key of the table's entry.
+    yaml_index: LineIndex | None = field(default=None, repr=False)
+    yaml_key: KeyPath = ()
 
     @property
     def name(self) -> str:
         return f"{self.source.name}.{self.spec.name}"
+
+    def where(self, *source_key: str) -> tuple[Path | None, int | None]:
+        """(path, line) for an error: sources.yml and the line of ``source_key`` (e.g. ``"path"``) in the
+        source's entry, or of the table's entry; (None, None) when it was not loaded from a file."""
+        if self.yaml_index is None:
+            return None, None
+        key = (*self.yaml_key[:2], *source_key) if source_key else self.yaml_key
+        return self.yaml_index.path, self.yaml_index.line(key)
 
     @property
     def is_files(self) -> bool:
