@@ -406,3 +406,16 @@ def test_across_engines_types_compare_as_on_one_engine(tmp_path: Path, request: 
     assert [s["id"] for s in rows.sample_changed] == [7]
     assert result.key_check is not None and result.key_check.ok
     assert "id is INTEGER in A and text in B: key values are compared as text" in result.key_check.note
+
+
+def test_a_postgres_connection_over_a_socket_is_named_as_a_url_libpq_reads(pg: Backend, pg_dsn: str) -> None:
+    import psycopg
+
+    from dataplan.verify.diff import describe_connection
+
+    # The suite's server listens on a Unix socket: its directory is a parameter, never a host before a port.
+    info = psycopg.conninfo.conninfo_to_dict(pg_dsn)
+    named = describe_connection(pg)
+    assert named == f"postgres://postgres@/{info['dbname']}?host={info['host']}&port=5432"
+    with psycopg.connect(named) as conn:  # libpq connects with it as shown
+        assert conn.info.dbname == info["dbname"]

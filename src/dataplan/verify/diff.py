@@ -64,6 +64,8 @@ def describe_connection(backend: Backend) -> str:
     info = getattr(getattr(backend, "conn", None), "info", None)
     if info is not None and hasattr(info, "dbname"):
         host = info.host or "localhost"
+        if host.startswith("/"):  # a Unix socket's directory: libpq's URL names it as a parameter
+            return redact(f"{backend.dialect}://{info.user}@/{info.dbname}?host={host}&port={info.port}")
         return redact(f"{backend.dialect}://{info.user}@{host}:{info.port}/{info.dbname}")
     return backend.dialect
 
