@@ -350,3 +350,46 @@ def test_postgres_test_command_reports_the_files_it_loaded(pg_dsn: str, tmp_path
     assert result.exit_code == 0, result.output
     [load] = json.loads(result.output)["loaded"]
     assert (load["source"], load["table"], load["files"], load["rows"]) == ("crm.accounts", LOADED, 4, 5)
+
+
+def test_a_file_that_is_not_parquet_exits_2_and_keeps_the_last_load(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        wh.build("prod")
+        before = catalog(wh), served(wh)
+    bad = root / "data/crm/accounts/dt=2025-01-03/part-0.parquet"
+    bad.parent.mkdir()
+    bad.write_text("account_id,region\n4,eu\n", encoding="utf-8")  # a CSV export named .parquet
+    result = runner.invoke(app, ["run", "--project", str(root)])
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())
+    assert "source crm.accounts: cannot read its parquet files under" in output
+    assert "hint: check the files" in output
+    with factory.open() as wh:
+        assert (catalog(wh), served(wh)) == before
+
+
+def test_a_load_holds_one_batch_at_a_time(pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataplan.backends import files
+
+    monkeypatch.setattr(files, "LOAD_BATCH_ROWS", 2)  # one file of 5 rows: COPYs of 2, 2 and 1 rows
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    five = {"account_id": pa.array(range(1, 6), pa.int32()), "region": ["eu"] * 5, "tier": ["gold"] * 5,
+            "amount": pa.array([decimal.Decimal("1.00")] * 5, pa.decimal128(10, 2))}  # fmt: skip
+    write_load(root, "2025-01-01", five)
+    with factory.open() as wh:
+        sizes: list[int] = []
+        append = wh.backend.append_arrow
+
+        def recorded(target: exp.Table, data: pa.Table) -> None:
+            sizes.append(data.num_rows)
+            append(target, data)
+
+        monkeypatch.setattr(wh.backend, "append_arrow", recorded)
+        [load] = wh.build("prod").loaded
+        assert (load.rows, sizes) == (5, [2, 2, 1])
+        assert [r[0] for r in served(wh)] == [1, 2, 3, 4, 5]

@@ -146,8 +146,9 @@ def count_rows(source: SourceTable, files: list[Path]) -> int:
         raise _unreadable(source, exc) from exc
 
 
-def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
-    """The rows of every file, columns matched by name, plus ``dt`` from the folder names when partitioned."""
+def open_files(source: SourceTable, files: list[Path]) -> ds.Dataset:
+    """The files as one dataset (read batch by batch, never whole): columns matched by name, plus ``dt``
+    from the folder names when partitioned."""
     import pyarrow.dataset as ds
 
     root = source.files_root
@@ -165,13 +166,12 @@ def read_files(source: SourceTable, files: list[Path]) -> pa.Table:
             part = pa.schema([(PARTITION, pa.date32())])
             partitioning = ds.partitioning(part, flavor="hive")
             schema = pa.unify_schemas([schema, part])
-        data = ds.dataset(
+        return ds.dataset(
             [str(f) for f in files], schema=schema, format=fmt, partitioning=partitioning,
             partition_base_dir=str(root),
-        ).to_table()  # fmt: skip
+        )  # fmt: skip
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(source, exc) from exc
-    return data
 
 
 def _same_type(a: str, b: str, dialect: str) -> bool:
@@ -204,16 +204,17 @@ def stage(backend: Backend, source: SourceTable, progress: LoadProgress | None =
         return target
     if backend.deferred_files is not None:  # a dry run: what would be loaded, and nothing loaded
         if backend.deferred_files.get(source.name) != fp and backend.table_note(target) != NOTE + fp:
-            rows = count_rows(source, files)
-            backend.file_loads.append(FileLoad(source.name, f"{schema}.{name}", len(files), rows, 0.0))
+            would = count_rows(source, files)
+            backend.file_loads.append(FileLoad(source.name, f"{schema}.{name}", len(files), would, 0.0))
         backend.deferred_files[source.name] = fp
         return target
     note = backend.table_note(target)
     if note != NOTE + fp:
         t0 = time.perf_counter()
-        data = read_files(source, files)
-        if _load_once(backend, source, target, data, NOTE + fp, new=note is None, progress=progress):
-            load = FileLoad(source.name, f"{schema}.{name}", len(files), data.num_rows, time.perf_counter() - t0)
+        data = open_files(source, files)
+        loaded = _load_once(backend, source, target, data, NOTE + fp, new=note is None, progress=progress)
+        if loaded is not None:
+            load = FileLoad(source.name, f"{schema}.{name}", len(files), loaded, time.perf_counter() - t0)
             backend.file_loads.append(load)
     backend.staged_files[source.name] = fp
     return target
@@ -250,37 +251,41 @@ def _load_once(
     backend: Backend,
     source: SourceTable,
     target: exp.Table,
-    data: pa.Table,
+    data: ds.Dataset,
     note: str,
     *,
     new: bool,
     progress: LoadProgress | None = None,
-) -> bool:
-    """Load ``data`` into ``target`` unless another process loads the same files meanwhile (then False).
+) -> int | None:
+    """Load ``data`` into ``target``, the rows loaded; None when another process loaded the same files
+    meanwhile.
 
     Two first loads at once (two commands started together): the second waits for the first's new schema
     or table, then fails on it. It looks again: the first may have loaded these very files, and if not,
     the table exists now, so a second try waits for the table's lock like any reload.
     """
     try:
-        _load(backend, source, target, data, note, progress)
+        return _load(backend, source, target, data, note, progress)
     except EngineError:
         if not new or backend._in_transaction or not backend.table_columns(target):
             raise
         if backend.table_note(target) == note:
-            return False
-        _load(backend, source, target, data, note, progress)
-    return True
+            return None
+        return _load(backend, source, target, data, note, progress)
 
 
 def _load(
     backend: Backend,
     source: SourceTable,
     target: exp.Table,
-    data: pa.Table,
+    data: ds.Dataset,
     note: str,
     progress: LoadProgress | None = None,
-) -> None:
+) -> int:
+    """Empty ``target`` (or create it) and load ``data`` into it, in one transaction; the rows loaded.
+
+    Batch by batch: memory holds one batch of ``LOAD_BATCH_ROWS``, whatever the size of the files.
+    """
     wanted = backend.arrow_columns(data.schema)
     with backend.transaction():
         backend.create_schema(FILES_SCHEMA)
@@ -309,12 +314,19 @@ def _load(
                 if c.name not in have:
                     backend.add_column(target, c.name, c.type)
             backend.empty(target)
-        what, total = f"loading {source.name}", data.num_rows
-        for start in range(0, total, LOAD_BATCH_ROWS):
-            if progress is not None:
-                progress(what, start, total)
-            backend.append_arrow(target, data.slice(start, LOAD_BATCH_ROWS))
+        what, rows = f"loading {source.name}", 0
+        try:
+            total = data.count_rows()  # Parquet: from the files' metadata
+            for batch in data.to_batches(batch_size=LOAD_BATCH_ROWS):
+                if progress is not None:
+                    progress(what, rows, total)
+                if batch.num_rows:
+                    backend.append_arrow(target, pa.Table.from_batches([batch]))
+                    rows += batch.num_rows
+        except (pa.ArrowException, OSError) as exc:  # a file that breaks after its footer was read
+            raise _unreadable(source, exc) from exc
         if progress is not None:
-            progress(what, total, total)
+            progress(what, rows, rows)
         backend.set_table_note(target, note)
         backend.analyze(target)
+    return rows
