@@ -14,7 +14,7 @@ from typing import Any
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, column, table
-from dataplan.errors import StateError
+from dataplan.errors import EngineError, StateError
 from dataplan.state.migrations import MIGRATIONS, MIGRATIONS_TABLE, Migration
 
 
@@ -94,15 +94,22 @@ class StateStore:
         if not pending:
             self._initialized = True
             return []
-        with self.backend.transaction():
-            self.backend.create_schema(self.schema)
-            self.backend.create_table(
-                self.t(MIGRATIONS_TABLE), [("id", "BIGINT"), ("name", "TEXT"), ("applied_at", "TIMESTAMP")]
-            )
-            for migration in pending:
-                for name, columns in migration.tables.items():
-                    self.backend.create_table(self.t(name), columns)
-                self._insert(MIGRATIONS_TABLE, [[migration.id, migration.name, now()]])
+        try:
+            with self.backend.transaction():
+                self.backend.create_schema(self.schema)
+                self.backend.create_table(
+                    self.t(MIGRATIONS_TABLE), [("id", "BIGINT"), ("name", "TEXT"), ("applied_at", "TIMESTAMP")]
+                )
+                for migration in pending:
+                    for name, columns in migration.tables.items():
+                        self.backend.create_table(self.t(name), columns)
+                    self._insert(MIGRATIONS_TABLE, [[migration.id, migration.name, now()]])
+        except EngineError:
+            # Two first commands at once (Postgres): the second waits for the first's new schema, then fails
+            # on it. When the first applied every migration meanwhile, there is nothing left to do.
+            if self.backend._in_transaction or self.pending_migrations():
+                raise
+            pending = []
         self._initialized = True
         return pending
 
