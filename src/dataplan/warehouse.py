@@ -101,7 +101,7 @@ class Warehouse:
         self.check_exposure_columns(environment, PROD)
         if dry_run:  # runs no DDL: the file sources to load are listed, not loaded
             with deferred_loads(self.backend):
-                loaded = self.refresh_files()
+                loaded = self.refresh_files(select=select)
                 result = self.builder.build(environment, select, dry_run=True, end=end)
             result.loaded = loaded
             return result
@@ -109,7 +109,7 @@ class Warehouse:
         check_environment_name(environment)
         self.project.graph.select(select)
         trips = self.backend.round_trips
-        loaded = self.refresh_files(progress)
+        loaded = self.refresh_files(progress, select)
         self.store.ensure()
         with self._locked(environment, "build"):
             result = self.builder.build(environment, select, end=end, progress=progress)
@@ -117,13 +117,16 @@ class Warehouse:
         result.loaded = loaded
         return result
 
-    def refresh_files(self, progress: Progress | None = None) -> list[FileLoad]:
+    def refresh_files(self, progress: Progress | None = None, select: str | None = None) -> list[FileLoad]:
         """On engines that cannot read files (Postgres): load the file sources whose files changed.
 
         A copy of the files in ``_dataplan_files``; it changes no environment (``backends.files``).
-        ``progress`` hears how many rows of each load are in.
+        ``progress`` hears how many rows of each load are in. A source with no files is an error only
+        when a model of ``select`` reads it, and then before anything is written.
         """
-        return refresh_files(self.backend, list(self.project.sources.values()), progress)
+        graph = self.project.graph
+        needed = {s for name in graph.select(select) for s in self.project.models[name].sources}
+        return refresh_files(self.backend, list(self.project.sources.values()), progress, needed)
 
     def check_exposure_columns(self, *environments: str) -> None:
         """Refuse an exposure column that neither the project's model nor its version in ``environments`` has.
@@ -168,7 +171,7 @@ class Warehouse:
         loaded: list[FileLoad] = []
 
         def load() -> None:  # once the environment and the selection are found: bad input loads nothing
-            loaded.extend(self.refresh_files(progress))
+            loaded.extend(self.refresh_files(progress, select))
 
         with self._locked(environment, "run"):
             result = self.builder.run(environment, select, end=end, progress=progress, prepare=load)
@@ -185,7 +188,7 @@ class Warehouse:
                 f"environment {environment} does not exist",
                 hint=f"run `dataplan build --env {environment}` first",
             )
-        loaded = self.refresh_files(progress)
+        loaded = self.refresh_files(progress, select)
         result = TestRunner(self.project, self.backend, env).run(environment, names, select is None, progress)
         result.loaded = loaded
         return result
@@ -286,7 +289,7 @@ class Warehouse:
             select=select,
             allow_breaking=allow_breaking,
             end=end,
-            prepare=self.refresh_files,
+            prepare=lambda: self.refresh_files(select=select),
         )
         if save and not plan.is_empty:
             plan.document = str(self.document_path(plan).relative_to(self.project.dir))

@@ -393,3 +393,68 @@ def test_a_load_holds_one_batch_at_a_time(pg_dsn: str, tmp_path: Path, monkeypat
         [load] = wh.build("prod").loaded
         assert (load.rows, sizes) == (5, [2, 2, 1])
         assert [r[0] for r in served(wh)] == [1, 2, 3, 4, 5]
+
+
+def test_a_postgres_reload_lets_readers_read_the_last_load_and_is_not_repeated(pg_dsn: str, tmp_path: Path) -> None:
+    import threading
+
+    import psycopg
+
+    from dataplan.backends.files import refresh
+
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        wh.build("prod")
+    write_load(root, "2025-01-03", {**SECOND, "account_id": pa.array([4], pa.int32())})
+    first, second = factory.open(), factory.open()
+    outcome: list[object] = []
+
+    def reload_meanwhile() -> None:
+        try:
+            outcome.append(refresh(second.backend, list(second.project.sources.values())))
+        except Exception as exc:  # what the second process would have printed
+            outcome.append(exc)
+
+    with first, second:
+        with first.backend.transaction():  # the reload, not committed yet
+            [load] = refresh(first.backend, list(first.project.sources.values()))
+            assert load.rows == 4
+            with psycopg.connect(pg_dsn, autocommit=True) as reader:
+                reader.execute(b"SET lock_timeout = '2s'")  # a reader made to wait would fail here
+                seen = reader.execute(b'SELECT count(*) FROM "staging"."stg_accounts"').fetchone()
+                assert seen == (3,)  # the last load, until the reload commits
+            worker = threading.Thread(target=reload_meanwhile)
+            worker.start()
+            with psycopg.connect(pg_dsn, autocommit=True) as watcher:  # until the second waits on the first
+                waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                for _ in range(200):
+                    if watcher.execute(waiting.encode()).fetchone() == (1,):
+                        break
+                    threading.Event().wait(0.05)
+                else:
+                    raise AssertionError("the second reload never waited for the first")
+        worker.join(30)
+        assert outcome == [[]]  # it found these files loaded once the first committed: no second load
+        assert [r[0] for r in served(second)] == [1, 2, 3, 4]
+
+
+def test_a_postgres_source_without_files_stops_only_the_models_that_read_it(pg_dsn: str, tmp_path: Path) -> None:
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    files = {
+        **PROJECT,
+        "sources.yml": PROJECT["sources.yml"] + "          - name: leads\n",  # a second table, no files yet
+        "models/staging/stg_leads.sql": "select * from crm.leads",
+    }
+    root = factory(files, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        result = wh.build("prod", select="+by_region")  # reads crm.accounts only
+        assert [x.source for x in result.loaded] == ["crm.accounts"]
+        assert regions(wh) == {"eu": 2, "us": 1}
+    everything = runner.invoke(app, ["build", "--project", str(root)])
+    assert everything.exit_code == 2, everything.output
+    assert "source crm.leads has no parquet files under" in " ".join(everything.output.split())

@@ -330,10 +330,6 @@ class Backend(ABC):
             )
         )
 
-    def empty(self, target: exp.Table) -> None:
-        """Remove every row of ``target`` (in the current transaction)."""
-        self.delete(target)
-
     def analyze(self, target: exp.Table) -> None:  # noqa: B027 - a no-op by default
         """Gather the planner's statistics of a table just filled (engines whose planner needs them)."""
 

@@ -231,18 +231,26 @@ def deferred(backend: Backend) -> Iterator[None]:
         backend.deferred_files = None
 
 
-def refresh(backend: Backend, sources: list[SourceTable], progress: LoadProgress | None = None) -> list[FileLoad]:
+def refresh(
+    backend: Backend,
+    sources: list[SourceTable],
+    progress: LoadProgress | None = None,
+    needed: set[str] | None = None,
+) -> list[FileLoad]:
     """Load every file source table whose files changed since its last load; what was loaded.
 
     Views built on a loaded table see its rows as they were at the last load, so the commands that
     stand for "the data as it is now" (build, run, test, plan) refresh every file source first, as
-    DuckDB's reads of the files themselves would.
+    DuckDB's reads of the files themselves would. A source with no files is an error (``stage``'s) only
+    when it is ``needed`` (read by the models at hand; None: every source is), as on DuckDB only the
+    models that read it fail.
     """
     if backend.reads_files:
         return []
     before = len(backend.file_loads)
     for source in sources:
-        if source.is_files:
+        wanted = needed is None or source.name in needed
+        if source.is_files and (wanted or source_files(source)):
             stage(backend, source, progress)
     return backend.file_loads[before:]
 
@@ -281,8 +289,9 @@ def _load(
     data: ds.Dataset,
     note: str,
     progress: LoadProgress | None = None,
-) -> int:
-    """Empty ``target`` (or create it) and load ``data`` into it, in one transaction; the rows loaded.
+) -> int | None:
+    """Empty ``target`` (or create it) and load ``data`` into it, in one transaction; the rows loaded, or
+    None when another process loaded the same files while this one waited for the table's lock.
 
     Batch by batch: memory holds one batch of ``LOAD_BATCH_ROWS``, whatever the size of the files.
     """
@@ -293,8 +302,11 @@ def _load(
         if not have:
             backend.create_table(target, [(c.name, c.type) for c in wanted])
         else:
-            # Serializes two processes loading the same files; a reader waits for the new rows.
-            backend.lock_table(target, readers=True)
+            # Serializes two processes loading the same files. Readers go on reading the last load until
+            # this one commits (a DELETE, not a TRUNCATE, which would make them wait for the whole load).
+            backend.lock_table(target)
+            if backend.table_note(target) == note:  # the other process loaded these very files meanwhile
+                return None
             retyped = [
                 f"{c.name} ({have[c.name]} -> {c.type})"
                 for c in wanted
@@ -313,7 +325,7 @@ def _load(
             for c in wanted:
                 if c.name not in have:
                     backend.add_column(target, c.name, c.type)
-            backend.empty(target)
+            backend.delete(target)
         what, rows = f"loading {source.name}", 0
         try:
             total = data.count_rows()  # Parquet: from the files' metadata

@@ -236,11 +236,6 @@ class PostgresBackend(Backend):
                 for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                     writer.write_row(row)
 
-    def empty(self, target: exp.Table) -> None:
-        # TRUNCATE leaves no dead rows behind (a DELETE would double the table at every reload until vacuum);
-        # it is transactional here, and the loader holds the table's exclusive lock already.
-        self.execute(exp.TruncateTable(expressions=[target]))
-
     def analyze(self, target: exp.Table) -> None:
         # A table filled in bulk has no statistics until autovacuum gets to it: a query planned before
         # then guesses its size and can pick nested loops over thousands of rows.
