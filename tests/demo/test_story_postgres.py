@@ -111,3 +111,15 @@ def test_the_demo_keeps_the_engine_of_the_project_already_there(pg_env: str, tmp
     assert f"the demo project in {target} runs on duckdb, not postgres" in output
     assert "dataplan demo DIR --engine postgres" in output
     assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
+
+
+def test_the_demo_on_a_postgres_server_that_does_not_answer_exits_3_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DSN_VARIABLE, "postgresql://analyst:hunter2secret@127.0.0.1:1/demo")
+    target = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", str(target), "--engine", "postgres"])
+    assert result.exit_code == 3, result.output
+    assert "cannot connect to Postgres" in result.output
+    assert "hunter2secret" not in result.output
+    assert not target.exists()

@@ -25,8 +25,9 @@ import yaml
 from dataplan.build.builder import BuildResult
 from dataplan.demo.changes import CHURN_DEFINITION, DROP_UNKNOWN_INDUSTRY, MODEL_FILE, Change
 from dataplan.demo.generate import generate
-from dataplan.errors import InputError
+from dataplan.errors import InputError, MissingDriverError
 from dataplan.plan.model import Plan
+from dataplan.secrets import register_dsn
 from dataplan.verify.diff import describe_connection
 from dataplan.verify.testing import TestRun
 from dataplan.warehouse import Warehouse
@@ -92,11 +93,21 @@ def _connection_block(engine: Engine) -> str:
 def check_engine(directory: Path, engine: Engine) -> None:
     """Refuse, before anything is written, a demo on Postgres without its DSN, or on another engine than
     the project already in ``directory``."""
-    if engine == "postgres" and not os.environ.get(DSN_VARIABLE):
-        raise InputError(
-            f"the demo on Postgres reads the server's connection string from {DSN_VARIABLE}, which is not set",
-            hint=f"export {DSN_VARIABLE}=postgresql://user@host:5432/database, then run the demo again",
-        )
+    if engine == "postgres":
+        dsn = os.environ.get(DSN_VARIABLE)
+        if not dsn:
+            raise InputError(
+                f"the demo on Postgres reads the server's connection string from {DSN_VARIABLE}, which is not set",
+                hint=f"export {DSN_VARIABLE}=postgresql://user@host:5432/database, then run the demo again",
+            )
+        try:
+            from dataplan.backends.postgres import PostgresBackend
+        except ImportError as exc:
+            raise MissingDriverError(
+                "the demo on Postgres needs the psycopg driver", hint="pip install 'dataplan[postgres]'"
+            ) from exc
+        register_dsn(dsn)  # the password stays out of any message
+        PostgresBackend(dsn).close()  # a server that does not answer fails here, before any file is written
     config = directory / "dataplan.yml"
     if config.exists():
         try:
