@@ -269,6 +269,20 @@ def test_postgres_unreachable_exits_3(tmp_path: Path) -> None:
     assert "hunter2secret" not in result.output
 
 
+def test_a_postgres_dsn_with_a_bad_setting_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "dataplan.yml").write_text(
+        "name: x\nconnection:\n  type: postgres\n  dsn: postgresql://u:hunter2secret@127.0.0.1:1/db?sslmode=bogus\n"
+    )
+    write_files(tmp_path, {"models/staging/a.sql": "select 1 as x"})
+    result = runner.invoke(app, ["build", "--project", str(tmp_path)])
+    assert result.exit_code == 2, result.output  # the DSN must change, not the server
+    output = " ".join(result.output.split())
+    assert "the Postgres connection string has a bad setting:" in output
+    assert 'invalid sslmode value: "bogus"' in output
+    assert "sslmode takes disable, allow, prefer, require, verify-ca or verify-full" in output
+    assert "hunter2secret" not in result.output
+
+
 def test_contract_error_via_cli_exits_2(built: Path) -> None:
     write_files(
         built,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -13,6 +14,9 @@ from dataplan.errors import EngineError, InputError
 from dataplan.secrets import redact, scrub_connection_message
 
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+# libpq's words for a DSN setting it refuses before connecting (e.g. sslmode=bogus), raised as a connection
+# failure: bad input, exit 2, not an engine error.
+_BAD_OPTION = re.compile(r"invalid \w+ value|invalid port number|invalid integer value")
 
 # Arrow -> Postgres column types for loading seeds and files.
 _ARROW_TYPES: list[tuple[Any, str]] = [
@@ -89,6 +93,16 @@ class PostgresBackend(Backend):
                 "space as %20); in key=value form, quote a value with spaces ('my secret')",
             ) from exc
         except psycopg.Error as exc:
+            if _BAD_OPTION.search(str(exc)):  # libpq refused a setting of the DSN before any connection
+                raise InputError(
+                    scrub_connection_message(f"the Postgres connection string has a bad setting: {exc}", dsn),
+                    hint="fix that setting in the DSN"
+                    + (
+                        " (sslmode takes disable, allow, prefer, require, verify-ca or verify-full)"
+                        if "sslmode" in str(exc)
+                        else ""
+                    ),
+                ) from exc
             raise EngineError(
                 scrub_connection_message(f"cannot connect to Postgres: {exc}", dsn),
                 transient=isinstance(exc, psycopg.OperationalError),
