@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -146,3 +147,27 @@ def catalog(wh: Warehouse) -> tuple[list[tuple[str, str, str]], dict[tuple[str, 
     """Everything a user could see changed: relations and view definitions."""
     rels = sorted((r.schema, r.name, r.kind) for r in wh.backend.relations())
     return rels, wh.backend.view_definitions()
+
+
+def start_blocked(pg_dsn: str, work: Callable[[], object], what: str) -> tuple[threading.Thread, list[object]]:
+    """Run ``work`` in a thread until it waits on a lock held by this test; the thread and its outcome
+    (``work``'s result, or the exception it raised: what a second command would have printed)."""
+    import psycopg
+
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except Exception as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    with psycopg.connect(pg_dsn, autocommit=True) as watcher:
+        waiting = b"select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+        for _ in range(200):
+            if watcher.execute(waiting).fetchone() == (1,):
+                return worker, outcome
+            threading.Event().wait(0.05)
+    raise AssertionError(f"{what} never waited for the first")

@@ -19,7 +19,7 @@ from dataplan.backends.base import table
 from dataplan.backends.files import LOAD_BATCH_ROWS, NOTE
 from dataplan.cli.app import app
 from dataplan.errors import InputError
-from tests.conftest import ProjectFactory, catalog
+from tests.conftest import ProjectFactory, catalog, start_blocked
 
 D = dt.date
 PROJECT = {
@@ -235,10 +235,6 @@ def test_postgres_never_loads_two_source_tables_into_one_table(pg_dsn: str, tmp_
 
 
 def test_two_postgres_processes_loading_the_same_new_files_at_once_both_succeed(pg_dsn: str, tmp_path: Path) -> None:
-    import threading
-
-    import psycopg
-
     from dataplan.backends.files import refresh
 
     factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
@@ -246,27 +242,12 @@ def test_two_postgres_processes_loading_the_same_new_files_at_once_both_succeed(
     write_load(root, "2025-01-01", FIRST)
     write_load(root, "2025-01-02", SECOND)
     first, second = factory.open(), factory.open()
-    outcome: list[object] = []
-
-    def load_meanwhile() -> None:
-        try:
-            outcome.append(refresh(second.backend, list(second.project.sources.values())))
-        except Exception as exc:  # what the second process would have printed
-            outcome.append(exc)
-
     with first, second:
         with first.backend.transaction():  # the first load, not committed yet: its schema and table are new
             [_] = refresh(first.backend, list(first.project.sources.values()))
-            worker = threading.Thread(target=load_meanwhile)
-            worker.start()
-            with psycopg.connect(pg_dsn, autocommit=True) as watcher:  # until the second waits on the first
-                waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                for _ in range(200):
-                    if watcher.execute(waiting.encode()).fetchone() == (1,):
-                        break
-                    threading.Event().wait(0.05)
-                else:
-                    raise AssertionError("the second load never waited for the first")
+            worker, outcome = start_blocked(
+                pg_dsn, lambda: refresh(second.backend, list(second.project.sources.values())), "the second load"
+            )
         worker.join(30)
         assert outcome == [[]]  # no error, and nothing to load again: the first loaded these files
         q = exp.select("account_id").from_(table("_dataplan_files", "crm__accounts")).order_by("account_id")
@@ -396,8 +377,6 @@ def test_a_load_holds_one_batch_at_a_time(pg_dsn: str, tmp_path: Path, monkeypat
 
 
 def test_a_postgres_reload_lets_readers_read_the_last_load_and_is_not_repeated(pg_dsn: str, tmp_path: Path) -> None:
-    import threading
-
     import psycopg
 
     from dataplan.backends.files import refresh
@@ -410,14 +389,6 @@ def test_a_postgres_reload_lets_readers_read_the_last_load_and_is_not_repeated(p
         wh.build("prod")
     write_load(root, "2025-01-03", {**SECOND, "account_id": pa.array([4], pa.int32())})
     first, second = factory.open(), factory.open()
-    outcome: list[object] = []
-
-    def reload_meanwhile() -> None:
-        try:
-            outcome.append(refresh(second.backend, list(second.project.sources.values())))
-        except Exception as exc:  # what the second process would have printed
-            outcome.append(exc)
-
     with first, second:
         with first.backend.transaction():  # the reload, not committed yet
             [load] = refresh(first.backend, list(first.project.sources.values()))
@@ -426,16 +397,9 @@ def test_a_postgres_reload_lets_readers_read_the_last_load_and_is_not_repeated(p
                 reader.execute(b"SET lock_timeout = '2s'")  # a reader made to wait would fail here
                 seen = reader.execute(b'SELECT count(*) FROM "staging"."stg_accounts"').fetchone()
                 assert seen == (3,)  # the last load, until the reload commits
-            worker = threading.Thread(target=reload_meanwhile)
-            worker.start()
-            with psycopg.connect(pg_dsn, autocommit=True) as watcher:  # until the second waits on the first
-                waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                for _ in range(200):
-                    if watcher.execute(waiting.encode()).fetchone() == (1,):
-                        break
-                    threading.Event().wait(0.05)
-                else:
-                    raise AssertionError("the second reload never waited for the first")
+            worker, outcome = start_blocked(
+                pg_dsn, lambda: refresh(second.backend, list(second.project.sources.values())), "the second reload"
+            )
         worker.join(30)
         assert outcome == [[]]  # it found these files loaded once the first committed: no second load
         assert [r[0] for r in served(second)] == [1, 2, 3, 4]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dataplan import Project, Warehouse
 from dataplan.state.migrations import MIGRATIONS
-from tests.conftest import SHOP_FILES, ProjectFactory, catalog, write_files
+from tests.conftest import SHOP_FILES, ProjectFactory, catalog, start_blocked, write_files
 
 
 def test_pending_migrations_never_write(make_project: ProjectFactory) -> None:
@@ -75,35 +75,16 @@ def test_versions_record_what_plans_need(duck_project: ProjectFactory) -> None:
 
 
 def test_two_first_postgres_commands_at_once_both_find_the_state_ready(pg_dsn: str) -> None:
-    import threading
-
-    import psycopg
-
     from dataplan.backends.postgres import PostgresBackend
     from dataplan.state.store import StateStore
 
     first, second = PostgresBackend(pg_dsn), PostgresBackend(pg_dsn)
-    outcome: list[object] = []
-
-    def ensure_meanwhile() -> None:
-        try:
-            outcome.append(len(StateStore(second, "_dataplan").ensure()))
-        except Exception as exc:  # what the second command would have printed
-            outcome.append(exc)
-
     try:
         with first.transaction():  # the first command's migrations, not committed yet: a new schema and tables
             assert len(StateStore(first, "_dataplan").ensure()) == len(MIGRATIONS)
-            worker = threading.Thread(target=ensure_meanwhile)
-            worker.start()
-            with psycopg.connect(pg_dsn, autocommit=True) as watcher:  # until the second waits on the first
-                waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                for _ in range(200):
-                    if watcher.execute(waiting.encode()).fetchone() == (1,):
-                        break
-                    threading.Event().wait(0.05)
-                else:
-                    raise AssertionError("the second command never waited for the first")
+            worker, outcome = start_blocked(
+                pg_dsn, lambda: len(StateStore(second, "_dataplan").ensure()), "the second command"
+            )
         worker.join(30)
         assert outcome == [0]  # no error, and nothing left to apply: the first applied every migration
         store = StateStore(second, "_dataplan")

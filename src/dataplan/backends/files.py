@@ -184,13 +184,18 @@ def _same_type(a: str, b: str, dialect: str) -> bool:
     return canonical(a) == canonical(b)
 
 
-def stage(backend: Backend, source: SourceTable, progress: LoadProgress | None = None) -> exp.Table:
-    """The table holding ``source``'s files on ``backend``, loaded again first if the files changed."""
+def stage(
+    backend: Backend, source: SourceTable, progress: LoadProgress | None = None, files: list[Path] | None = None
+) -> exp.Table:
+    """The table holding ``source``'s files on ``backend``, loaded again first if the files changed.
+
+    ``files``: ``source_files(source)`` when the caller listed them already.
+    """
     from dataplan.backends.base import table
 
     schema, name = staged_name(source, backend.max_identifier_length)
     target = table(schema, name)
-    files = source_files(source)
+    files = source_files(source) if files is None else files
     if not files:
         path, line = source.where("path")
         raise InputError(
@@ -249,9 +254,11 @@ def refresh(
         return []
     before = len(backend.file_loads)
     for source in sources:
-        wanted = needed is None or source.name in needed
-        if source.is_files and (wanted or source_files(source)):
-            stage(backend, source, progress)
+        if not source.is_files:
+            continue
+        files = source_files(source)
+        if files or needed is None or source.name in needed:
+            stage(backend, source, progress, files)
     return backend.file_loads[before:]
 
 
@@ -328,7 +335,8 @@ def _load(
             backend.delete(target)
         what, rows = f"loading {source.name}", 0
         try:
-            total = data.count_rows()  # Parquet: from the files' metadata
+            # Only for a progress bar: Parquet counts from the files' metadata, but CSV is parsed to count.
+            total = data.count_rows() if progress is not None else 0
             for batch in data.to_batches(batch_size=LOAD_BATCH_ROWS):
                 if progress is not None:
                     progress(what, rows, total)
