@@ -19,12 +19,15 @@ from sqlglot import exp
 from dataplan.backends import Backend, connect, connect_url
 from dataplan.build.environments import model_view
 from dataplan.build.naming import PROD
-from dataplan.cli.common import Format, FormatOpt, ProjectOpt, errors, examples, out, progress_bar
+from dataplan.cli.common import Format, FormatOpt, ProjectOpt, err, errors, examples, out, progress_bar
 from dataplan.config import CONFIG_FILE, load_config
 from dataplan.errors import InputError
+from dataplan.project.loader import load_sources
+from dataplan.project.nodes import SourceTable
 from dataplan.verify.diff import diff as run_diff
-from dataplan.verify.diff import open_relation, profile_relation
+from dataplan.verify.diff import profile_relation
 from dataplan.verify.model import DiffResult
+from dataplan.verify.named import resolve
 from dataplan.verify.relations import parse_columns, parse_key, parse_tolerance, parse_where
 from dataplan.verify.reports import html_report, markdown_report, terminal_report, to_json
 from dataplan.warehouse import Warehouse
@@ -55,6 +58,18 @@ def _backend(url: str | None, project: Path) -> Iterator[Backend]:
         yield backend
     finally:
         backend.close()
+
+
+def _sources(project: Path, connection: str | None) -> dict[str, SourceTable] | None:
+    """The project's source tables, when a side reads the project's own warehouse (no --connection)."""
+    if connection is not None or not (project / CONFIG_FILE).exists():
+        return None
+    return load_sources(project)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:  # on stderr: JSON on stdout stays parseable
+        err.print(Text(f"note: {note}", style="dim"))
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -137,7 +152,10 @@ def diff(
                 raise InputError("missing side B", hint="dataplan diff A B --key K, or dataplan diff MODEL --env-b dev")
             backend_a = stack.enter_context(_backend(connection, project))
             backend_b = stack.enter_context(_backend(connection_b, project)) if connection_b else backend_a
-            rel_a, rel_b = open_relation(backend_a, a), open_relation(backend_b, b)
+            side_a = resolve(backend_a, a, _sources(project, connection))
+            side_b = resolve(backend_b, b, _sources(project, connection_b or connection))
+            _print_notes(side_a.notes + side_b.notes)
+            rel_a, rel_b = side_a.relation, side_b.relation
             label_a, label_b = a, b
         bar = stack.enter_context(progress_bar(fmt is ReportFormat.text or output is not None))
         tol = parse_tolerance(tolerance) if tolerance else None
@@ -179,9 +197,10 @@ def profile(
 ) -> None:
     """Profile one relation (null %, distinct, min, max, mean, quantiles) in one aggregate query."""
     with errors(), _backend(connection, project) as backend:
-        rel = open_relation(backend, relation)
+        named = resolve(backend, relation, _sources(project, connection))
+        _print_notes(named.notes)
         filter_ = parse_where(where, backend.dialect) if where else None
-        result = profile_relation(backend, rel, relation, filter_, exact=exact)
+        result = profile_relation(backend, named.relation, relation, filter_, exact=exact)
     if fmt is Format.json:
         _emit(result.model_dump_json(indent=2), None)
         return

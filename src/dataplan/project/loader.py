@@ -121,6 +121,11 @@ def _with_chart_reads(declared: list[DependsOn], charts: list[ChartSpec], fqns: 
     return declared + added
 
 
+def load_sources(project_dir: Path) -> dict[str, SourceTable]:
+    """The project's source tables by name (``source.table``), without reading its models."""
+    return ProjectLoader(project_dir)._sources()
+
+
 class ProjectLoader:
     def __init__(self, project_dir: Path) -> None:
         self.dir = project_dir.resolve()
