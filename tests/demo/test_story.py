@@ -118,3 +118,23 @@ def test_demo_with_other_customers_refreshes_prod(tmp_path: Path) -> None:
     )
     assert _spine_and_source(target) == (300, 300)  # the tables hold the new data, like the views
     assert again.tests is not None and not again.tests.failed
+
+
+def test_a_second_run_refuses_a_model_edited_by_hand_and_changes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    run_demo(target, customers=200)
+    model = target / MODEL_FILE
+    model.write_text(model.read_text().replace("select", "select 1 as edited_by_hand,", 1))
+    marker = (target / ".dataplan-demo.json").read_text()
+    with Warehouse.open(target) as wh:
+        before = (wh.environments(), wh.plans())
+    refused = CliRunner().invoke(app, ["demo", str(target), "--customers", "300"])
+    assert refused.exit_code == 2
+    assert "differs from what prod runs: marts.account_health (changed, models/marts/account_health.sql)" in (
+        refused.stderr
+    )
+    assert "without a plan" in refused.stderr
+    assert (target / ".dataplan-demo.json").read_text() == marker  # the data was not generated again
+    with Warehouse.open(target) as wh:
+        assert (wh.environments(), wh.plans()) == before
+        assert [m.fqn for m in wh.status("prod").models if m.state != "up to date"] == ["marts.account_health"]

@@ -152,6 +152,29 @@ def generate_data(directory: Path, customers: int, seed: int) -> tuple[str, bool
     ), False
 
 
+def refuse_hand_edits(directory: Path) -> None:
+    """A second run builds prod from the project as the demo left it, so a model edited since (by hand,
+    as the demo's closing hints invite) stops it: building would put the edit in prod without a plan."""
+    with Warehouse.open(directory) as wh:
+        if not any(e["name"] == "prod" for e in wh.environments()):
+            return  # an earlier run stopped before building prod: nothing to bypass
+        edited = [m for m in wh.status("prod").models if m.state != "up to date"]
+        if not edited:
+            return
+        paths = {m.fqn: m.path for m in wh.project.models.values()}
+    shown = ", ".join(
+        f"{m.fqn} ({m.state}{', ' + str(paths[m.fqn].relative_to(directory)) if m.fqn in paths else ''})"
+        for m in edited
+    )
+    raise InputError(
+        f"the project in {directory} differs from what prod runs: {shown}",
+        hint=(
+            "the demo would build that into prod without a plan: ship it with `dataplan plan`, `apply` and "
+            "`promote` (or undo it), or run the demo in a new directory"
+        ),
+    )
+
+
 def run_demo(
     directory: Path,
     customers: int = 10_000,
@@ -164,6 +187,8 @@ def run_demo(
     directory.mkdir(parents=True, exist_ok=True)
     result = DemoResult(directory, customers, engine)
     _timed(result, "project", lambda: create_project(directory, engine))
+    if result.stages[-1].reused:
+        refuse_hand_edits(directory)  # before new data is written: a refused run changes nothing
     _timed(result, "data", lambda: generate_data(directory, customers, seed))
     regenerated = not result.stages[-1].reused
     with Warehouse.open(directory) as wh:
