@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dataplan.backends import Backend, connect
-from dataplan.backends.files import FileLoad
+from dataplan.backends.files import FileLoad, staged_name
 from dataplan.backends.files import deferred as deferred_loads
 from dataplan.backends.files import refresh as refresh_files
 from dataplan.build import environments
@@ -417,7 +417,9 @@ class Warehouse:
         return path
 
     def janitor(self, ttl: str = "7d", *, dry_run: bool = False) -> JanitorResult:
-        return run_janitor(self.backend, self.store, parse_ttl(ttl), dry_run)
+        limit = self.backend.max_identifier_length
+        declared = {".".join(staged_name(s, limit)) for s in self.project.sources.values() if s.is_files}
+        return run_janitor(self.backend, self.store, parse_ttl(ttl), dry_run, declared)
 
     def version_id(self, text: str) -> str:
         """A version id as the user gave it: whole, or the 12-character fingerprint status and run show."""

@@ -17,7 +17,7 @@ from dataplan.rollout import janitor
 from dataplan.rollout.locks import Locks
 from dataplan.state.store import StateStore, Version
 from dataplan.warehouse import Warehouse
-from tests.conftest import ProjectFactory, catalog
+from tests.conftest import ProjectFactory, catalog, run_sql
 
 STG_ORDERS = "select order_id, customer_id, amount + 0 as amount, status, ordered_at from raw.orders"
 
@@ -155,3 +155,40 @@ def test_a_version_is_pinned_by_the_fingerprint_status_shows(make_project: Proje
         assert wh.unpin(fingerprint) == 1
         with pytest.raises(InputError, match="no version 'abc123'"):
             wh.pin("abc123", "x")
+
+
+def test_postgres_drops_loaded_files_no_source_or_version_reads_and_keeps_the_rest(pg_dsn: str, tmp_path: Path) -> None:
+    from tests.build.test_file_sources import FIRST, LOADED, PROJECT, SECOND, write_load
+
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with factory.open() as wh:
+        wh.build("prod")
+        run_sql(wh, [  # an orphan loaded table that a view of the user's own still reads
+            'create table "_dataplan_files"."gone__t" (x int)',
+            'create view public.mine as select x from "_dataplan_files"."gone__t"',
+        ])  # fmt: skip
+        kept = wh.janitor("0s")
+        assert kept.dropped_loads == []
+        assert kept.kept_loads[LOADED] == "a declared source"
+        assert kept.kept_loads["_dataplan_files.gone__t"] == "read by view public.mine"
+    # the source and the models reading it leave the project
+    (root / "sources.yml").unlink()
+    for path in ("models/staging/stg_accounts.sql", "models/marts/by_region.sql", "models/marts/by_region.yml"):
+        (root / path).unlink()
+    (root / "models/marts/one.sql").write_text("select 1 as x")
+    with factory.open() as wh:
+        wh.build("prod")
+        young = wh.janitor("7d")  # the old versions are young: kept, and what they read with them
+        stg = next(v for v, why in young.kept.items() if "stg_accounts" in v)
+        assert young.kept_loads[LOADED] == f"read by {stg}"
+        planned = wh.janitor("0s", dry_run=True)
+        assert planned.dropped_loads == [LOADED]
+        assert LOADED in {f"{r.schema}.{r.name}" for r in wh.backend.relations()}  # a dry run drops nothing
+        done = wh.janitor("0s")
+        assert done.dropped_loads == [LOADED] and stg in done.dropped
+        names = {f"{r.schema}.{r.name}" for r in wh.backend.relations()}
+        assert LOADED not in names and "_dataplan_files.gone__t" in names  # the user's view still reads it
+        assert wh.backend.fetch_rows(exp.select("*").from_(exp.table_("mine", db="public"))) == []

@@ -140,7 +140,10 @@ def janitor(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be dropped; change nothing.")] = False,
     fmt: FormatOpt = Format.text,
 ) -> None:
-    """Drop versions no environment, plan rollback or pin references, older than the TTL."""
+    """Drop versions no environment, plan rollback or pin references, older than the TTL.
+
+    On Postgres, also the loaded copies of file sources the project no longer declares and no version reads.
+    """
     with errors(), Warehouse.open(project) as wh:
         result = wh.janitor(ttl, dry_run=dry_run)
     if fmt is Format.json:
@@ -150,6 +153,10 @@ def janitor(
     out.print(f"{verb} {len(result.dropped)} version(s); kept {len(result.kept)}.")
     for vid in result.dropped:
         out.print(Text.assemble("  ", (verb, "red"), f" {vid}"))
+    if result.dropped_loads or result.kept_loads:
+        out.print(f"{verb} {len(result.dropped_loads)} loaded file table(s) no source or version reads.")
+    for name in result.dropped_loads:
+        out.print(Text.assemble("  ", (verb, "red"), f" {name}"))
 
 
 def pin(

@@ -5,6 +5,11 @@ still be rolled back (or promoted) names it, when it is pinned, or when a
 kept version reads it (a parent of a kept version). The janitor refuses to
 run while any environment is locked by a live process, so it never races a
 promotion.
+
+On engines that load file sources (Postgres), it also drops the loaded copy of
+a source table (``_dataplan_files.*``) that the project no longer declares and
+no version left reads: a removed or renamed source would otherwise keep a copy
+of its raw data for ever.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from dataplan.backends.base import Backend, column, table
-from dataplan.errors import InputError, StateError
+from dataplan.backends.files import FILES_SCHEMA
+from dataplan.errors import EngineError, InputError, StateError
 from dataplan.rollout.locks import Locks
 from dataplan.rollout.promotion import was_promoted
 from dataplan.state.plans import PlanRecords
@@ -40,6 +48,9 @@ class JanitorResult:
     ttl: dt.timedelta
     dropped: list[str] = field(default_factory=list)  # version ids (physical tables/views)
     kept: dict[str, str] = field(default_factory=dict)  # version id -> why
+    # Loaded copies of file sources (``_dataplan_files.<table>``) dropped, and those kept with why.
+    dropped_loads: list[str] = field(default_factory=list)
+    kept_loads: dict[str, str] = field(default_factory=dict)
 
 
 def referenced(store: StateStore, versions: list[Version], cutoff: dt.datetime, ttl: dt.timedelta) -> dict[str, str]:
@@ -125,7 +136,66 @@ def children_first(dropped: list[str], versions: list[Version]) -> list[str]:
     return ordered + [vid for vid in dropped if vid not in placed]  # a cycle (never built): as listed
 
 
-def run_janitor(backend: Backend, store: StateStore, ttl: dt.timedelta, dry_run: bool) -> JanitorResult:
+def loads_read(versions: list[Version], dialect: str) -> dict[str, str]:
+    """Loaded file tables (``_dataplan_files.<name>``) -> a version whose query reads one."""
+    out: dict[str, str] = {}
+    for v in versions:
+        if FILES_SCHEMA not in v.query_sql:  # the cheap test first: most versions read no file source
+            continue
+        try:
+            tables = list(sqlglot.parse_one(v.query_sql, read=dialect).find_all(exp.Table))
+        except ParseError:  # unparseable: keep every loaded table rather than guess
+            return {"*": v.version_id}
+        for t in tables:
+            if t.db == FILES_SCHEMA:
+                out.setdefault(f"{FILES_SCHEMA}.{t.name}", v.version_id)
+    return out
+
+
+def _janitor_loads(
+    backend: Backend, result: JanitorResult, remaining: list[Version], declared: set[str], state_schema: str
+) -> None:
+    """Drop the loaded file tables no declared source, no remaining version and no other view reads,
+    each on its own (a refusal keeps that one and goes on)."""
+    loaded = sorted(f"{r.schema}.{r.name}" for r in backend.relations() if r.schema == FILES_SCHEMA)
+    read = loads_read(remaining, backend.dialect)
+    usage = (
+        exp.select("table_name", "view_schema", "view_name")
+        .from_("information_schema.view_table_usage")
+        .where(column("table_schema").eq(exp.Literal.string(FILES_SCHEMA)))
+    )
+    gone = {(state_schema, vid) for vid in result.dropped}  # a dry run's are still there: they do not count
+    views = {f"{FILES_SCHEMA}.{t}": f"{s}.{v}" for t, s, v in backend.fetch_rows(usage) if (s, v) not in gone}
+    for name in loaded:
+        if name in declared:
+            result.kept_loads[name] = "a declared source"
+        elif name in read or "*" in read:
+            result.kept_loads[name] = f"read by {read.get(name) or read['*']}"
+        elif name in views:  # a view of the user's own: Postgres would refuse the drop anyway
+            result.kept_loads[name] = f"read by view {views[name]}"
+        elif result.dry_run:
+            result.dropped_loads.append(name)
+        else:
+            try:
+                with backend.transaction():
+                    backend.drop(table(FILES_SCHEMA, name.split(".", 1)[1]), "TABLE")
+            except EngineError as exc:
+                if exc.transient:
+                    raise
+                result.kept_loads[name] = f"the engine refused to drop it: {exc.message.splitlines()[0]}"
+                continue
+            result.dropped_loads.append(name)
+
+
+def run_janitor(
+    backend: Backend,
+    store: StateStore,
+    ttl: dt.timedelta,
+    dry_run: bool,
+    declared_loads: set[str] | None = None,
+) -> JanitorResult:
+    """Drop what nothing references; ``declared_loads``: the loaded file tables of the project's file
+    sources (``_dataplan_files.<name>``), kept always; None leaves every loaded table alone."""
     store.require_initialized()
     # The same liveness test as Locks.acquire: a lock left by a crashed process must not block forever.
     locked = Locks(store).live()
@@ -151,12 +221,14 @@ def run_janitor(backend: Backend, store: StateStore, ttl: dt.timedelta, dry_run:
             else:
                 result.dropped.append(vid)
         result.dropped = children_first(result.dropped, versions)
-        if dry_run or not result.dropped:
-            return result
-        kinds = {v.version_id: ("VIEW" if v.materialized == "view" else "TABLE") for v in versions}
-        for vid in result.dropped:
-            backend.drop(table(store.schema, vid), kinds[vid])
-        ids = [exp.Literal.string(v) for v in result.dropped]
-        backend.delete(store.t("versions"), column("version_id").isin(*ids))
-        backend.delete(store.t("intervals"), column("version_id").isin(*ids))
+        remaining = [v for v in versions if v.version_id in keep]
+        if not dry_run and result.dropped:
+            kinds = {v.version_id: ("VIEW" if v.materialized == "view" else "TABLE") for v in versions}
+            for vid in result.dropped:
+                backend.drop(table(store.schema, vid), kinds[vid])
+            ids = [exp.Literal.string(v) for v in result.dropped]
+            backend.delete(store.t("versions"), column("version_id").isin(*ids))
+            backend.delete(store.t("intervals"), column("version_id").isin(*ids))
+    if declared_loads is not None and not backend.reads_files:  # after the versions that read them went
+        _janitor_loads(backend, result, remaining, declared_loads, store.schema)
     return result

@@ -4,8 +4,9 @@
 joined once, inside the engine (a FULL OUTER JOIN on the key). Matched keys whose hashes are equal are
 unchanged. Only the keys on one side, or with different hashes, go on (``f``): a few rows when little
 changed. The join streams into one aggregate that counts its rows and collects those few
-(``Backend.collect``): it is never stored. Values are normalized before hashing the way the comparison normalizes them, so a type
-difference between the sides (INTEGER against BIGINT) does not make every row differ.
+(``Backend.collect``): it is never stored. Values are normalized before hashing the way the comparison
+normalizes them, so a type difference between the sides (INTEGER against BIGINT) does not make every
+row differ.
 
 **The values.** Only the keys whose hashes differ, plus the first ``sample_size`` keys found on one side
 only, are looked up again on both sides (a join with that short key list) and compared column by column
