@@ -138,6 +138,15 @@ def test_diff_across_duckdb_and_postgres(db: Path, pg_dsn: str) -> None:
     rows = json.loads(output)["rows"]
     assert rows["method"] == "checksum-bisect"
     assert (rows["only_a"], rows["only_b"], rows["changed"]) == (1, 1, 2)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(b"alter table b rename column amount to revenue")
+    code, output = invoke(
+        "diff", "a", "b", "--key", "id", "--connection", str(db), "--connection-b", pg_dsn, "--format", "json",
+        "--rename", "amount=revenue",
+    )  # fmt: skip
+    renamed = json.loads(output)
+    assert renamed["renamed"] == {"amount": "revenue"} and renamed["rows"]["method"] == "checksum-bisect"
+    assert {c["column"]: c["mismatches"] for c in renamed["rows"]["columns"]} == {"amount": 2, "label": 0}
 
 
 def test_profile_is_approximate_above_the_limit_unless_exact(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -280,3 +289,56 @@ def test_diff_between_environments_bad_input_exits_2(
     assert message in output
     with duck_project.open() as wh:
         assert catalog(wh) == before
+
+
+def test_rename_compares_a_column_of_a_under_its_new_name_in_b(tmp_path: Path) -> None:
+    db = duck_file(
+        tmp_path / "r.duckdb",
+        "create table a as select i as id, i * 1.5::double as amount, 'x' || i as label from range(100) t(i)",
+        "create table b as select id as order_id, amount as revenue, label from a",
+        "update b set revenue = revenue + 1 where order_id = 3",
+    )
+    args = ["diff", "a", "b", "--key", "id", "--connection", str(db)]
+    renamed = ["--rename", "amount=revenue", "--rename", '"id" = order_id']
+    code, output = invoke(*args, *renamed, "--format", "json")
+    assert code == 1, output  # the changed row fails
+    payload = json.loads(output)
+    assert payload["renamed"] == {"amount": "revenue", "id": "order_id"}
+    assert payload["schema_diff"] == {"added": [], "removed": [], "type_changed": []}
+    assert [c for c, _ in payload["b"]["columns"]] == ["order_id", "revenue", "label"]  # B's own names
+    rows = payload["rows"]
+    assert (rows["only_a"], rows["only_b"], rows["changed"], rows["unchanged"]) == (0, 0, 1, 99)
+    assert {c["column"]: c["mismatches"] for c in rows["columns"]} == {"amount": 1, "label": 0}
+    assert [d["column"] for d in payload["distributions"] if d["kind"] == "numeric"] == ["amount"]
+    code, text = invoke(*args, *renamed, "--format", "md")
+    assert "Compared across a rename (A = B): amount = revenue, id = order_id." in text
+    # without --rename the key is missing from B, and the renamed columns are a schema change, not compared
+    plain, output = invoke(*args)
+    assert plain == 2 and "key column id does not exist in B (b)" in output
+    no_key, output = invoke("diff", "a", "b", "--connection", str(db), "--format", "json")
+    payload = json.loads(output)
+    assert [c for c, _ in payload["schema_diff"]["removed"]] == ["id", "amount"]
+    assert payload["renamed"] == {} and [p["column"] for p in payload["profiles"]] == ["label"]
+
+
+@pytest.mark.parametrize(
+    ("renames", "message"),
+    [
+        (["amount"], "bad --rename 'amount': not OLD=NEW"),
+        (["nope=revenue"], "renamed column nope does not exist in A (a)"),
+        (["amount=nope"], "renamed column nope does not exist in B (b)"),
+        (["amount=revenue", "amount=label"], "--rename names column amount of A twice"),
+        (["amount=revenue", "Amount=label"], "--rename names column amount of A (a) twice"),
+        (["amount=revenue", "label=Revenue"], "--rename names column revenue of B (b) twice"),
+        (["label=revenue"], "B (b) already has a column named label: renaming another one to it makes two"),
+    ],
+)
+def test_bad_renames_exit_2(tmp_path: Path, renames: list[str], message: str) -> None:
+    db = duck_file(
+        tmp_path / "r.duckdb",
+        "create table a as select i as id, 1.5 as amount, 'x' as label from range(3) t(i)",
+        "create table b as select id, amount as revenue, label from a",
+    )
+    args = [arg for r in renames for arg in ("--rename", r)]
+    code, output = invoke("diff", "a", "b", "--key", "id", "--connection", str(db), *args)
+    assert code == 2 and message in output, output

@@ -84,6 +84,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "dataplan diff marts.orders --env prod --env-b dev",
         "dataplan diff marts.orders marts__dev.orders -k order_id -f md -o d.md",
         "dataplan diff a 'query:select * from b where day > 1' --key id",
+        "dataplan diff legacy.orders marts.orders --key id --rename amount=revenue",
         "dataplan diff raw.t raw.t --connection w.duckdb \\",
         "    --connection-b postgresql://user@host/db --key id",
     ),

@@ -28,7 +28,7 @@ from dataplan.verify.diff import diff as run_diff
 from dataplan.verify.diff import profile_relation
 from dataplan.verify.model import DiffResult
 from dataplan.verify.named import resolve
-from dataplan.verify.relations import parse_columns, parse_key, parse_tolerance, parse_where
+from dataplan.verify.relations import parse_columns, parse_key, parse_renames, parse_tolerance, parse_where
 from dataplan.verify.reports import html_report, markdown_report, terminal_report, to_json
 from dataplan.warehouse import Warehouse
 
@@ -109,6 +109,10 @@ def diff(
     where: Annotated[str | None, typer.Option(help="SQL filter applied to both sides.")] = None,
     columns: Annotated[str | None, typer.Option(help="Only these columns, comma separated.")] = None,
     tolerance: Annotated[str | None, typer.Option(help="Float tolerance: abs=...,rel=...")] = None,
+    rename: Annotated[
+        list[str] | None,
+        typer.Option("--rename", help="OLD=NEW: A's column OLD is B's NEW, compared as one (repeatable)."),
+    ] = None,
     connection: Connection = None,
     connection_b: Annotated[
         str | None,
@@ -167,6 +171,7 @@ def diff(
             key=parse_key(key) if key else None,
             columns=parse_columns(columns) if columns else None,
             where=parse_where(where, backend_a.dialect) if where else None,
+            renames=parse_renames(rename or []),
             tolerance=tol,
             label_a=label_a,
             label_b=label_b,

@@ -37,7 +37,7 @@ from dataplan.verify.distribution import distributions as compute_distributions
 from dataplan.verify.joindiff import join_diff
 from dataplan.verify.model import DiffResult, KeyCheck, Profile, RowDiff, SchemaDiff, Side, Tolerance
 from dataplan.verify.profile import profile, profile_deltas
-from dataplan.verify.relations import filtered, parse_relation, relation_columns, resolve_columns
+from dataplan.verify.relations import filtered, parse_relation, relation_columns, renamed_relation, resolve_columns
 from dataplan.verify.rowdiff import ColumnPair, key_check
 
 __all__ = ["describe_connection", "diff", "open_relation", "profile_relation", "schema_diff"]
@@ -111,6 +111,7 @@ def diff(
     key: list[str] | None,
     columns: list[str] | None = None,
     where: exp.Expr | None = None,
+    renames: Mapping[str, str] | None = None,
     tolerance: Tolerance | None = None,
     thresholds: Mapping[str, Any] | None = None,
     label_a: str,
@@ -124,7 +125,9 @@ def diff(
 
     ``key`` names the columns identifying a row (composite allowed); without
     it there is no row-level diff. ``columns`` restricts every part of the diff
-    to those columns (plus the key). ``where`` filters both sides. ``exact``
+    to those columns (plus the key). ``renames`` maps a column of A to its name
+    in B: B is compared under A's names, so key, columns, where and every report
+    use A's. ``where`` filters both sides. ``exact``
     keeps distinct counts and quantiles exact above ``profile.EXACT_ROWS``.
     ``on_progress(step, done, total)`` is called before each data step.
     Bad input raises InputError before any data query runs.
@@ -140,7 +143,11 @@ def diff(
     side_a, side_b = f"A ({label_a})", f"B ({label_b})"
 
     # -- validation: describes only ------------------------------------------------
-    all_a, all_b = relation_columns(a, rel_a, where), relation_columns(b, rel_b, where)
+    all_a = relation_columns(a, rel_a, where)
+    renamed: dict[str, str] = {}
+    if renames:
+        rel_b, renamed = renamed_relation(b, rel_b, dict(renames), all_a, side_a, side_b)
+    all_b = relation_columns(b, rel_b, where)
     key_a = resolve_columns(key, all_a, "key", side_a)
     key_b = resolve_columns(key, all_b, "key", side_b)
     wanted_a = resolve_columns(columns, all_a, "compared", side_a) if columns is not None else None
@@ -194,12 +201,14 @@ def diff(
     sa = Side(label=label_a, connection=describe_connection(a), row_count=prof_a.row_count,
               columns=[(c.name, c.type) for c in cols_a], profile_method=prof_a.method)  # fmt: skip
     sb = Side(label=label_b, connection=describe_connection(b), row_count=prof_b.row_count,
-              columns=[(c.name, c.type) for c in cols_b], profile_method=prof_b.method)  # fmt: skip
+              columns=[(renamed.get(c.name, c.name), c.type) for c in cols_b],  # B's own names
+              profile_method=prof_b.method)  # fmt: skip
     deltas = profile_deltas(prof_a, prof_b)
     result = DiffResult(
         a=sa,
         b=sb,
         key=key_a,
+        renamed=renamed,
         tolerance={"abs": tol.abs, "rel": tol.rel},
         schema_diff=schema,
         profiles=deltas,

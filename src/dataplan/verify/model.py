@@ -142,6 +142,7 @@ class DiffResult(_Data):
     a: Side
     b: Side
     key: list[str] = Field(default_factory=list)
+    renamed: dict[str, str] = Field(default_factory=dict)  # column of A -> its name in B, compared as one
     tolerance: dict[str, float] = Field(default_factory=dict)  # {"abs": ..., "rel": ...}
     schema_diff: SchemaDiff
     profiles: list[ProfileDelta] = Field(default_factory=list)

@@ -10,13 +10,14 @@ them to lower case), then quoted.
 from __future__ import annotations
 
 import math
+import re
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from dataplan.backends.base import Backend, Column
+from dataplan.backends.base import Backend, Column, column
 from dataplan.errors import EngineError, InputError
 from dataplan.verify.model import Tolerance
 
@@ -252,6 +253,61 @@ def parse_tolerance(text: str | None) -> Tolerance:
             raise InputError(f"bad tolerance {text!r}: {name} must be a finite number >= 0", hint=hint)
         values[name] = number
     return Tolerance(**values)
+
+
+_RENAME = re.compile(r'\s*("(?:[^"]|"")+"|[^="]+?)\s*=\s*("(?:[^"]|"")+"|[^="]+?)\s*')
+
+
+def parse_rename(text: str) -> tuple[str, str]:
+    """``old=new`` (a column of A, its name in B) -> ``("old", "new")``; a name may be double-quoted, and
+    must be when it holds ``=`` (``""`` inside quotes stands for one quote)."""
+    m = _RENAME.fullmatch(text)
+    if not m:
+        raise InputError(
+            f"bad --rename {text!r}: not OLD=NEW",
+            hint='name a column of A and its name in B: --rename amount=revenue (quote names holding "=")',
+        )
+
+    def unquote(name: str) -> str:
+        return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+    return unquote(m.group(1)), unquote(m.group(2))
+
+
+def parse_renames(texts: list[str]) -> dict[str, str]:
+    """Every ``--rename OLD=NEW`` -> {OLD: NEW}; a column of A renamed twice is an InputError."""
+    out: dict[str, str] = {}
+    for text in texts:
+        old, new = parse_rename(text)
+        if old in out:
+            raise InputError(f"--rename names column {old} of A twice", hint="rename each column once")
+        out[old] = new
+    return out
+
+
+def renamed_relation(
+    backend: Backend, rel: exp.Expr, renames: dict[str, str], cols_a: list[Column], side_a: str, side_b: str
+) -> tuple[exp.Select, dict[str, str]]:
+    """B under A's names: ``renames`` maps a column of A to its name in B. The query over ``rel`` and the
+    renames in the engines' spelling. A name renamed twice, or one B already uses for another column, is
+    an InputError."""
+    raw = relation_columns(backend, rel)
+    olds = resolve_columns(list(renames), cols_a, "renamed", side_a)
+    news = resolve_columns(list(renames.values()), raw, "renamed", side_b)
+    for names, side in ((olds, side_a), (news, side_b)):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InputError(f"--rename names column {twice[0]} of {side} twice", hint="rename each column once")
+    back = dict(zip(news, olds, strict=True))
+    taken = {c.name for c in raw if c.name not in back}
+    clash = next((o for o in olds if o in taken), None)
+    if clash is not None:
+        raise InputError(
+            f"{side_b} already has a column named {clash}: renaming another one to it makes two",
+            hint=f"rename {clash} of {side_b} too (--rename x={clash}), or compare without --rename",
+        )
+    query = exp.select(*[column(c.name).as_(back.get(c.name, c.name), quoted=True) for c in raw]).from_(as_from(rel))
+    return query, dict(zip(olds, news, strict=True))
 
 
 def resolve_columns(names: list[str], available: list[Column], what: str, side: str) -> list[str]:

@@ -331,3 +331,11 @@ def tolerance_text(result: DiffResult) -> str:
     if not result.tolerance or not any(result.tolerance.values()):
         return "exact"
     return ", ".join(f"{k} {fmt_num(v)}" for k, v in sorted(result.tolerance.items()))
+
+
+def renames_line(result: DiffResult) -> str:
+    """``Compared across a rename (A = B): amount = revenue.``; "" when no column was renamed."""
+    if not result.renamed:
+        return ""
+    pairs = ", ".join(f"{a} = {b}" for a, b in result.renamed.items())
+    return f"Compared across a rename (A = B): {pairs}."

@@ -38,6 +38,7 @@ from dataplan.verify.reports.common import (
     pair_text,
     psi_label,
     redacted,
+    renames_line,
     row_delta,
     rows_compared,
     shorten,
@@ -272,12 +273,13 @@ def _checks(result: DiffResult) -> str:
 
 def _schema(result: DiffResult) -> str:
     diff = result.schema_diff
+    renamed = f"<p>{esc(renames_line(result))}</p>" if result.renamed else ""
     if diff.is_empty:
-        return _panel(f'<p class="ok">Identical: {len(result.a.columns)} columns, same names and types.</p>')
+        return _panel(f'{renamed}<p class="ok">Identical: {len(result.a.columns)} columns, same names and types.</p>')
     rows = [[_pill("removed", "removed"), _code(c), _code(t), DASH] for c, t in diff.removed]
     rows += [[_pill("added", "added"), _code(c), DASH, _code(t)] for c, t in diff.added]
     rows += [[_pill("type", "type changed"), _code(c), _code(a), _code(b)] for c, a, b in diff.type_changed]
-    return _panel(_table(["change", "column", "type in A", "type in B"], rows))
+    return _panel(renamed + _table(["change", "column", "type in A", "type in B"], rows))
 
 
 def _rows(result: DiffResult, sample_rows: int) -> str:

@@ -20,6 +20,7 @@ null (SQL NULL); decimals as strings (exact, ``"12.50"``), dates and times as IS
 | `exit_code` | int | what `dataplan diff` exits with: 1 when `outcome` is `fail`, else 0 |
 | `a`, `b` | object | the two sides: `label` (table, view or `query:SELECT ...`), `connection` (redacted), `row_count`, `columns` (`[[name, engine type], ...]`), `profile_method` (`exact`, or how the approximate distinct counts and quantiles were estimated) |
 | `key` | [str] | the columns that identify a row; `[]`: no row matching |
+| `renamed` | {str: str} | column of A -> its name in B (`--rename`), compared as one column under A's name everywhere below; `{}`: none |
 | `tolerance` | {str: float} | float comparison `\|a - b\| <= abs + rel * max(\|a\|, \|b\|)`: `abs`, `rel`; `{}`: exact |
 | `schema_diff` | object | `added` (`[[column, type]]`, in B only), `removed` (in A only), `type_changed` (`[[column, type in A, type in B]]`) |
 | `profiles[]` | object | per common column: `column`, `a`, `b` (profiles: `column`, `type`, `kind` (`numeric`, `text`, `temporal`, `boolean`, `other`), `rows`, `nulls`, `null_pct`, `distinct`, `min`, `max`, `mean`, `stddev`, `quantiles` ({`p01`..`p99`: value}), `approximate` (true: a figure is estimated, above 1,000,000 rows: `quantiles` exact over a Bernoulli sample of about 100,000 rows, and on DuckDB `distinct` too), `distinct_approximate` (true: `distinct` is a HyperLogLog estimate, DuckDB only)), `null_pct_delta` (percentage points, B - A), `distinct_delta` (B - A), `mean_delta_pct` (relative change of the mean, percent) |

@@ -35,6 +35,7 @@ from dataplan.verify.reports.common import (
     pair_text,
     psi_label,
     redacted,
+    renames_line,
     row_delta,
     rows_compared,
     shorten,
@@ -175,12 +176,13 @@ def _checks(result: DiffResult) -> list[str]:
 
 def _schema(result: DiffResult) -> list[str]:
     diff = result.schema_diff
+    renamed = [text(renames_line(result)), ""] if result.renamed else []
     if diff.is_empty:
-        return [f"Identical: {len(result.a.columns)} columns, same names and types."]
+        return [*renamed, f"Identical: {len(result.a.columns)} columns, same names and types."]
     rows = [["removed", code(c), code(t), DASH] for c, t in diff.removed]
     rows += [["added", code(c), DASH, code(t)] for c, t in diff.added]
     rows += [["type changed", code(c), code(a), code(b)] for c, a, b in diff.type_changed]
-    return table(["change", "column", "type in A", "type in B"], rows)
+    return [*renamed, *table(["change", "column", "type in A", "type in B"], rows)]
 
 
 def _key(result: DiffResult, sample_rows: int) -> list[str]:

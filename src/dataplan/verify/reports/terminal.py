@@ -38,6 +38,7 @@ from dataplan.verify.reports.common import (
     pair_text,
     psi_label,
     redacted,
+    renames_line,
     row_delta,
     rows_compared,
     shares,
@@ -160,8 +161,9 @@ def _header(result: DiffResult) -> Panel:
 
 def _schema(result: DiffResult) -> list[RenderableType]:
     diff = result.schema_diff
+    renamed = [Text(renames_line(result))] if result.renamed else []
     if diff.is_empty:
-        return [Text(f"Schema: identical ({len(result.a.columns)} columns).", style="green")]
+        return [*renamed, Text(f"Schema: identical ({len(result.a.columns)} columns).", style="green")]
     table = _table("Schema changes", "change", "column", "type in A", "type in B")
     for column, type_ in diff.removed:
         table.add_row(Text("- removed", style="red"), Text(column), Text(type_), Text(DASH))
@@ -169,7 +171,7 @@ def _schema(result: DiffResult) -> list[RenderableType]:
         table.add_row(Text("+ added", style="green"), Text(column), Text(DASH), Text(type_))
     for column, type_a, type_b in diff.type_changed:
         table.add_row(Text("~ type", style="yellow"), Text(column), Text(type_a), Text(type_b))
-    return [table]
+    return [*renamed, table]
 
 
 def _key(result: DiffResult, sample_rows: int) -> list[RenderableType]:
