@@ -213,3 +213,30 @@ def test_apply_cli_names_the_document_and_the_reports(deployed: Deployed) -> Non
         assert f"verification report: {report}" in result.stdout
     doc = (deployed.root / str(plan.document)).read_text()
     assert f"](../{plan.reports[0]})" in doc
+
+
+def test_a_renamed_column_is_checked_to_keep_its_values(deployed: Deployed) -> None:
+    renamed = "select order_id, customer_id, amount * 1.0 as amount, status as order_status from stg_orders\n"
+    deployed.change({"models/marts/order_facts.sql": renamed})
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        plan = wh.apply(pid).plan
+    by_kind = {(c.model, c.kind): c for c in plan.checks}
+    schema = by_kind[("marts.order_facts", "schema")]
+    assert schema.actual == "status -> order_status" and schema.outcome == "pass"
+    value = by_kind[("marts.order_facts", "value_diff")]
+    assert value.outcome == "pass" and value.actual.endswith("0 changed rows (by column: none)")
+    report = (deployed.root / next(r for r in plan.reports if "order_facts" in r)).read_text()
+    assert "Compared across a rename (A = B): status = order_status." in report
+
+
+def test_a_renamed_column_whose_parent_changes_its_values_expects_them(deployed: Deployed) -> None:
+    renamed = "select order_id, customer_id, amount * 1.0 as amount, status as order_status from stg_orders\n"
+    upper = "select order_id, customer_id, amount, upper(status) as status from raw.orders\n"
+    deployed.change({"models/marts/order_facts.sql": renamed, "models/staging/stg_orders.sql": upper})
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        plan = wh.apply(pid).plan
+    value = next(c for c in plan.checks if (c.model, c.kind) == ("marts.order_facts", "value_diff"))
+    assert value.actual.endswith("80 changed rows (by column: status 80)"), value.actual
+    assert value.outcome == "pass", value.params

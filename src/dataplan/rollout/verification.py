@@ -58,15 +58,33 @@ class PlanVerifier:
         entry = env[model]
         return table(entry.view_schema, entry.model)
 
+    def _renames(self, fqn: str, before: exp.Table, after: exp.Table) -> dict[str, str]:
+        """The plan's renamed columns of ``fqn`` (old name -> new): compared as one column, so that a rename
+        is checked to keep the values. Contract changes name a column with its type (``"amount DOUBLE"``)."""
+        from dataplan.verify.relations import relation_columns
+
+        changes = [c for c in self.plan.contract_changes if c.model == fqn and c.change == "column renamed"]
+        if not changes:
+            return {}
+        old = {f"{c.name} {c.type}": c.name for c in relation_columns(self.backend, before)}
+        new = {f"{c.name} {c.type}": c.name for c in relation_columns(self.backend, after)}
+        return {
+            old[c.before]: new[c.after]
+            for c in changes
+            if c.before in old and c.after in new and new[c.after] not in old.values()
+        }
+
     def _diff(self, fqn: str) -> DiffResult:
         from dataplan.verify.diff import diff
 
         model = self.project.model(fqn)
+        before, after = self._view(self.target, model.name), self._view(self.plan_env, model.name)
         return diff(
             self.backend,
-            self._view(self.target, model.name),
+            before,
             self.backend,
-            self._view(self.plan_env, model.name),
+            after,
+            renames=self._renames(fqn, before, after),
             key=model.spec.grain or None,
             label_a=f"{self.plan.environment}: {fqn}",
             label_b=f"{self.plan.plan_environment}: {fqn}",
@@ -143,6 +161,7 @@ class PlanVerifier:
                 [f"+{n}" for n, _ in d.schema_diff.added]
                 + [f"-{n}" for n, _ in d.schema_diff.removed]
                 + [f"~{n}" for n, _, _ in d.schema_diff.type_changed]
+                + [f"{a} -> {b}" for a, b in d.renamed.items()]  # values compared as one column
             )
             check.actual = ", ".join(found) or "no schema change"
             unplanned = bool(found) and not planned
@@ -181,6 +200,7 @@ class PlanVerifier:
             check.actual, check.outcome = "no key: skipped", "pass"
             return
         expected = set(_strs(check.params.get("expected_changes")))
+        expected |= {a for a, b in d.renamed.items() if b in expected}  # the diff names a renamed column as A does
         unexpected = [
             m for m in rows.columns if m.mismatches and m.column not in expected and ALL_COLUMNS not in expected
         ]
