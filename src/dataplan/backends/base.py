@@ -150,28 +150,6 @@ class Backend(ABC):
         """
         return exp.func("md5", row_text(values))
 
-    def collect(self, fields: list[tuple[str, exp.Expr]], where: exp.Expr, name: str) -> list[exp.Expr]:
-        """Aggregates that gather ``fields`` of the rows where ``where`` holds into a few values: one pass
-        over many rows keeps a few of them without storing the rest (``uncollect`` gives them back).
-
-        The portable spelling: one ARRAY_AGG per field (``<name>_<i>``). The aggregates of one pass see the
-        rows in one order, so the arrays line up; UNNEST of several arrays zips them.
-        """
-        return [
-            exp.Filter(this=exp.ArrayAgg(this=e), expression=exp.Where(this=where.copy())).as_(f"{name}_{i}")
-            for i, (_, e) in enumerate(fields)
-        ]
-
-    def uncollect(self, source: exp.Table, fields: list[str], name: str) -> exp.Select:
-        """The rows ``collect`` gathered (as a one-row ``source``), one column per field."""
-        arrays = [exp.column(f"{name}_{i}") for i in range(len(fields))]
-        alias = exp.TableAlias(this=exp.to_identifier("c"), columns=[exp.to_identifier(f) for f in fields])
-        return (
-            exp.select(*[exp.column(f, "c") for f in fields])
-            .from_(source)
-            .join(exp.Unnest(expressions=arrays, alias=alias), join_type="cross")
-        )
-
     # -- running ---------------------------------------------------------
     @abstractmethod
     def _run(self, sql: str, params: tuple[Any, ...] | None = None) -> Any: ...

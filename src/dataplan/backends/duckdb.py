@@ -74,16 +74,6 @@ class DuckDBBackend(Backend):
     def row_hash(self, values: list[exp.Expr]) -> exp.Expr:
         return exp.Anonymous(this="hash", expressions=values or [exp.Literal.number(0)])
 
-    def collect(self, fields: list[tuple[str, exp.Expr]], where: exp.Expr, name: str) -> list[exp.Expr]:
-        # One list of structs: DuckDB's UNNEST in FROM takes one list, and a struct keeps a row together.
-        row = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(f), expression=e) for f, e in fields])
-        return [exp.Filter(this=exp.func("list", row), expression=exp.Where(this=where.copy())).as_(name)]
-
-    def uncollect(self, source: exp.Table, fields: list[str], name: str) -> exp.Select:
-        rows = exp.select(exp.Unnest(expressions=[exp.column(name)]).as_("r")).from_(source)
-        got = [exp.func("struct_extract", exp.column("r"), exp.Literal.string(f)).as_(f) for f in fields]
-        return exp.select(*got).from_(rows.subquery("c"))
-
     def _run(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
         try:
             return self.conn.execute(sql, params) if params else self.conn.execute(sql)

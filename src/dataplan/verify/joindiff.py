@@ -3,10 +3,8 @@
 **The join.** Each side is reduced to ``(key, hash of the row's compared values)`` and the two are
 joined once, inside the engine (a FULL OUTER JOIN on the key). Matched keys whose hashes are equal are
 unchanged. Only the keys on one side, or with different hashes, go on (``f``): a few rows when little
-changed. The join streams into one aggregate that counts its rows and collects those few
-(``Backend.collect``): it is never stored. Values are normalized before hashing the way the comparison
-normalizes them, so a type difference between the sides (INTEGER against BIGINT) does not make every
-row differ.
+changed. Values are normalized before hashing the way the comparison normalizes them, so a type
+difference between the sides (INTEGER against BIGINT) does not make every row differ.
 
 **The values.** Only the keys whose hashes differ, plus the first ``sample_size`` keys found on one side
 only, are looked up again on both sides (a join with that short key list) and compared column by column
@@ -117,24 +115,22 @@ def _join(sh: _Shape, cap: int) -> exp.Select:
     return exp.select(*exprs).from_(_ref(X)).join(_ref(Y), on=on, join_type="full outer").limit(cap)
 
 
-def _unsettled(backend: Backend, sh: _Shape, cap: int) -> tuple[exp.Select, exp.Select]:
-    """(j, f): ONE pass over the join counting its rows and collecting the rows that are not plainly
-    unchanged (a key on one side only, or different hashes); then those few rows back as a relation.
-
-    The join is never stored: materialized, its 10M rows cost more than the hash join building them.
-    """
+def _unsettled(sh: _Shape) -> exp.Select:
+    """The join's rows that are not plainly unchanged: a key on one side only, or different hashes."""
     differ = exp.NEQ(this=column("ha"), expression=column("hb"))
     keep = exp.or_(_null("ha"), _null("hb"), differ)
-    names = ["ha", "hb", *sh.ks("ak"), *sh.ks("bk")]
-    counts = [count_star().as_("nj"), exp.Count(this=column("ha")).as_("spa"), exp.Count(this=column("hb")).as_("spb")]
-    gathered = backend.collect([(n, column(n)) for n in names], keep, "u")
-    j = exp.select(*counts, *gathered).from_(_join(sh, cap).subquery("jn"))
-    return j, backend.uncollect(_ref(J), names, "u")
+    return exp.select("ha", "hb", *sh.ks("ak"), *sh.ks("bk")).from_(_ref(J)).where(keep)
 
 
 def _figures(sh: _Shape, rel_a: exp.Expr, rel_b: exp.Expr) -> list[tuple[str, exp.Select]]:
     """The one-row CTEs of counts: s (the join), fs (one-sided and differing rows), d (one-sided duplicates)."""
-    s = exp.select("nj", "spa", "spb", _rows(rel_a).as_("na"), _rows(rel_b).as_("nb")).from_(_ref(J))
+    s = exp.select(
+        count_star().as_("nj"),
+        exp.Count(this=column("ha")).as_("spa"),
+        exp.Count(this=column("hb")).as_("spb"),
+        _rows(rel_a).as_("na"),
+        _rows(rel_b).as_("nb"),
+    ).from_(_ref(J))
     both = exp.and_(_not_null("ha"), _not_null("hb"))
     fs = exp.select(
         _count_if(_null("hb")).as_("only_a"),
@@ -284,13 +280,12 @@ def join_diff_query(
 ) -> exp.Select:
     """The whole key diff as one statement. ``key`` holds (name in A, name in B, type in A, type in B)."""
     sh = _shape(key, pairs)
-    joined, unsettled = _unsettled(backend, sh, cap)
     hashed = [hash_pair(column(p.in_a), column(p.in_b), p.a_type, p.b_type) for p in pairs]
     ctes: list[tuple[str, exp.Query, bool]] = [
         (X, _hashed(backend, rel_a, sh.keys_a, [h[0] for h in hashed]), False),
         (Y, _hashed(backend, rel_b, sh.keys_b, [h[1] for h in hashed]), False),
-        (J, joined, True),  # one row: the join's counts and its unsettled rows
-        (F, unsettled, True),
+        (J, _join(sh, cap), True),
+        (F, _unsettled(sh), True),
         *[(name, q, True) for name, q in _figures(sh, rel_a, rel_b)],  # one row each, read twice
         (PICKS, _picks(sh, sample_size), True),
         (VA, _values(rel_a, sh.keys_a, sh.raw_a, [p.in_a for p in pairs], "da"), False),

@@ -12,42 +12,32 @@ WITH "__dp_x" AS (
   FROM "s"."b"
 ), "__dp_j" AS MATERIALIZED (
   SELECT
+    "__dp_x"."k0" AS "ak0",
+    "__dp_x"."k1" AS "ak1",
+    "__dp_y"."k0" AS "bk0",
+    "__dp_y"."k1" AS "bk1",
+    "__dp_x"."h" AS "ha",
+    "__dp_y"."h" AS "hb"
+  FROM "__dp_x"
+  FULL OUTER JOIN "__dp_y"
+    ON "__dp_x"."k0" = "__dp_y"."k0" AND "__dp_x"."k1" = "__dp_y"."k1"
+  LIMIT 1001
+), "__dp_f" AS MATERIALIZED (
+  SELECT
+    "ha",
+    "hb",
+    "ak0",
+    "ak1",
+    "bk0",
+    "bk1"
+  FROM "__dp_j"
+  WHERE
+    "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb"
+), "__dp_s" AS MATERIALIZED (
+  SELECT
     COUNT(*) AS "nj",
     COUNT("ha") AS "spa",
     COUNT("hb") AS "spb",
-    LIST({'ha': "ha", 'hb': "hb", 'ak0': "ak0", 'ak1': "ak1", 'bk0': "bk0", 'bk1': "bk1"}) FILTER(WHERE
-      "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb") AS "u"
-  FROM (
-    SELECT
-      "__dp_x"."k0" AS "ak0",
-      "__dp_x"."k1" AS "ak1",
-      "__dp_y"."k0" AS "bk0",
-      "__dp_y"."k1" AS "bk1",
-      "__dp_x"."h" AS "ha",
-      "__dp_y"."h" AS "hb"
-    FROM "__dp_x"
-    FULL OUTER JOIN "__dp_y"
-      ON "__dp_x"."k0" = "__dp_y"."k0" AND "__dp_x"."k1" = "__dp_y"."k1"
-    LIMIT 1001
-  ) AS "jn"
-), "__dp_f" AS MATERIALIZED (
-  SELECT
-    STRUCT_EXTRACT("r", 'ha') AS "ha",
-    STRUCT_EXTRACT("r", 'hb') AS "hb",
-    STRUCT_EXTRACT("r", 'ak0') AS "ak0",
-    STRUCT_EXTRACT("r", 'ak1') AS "ak1",
-    STRUCT_EXTRACT("r", 'bk0') AS "bk0",
-    STRUCT_EXTRACT("r", 'bk1') AS "bk1"
-  FROM (
-    SELECT
-      UNNEST("u") AS r
-    FROM "__dp_j"
-  ) AS "c"
-), "__dp_s" AS MATERIALIZED (
-  SELECT
-    "nj",
-    "spa",
-    "spb",
     (
       SELECT
         COUNT(*)

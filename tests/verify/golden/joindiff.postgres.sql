@@ -12,49 +12,32 @@ WITH "__dp_x" AS (
   FROM "s"."b"
 ), "__dp_j" AS MATERIALIZED (
   SELECT
+    "__dp_x"."k0" AS "ak0",
+    "__dp_x"."k1" AS "ak1",
+    "__dp_y"."k0" AS "bk0",
+    "__dp_y"."k1" AS "bk1",
+    "__dp_x"."h" AS "ha",
+    "__dp_y"."h" AS "hb"
+  FROM "__dp_x"
+  FULL OUTER JOIN "__dp_y"
+    ON "__dp_x"."k0" = "__dp_y"."k0" AND "__dp_x"."k1" = "__dp_y"."k1"
+  LIMIT 1001
+), "__dp_f" AS MATERIALIZED (
+  SELECT
+    "ha",
+    "hb",
+    "ak0",
+    "ak1",
+    "bk0",
+    "bk1"
+  FROM "__dp_j"
+  WHERE
+    "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb"
+), "__dp_s" AS MATERIALIZED (
+  SELECT
     COUNT(*) AS "nj",
     COUNT("ha") AS "spa",
     COUNT("hb") AS "spb",
-    ARRAY_AGG("ha") FILTER(WHERE
-      "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb") AS "u_0",
-    ARRAY_AGG("hb") FILTER(WHERE
-      "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb") AS "u_1",
-    ARRAY_AGG("ak0") FILTER(WHERE
-      "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb") AS "u_2",
-    ARRAY_AGG("ak1") FILTER(WHERE
-      "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb") AS "u_3",
-    ARRAY_AGG("bk0") FILTER(WHERE
-      "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb") AS "u_4",
-    ARRAY_AGG("bk1") FILTER(WHERE
-      "ha" IS NULL OR "hb" IS NULL OR "ha" <> "hb") AS "u_5"
-  FROM (
-    SELECT
-      "__dp_x"."k0" AS "ak0",
-      "__dp_x"."k1" AS "ak1",
-      "__dp_y"."k0" AS "bk0",
-      "__dp_y"."k1" AS "bk1",
-      "__dp_x"."h" AS "ha",
-      "__dp_y"."h" AS "hb"
-    FROM "__dp_x"
-    FULL OUTER JOIN "__dp_y"
-      ON "__dp_x"."k0" = "__dp_y"."k0" AND "__dp_x"."k1" = "__dp_y"."k1"
-    LIMIT 1001
-  ) AS "jn"
-), "__dp_f" AS MATERIALIZED (
-  SELECT
-    "c"."ha",
-    "c"."hb",
-    "c"."ak0",
-    "c"."ak1",
-    "c"."bk0",
-    "c"."bk1"
-  FROM "__dp_j"
-  CROSS JOIN UNNEST("u_0", "u_1", "u_2", "u_3", "u_4", "u_5") AS "c"("ha", "hb", "ak0", "ak1", "bk0", "bk1")
-), "__dp_s" AS MATERIALIZED (
-  SELECT
-    "nj",
-    "spa",
-    "spb",
     (
       SELECT
         COUNT(*)
