@@ -10,7 +10,7 @@ from typer.testing import CliRunner, Result
 
 from dataplan.cli.app import app
 from tests.build.test_file_sources import FIRST, PROJECT, SECOND, write_load
-from tests.conftest import ProjectFactory, catalog
+from tests.conftest import ProjectFactory, catalog, run_sql
 
 runner = CliRunner()
 
@@ -86,3 +86,27 @@ def test_a_warehouse_source_resolves_to_the_schema_it_maps_to(duck_project: Proj
     # with --connection the names are the warehouse's only: no project sources
     elsewhere = runner.invoke(app, ["profile", "shop.orders", "--connection", str(root / "warehouse.duckdb")])
     assert elsewhere.exit_code == 2 and "table shop.orders does not exist" in elsewhere.stderr
+
+
+def test_every_relation_the_engine_can_read_is_found_by_its_name(make_project: ProjectFactory) -> None:
+    """The hint's catalog is for names that do not exist: a version table, a loaded copy of files, or a
+    Postgres materialized view (not in information_schema.tables) is read as before, not refused."""
+    root = make_project(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    pg = make_project.backend == "postgres"
+    with make_project.open() as wh:
+        wh.build("prod")
+        version = next(r for r in wh.backend.relations() if r.schema == "_dataplan" and "stg_accounts" in r.name)
+        statements = ["create schema if not exists rep"]
+        statements.append(
+            "create materialized view rep.accounts as select * from staging.stg_accounts"
+            if pg
+            else "create table rep.accounts as select * from staging.stg_accounts"
+        )
+        run_sql(wh, statements)
+    names = [f"_dataplan.{version.name}", "rep.accounts"]
+    if pg:
+        names.append("_dataplan_files.crm__accounts")
+    for name in names:
+        assert profiled_rows(invoke(root, "profile", name, "-f", "json")) == 3, name

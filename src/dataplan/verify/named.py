@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from dataplan.backends.base import Backend
 from dataplan.backends.files import NOTE, fingerprint, source_files, staged_name
-from dataplan.errors import InputError
+from dataplan.errors import EngineError, InputError
 from dataplan.project.nodes import SourceTable
 from dataplan.verify.relations import parse_relation, relation_name
 
@@ -79,13 +79,21 @@ def _check_exists(backend: Backend, rel: exp.Table, name: str, sources: dict[str
 
     Other shapes (``table``, ``catalog.schema.table``) depend on the search path and attached catalogs:
     the engine's own lookup (``relation_columns``) judges them.
+
+    The engine judges first: the catalog lists neither every relation it reads (a Postgres materialized
+    view) nor, among the hints, dataplan's own (a version table or loaded file copy typed by its name).
     """
     if len(rel.parts) != 2:
         return
-    found = [r for r in backend.relations() if not r.schema.startswith(INTERNAL_PREFIX)]
-    known = {f"{r.schema}.{r.name}".lower() for r in found}
-    if name.lower() in known:
+    try:
+        backend.describe(exp.select("*").from_(rel.copy()))
         return
+    except EngineError:
+        pass
+    found = backend.relations()
+    if name.lower() in {f"{r.schema}.{r.name}".lower() for r in found}:
+        return  # it is there: the engine's own error (a broken view, no privilege) says why it fails
+    known = {f"{r.schema}.{r.name}".lower() for r in found if not r.schema.startswith(INTERNAL_PREFIX)}
     pool = sorted(known | set(sources))
     close = get_close_matches(name.lower(), pool, n=3, cutoff=0.6)
     what = "tables, views or source tables" if sources else "tables or views"
