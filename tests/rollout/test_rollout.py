@@ -240,3 +240,24 @@ def test_a_renamed_column_whose_parent_changes_its_values_expects_them(deployed:
     value = next(c for c in plan.checks if (c.model, c.kind) == ("marts.order_facts", "value_diff"))
     assert value.actual.endswith("80 changed rows (by column: status 80)"), value.actual
     assert value.outcome == "pass", value.params
+
+
+def test_a_renamed_grain_column_keys_the_diff_by_its_old_name(deployed: Deployed) -> None:
+    # The grain names the new column; the diff compares B under A's names, so its key is the old name.
+    renamed = "select order_id as id, customer_id, amount * 1.0 as amount, status from stg_orders\n"
+    spec = """
+        models:
+          - name: order_facts
+            materialized: table
+            grain: [id]
+            columns:
+              - {name: id, tests: [not_null, unique]}
+    """
+    deployed.change({"models/marts/order_facts.sql": renamed, "models/marts/order_facts.yml": spec})
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        plan = wh.apply(pid).plan
+    by_kind = {(c.model, c.kind): c for c in plan.checks}
+    assert by_kind[("marts.order_facts", "schema")].actual == "order_id -> id"
+    value = by_kind[("marts.order_facts", "value_diff")]
+    assert value.outcome == "pass" and value.actual.endswith("0 changed rows (by column: none)"), value.actual

@@ -79,13 +79,16 @@ class PlanVerifier:
 
         model = self.project.model(fqn)
         before, after = self._view(self.target, model.name), self._view(self.plan_env, model.name)
+        renames = self._renames(fqn, before, after)
+        # The diff names columns as A (the target) does: a renamed grain column is keyed by its old name.
+        old_name = {new: old for old, new in renames.items()}
         return diff(
             self.backend,
             before,
             self.backend,
             after,
-            renames=self._renames(fqn, before, after),
-            key=model.spec.grain or None,
+            renames=renames,
+            key=[old_name.get(k, k) for k in model.spec.grain] or None,
             label_a=f"{self.plan.environment}: {fqn}",
             label_b=f"{self.plan.plan_environment}: {fqn}",
             thresholds=self._thresholds(fqn),
