@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dataplan.backends import Backend, connect
-from dataplan.backends.files import FileLoad, staged_name
+from dataplan.backends.files import FileLoad, files_schema, staged_name
 from dataplan.backends.files import deferred as deferred_loads
 from dataplan.backends.files import refresh as refresh_files
 from dataplan.build import environments
@@ -71,6 +71,7 @@ class Warehouse:
     def __init__(self, project: Project, backend: Backend) -> None:
         self.project = project
         self.backend = backend
+        backend.files_schema = files_schema(project.config.state_schema)
         self.store = StateStore(backend, project.config.state_schema)
         self.builder = Builder(project, backend, self.store)
 
@@ -418,7 +419,8 @@ class Warehouse:
 
     def janitor(self, ttl: str = "7d", *, dry_run: bool = False) -> JanitorResult:
         limit = self.backend.max_identifier_length
-        declared = {".".join(staged_name(s, limit)) for s in self.project.sources.values() if s.is_files}
+        schema = self.backend.files_schema
+        declared = {".".join(staged_name(s, limit, schema)) for s in self.project.sources.values() if s.is_files}
         return run_janitor(self.backend, self.store, parse_ttl(ttl), dry_run, declared)
 
     def version_id(self, text: str) -> str:

@@ -192,3 +192,34 @@ def test_postgres_drops_loaded_files_no_source_or_version_reads_and_keeps_the_re
         names = {f"{r.schema}.{r.name}" for r in wh.backend.relations()}
         assert LOADED not in names and "_dataplan_files.gone__t" in names  # the user's view still reads it
         assert wh.backend.fetch_rows(exp.select("*").from_(exp.table_("mine", db="public"))) == []
+
+
+def test_two_projects_in_one_postgres_database_keep_their_own_loaded_files(pg_dsn: str, tmp_path: Path) -> None:
+    from tests.build.test_file_sources import FIRST, LOADED, PROJECT, SECOND, write_load
+
+    roots = {}
+    own = {"state_schema": "two_state", "layers": {"staging": "two_staging", "marts": "two_marts"}}
+    for name, extra in (("one", {}), ("two", own)):
+        factory = ProjectFactory(tmp_path / name, "postgres", lambda: pg_dsn)
+        roots[name] = factory(PROJECT, raw=False, **extra)
+        write_load(roots[name], "2025-01-01", FIRST)
+        write_load(roots[name], "2025-01-02", SECOND)
+        with factory.open() as wh:
+            [load] = wh.build("prod").loaded
+            assert load.table == {"one": LOADED, "two": "two_state_files.crm__accounts"}[name]
+    # project two drops its source: its janitor drops its own copy and never project one's
+    two = ProjectFactory(tmp_path / "two", "postgres", lambda: pg_dsn)
+    (roots["two"] / "sources.yml").unlink()
+    for path in ("models/staging/stg_accounts.sql", "models/marts/by_region.sql", "models/marts/by_region.yml"):
+        (roots["two"] / path).unlink()
+    (roots["two"] / "models/marts/one.sql").write_text("select 1 as x")
+    with two.open() as wh:
+        wh.build("prod")
+        done = wh.janitor("0s")
+        assert done.dropped_loads == ["two_state_files.crm__accounts"] and LOADED not in done.kept_loads
+        names = {f"{r.schema}.{r.name}" for r in wh.backend.relations()}
+    assert LOADED in names and "two_state_files.crm__accounts" not in names
+    one = ProjectFactory(tmp_path / "one", "postgres", lambda: pg_dsn)
+    with one.open() as wh:
+        assert wh.run("prod").loaded == []  # its copy is intact and current: nothing to load again
+        assert len(wh.backend.fetch_rows(exp.select("*").from_(exp.table_("stg_accounts", db="staging")))) == 3

@@ -101,6 +101,7 @@ class Backend(ABC):
         # Engines without reads_files: file source -> fingerprint of the files loaded, and the loads made.
         self.staged_files: dict[str, str] = {}
         self.file_loads: list[FileLoad] = []
+        self.files_schema = "_dataplan_files"  # where file sources are loaded (files.files_schema)
         self.deferred_files: dict[str, str] | None = None  # during a dry run (files.deferred): seen, not loaded
 
     # -- SQL text --------------------------------------------------------

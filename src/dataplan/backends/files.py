@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from dataplan.backends.base import Backend
     from dataplan.project.nodes import SourceTable
 
-FILES_SCHEMA = "_dataplan_files"
+FILES_SCHEMA = "_dataplan_files"  # beside the default state schema, _dataplan
+
+
+def files_schema(state_schema: str) -> str:
+    """Where a project whose state lives in ``state_schema`` loads its file sources: one schema per state
+    schema, so two projects sharing a database never load into, or clean up, each other's copies."""
+    return FILES_SCHEMA if state_schema == "_dataplan" else f"{state_schema}_files"
+
+
 PARTITION = "dt"  # the hive partition column of dt=YYYY-MM-DD folders, read as a DATE
 NOTE = "dataplan files "  # the table's recorded fingerprint: NOTE + sha256 of the file listing
 # Rows per COPY: between two, a load says how far it got (2 million rows take about 10 s on Postgres).
@@ -78,7 +86,7 @@ def fingerprint(root: Path, files: list[Path]) -> str:
     return h.hexdigest()
 
 
-def staged_name(source: SourceTable, limit: int) -> tuple[str, str]:
+def staged_name(source: SourceTable, limit: int, schema: str = FILES_SCHEMA) -> tuple[str, str]:
     """(schema, table) of the loaded copy of a file source table: ``<source>__<table>``, one per source table.
 
     That name alone is ambiguous when the source's name has ``__`` (``a__b.c`` and ``a.b__c``), and the
@@ -91,7 +99,7 @@ def staged_name(source: SourceTable, limit: int) -> tuple[str, str]:
         digest = hashlib.sha256(f"{source.source.name}\0{source.spec.name}".encode()).hexdigest()[:8]
         head = name.encode()[: limit - len(digest) - 1].decode(errors="ignore")
         name = f"{head}_{digest}"
-    return FILES_SCHEMA, name
+    return schema, name
 
 
 def _file_format(source: SourceTable) -> str | ds.FileFormat:
@@ -193,7 +201,7 @@ def stage(
     """
     from dataplan.backends.base import table
 
-    schema, name = staged_name(source, backend.max_identifier_length)
+    schema, name = staged_name(source, backend.max_identifier_length, backend.files_schema)
     target = table(schema, name)
     files = source_files(source) if files is None else files
     if not files:
@@ -304,7 +312,7 @@ def _load(
     """
     wanted = backend.arrow_columns(data.schema)
     with backend.transaction():
-        backend.create_schema(FILES_SCHEMA)
+        backend.create_schema(target.db)
         have = {c.name: c.type for c in backend.table_columns(target)}
         if not have:
             backend.create_table(target, [(c.name, c.type) for c in wanted])

@@ -17,6 +17,7 @@ from rich.text import Text
 from sqlglot import exp
 
 from dataplan.backends import Backend, connect, connect_url
+from dataplan.backends.files import files_schema
 from dataplan.build.environments import model_view
 from dataplan.build.naming import PROD
 from dataplan.cli.common import Format, FormatOpt, ProjectOpt, err, errors, examples, out, progress_bar
@@ -51,7 +52,9 @@ def _backend(url: str | None, project: Path) -> Iterator[Backend]:
     if url is not None:
         backend = connect_url(url, Path.cwd())
     elif (project / CONFIG_FILE).exists():
-        backend = connect(load_config(project).connection, project.resolve())
+        config = load_config(project)
+        backend = connect(config.connection, project.resolve())
+        backend.files_schema = files_schema(config.state_schema)  # where its file sources were loaded
     else:
         raise InputError(f"no connection: pass --connection, or run in a project (no {CONFIG_FILE} in {project})")
     try:

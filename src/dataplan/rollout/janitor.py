@@ -24,7 +24,6 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from dataplan.backends.base import Backend, column, table
-from dataplan.backends.files import FILES_SCHEMA
 from dataplan.errors import EngineError, InputError, StateError
 from dataplan.rollout.locks import Locks
 from dataplan.rollout.promotion import was_promoted
@@ -136,19 +135,19 @@ def children_first(dropped: list[str], versions: list[Version]) -> list[str]:
     return ordered + [vid for vid in dropped if vid not in placed]  # a cycle (never built): as listed
 
 
-def loads_read(versions: list[Version], dialect: str) -> dict[str, str]:
-    """Loaded file tables (``_dataplan_files.<name>``) -> a version whose query reads one."""
+def loads_read(versions: list[Version], dialect: str, schema: str) -> dict[str, str]:
+    """Loaded file tables (``<schema>.<name>``, ``schema`` the files schema) -> a version whose query reads one."""
     out: dict[str, str] = {}
     for v in versions:
-        if FILES_SCHEMA not in v.query_sql:  # the cheap test first: most versions read no file source
+        if schema not in v.query_sql:  # the cheap test first: most versions read no file source
             continue
         try:
             tables = list(sqlglot.parse_one(v.query_sql, read=dialect).find_all(exp.Table))
         except ParseError:  # unparseable: keep every loaded table rather than guess
             return {"*": v.version_id}
         for t in tables:
-            if t.db == FILES_SCHEMA:
-                out.setdefault(f"{FILES_SCHEMA}.{t.name}", v.version_id)
+            if t.db == schema:
+                out.setdefault(f"{schema}.{t.name}", v.version_id)
     return out
 
 
@@ -157,15 +156,16 @@ def _janitor_loads(
 ) -> None:
     """Drop the loaded file tables no declared source, no remaining version and no other view reads,
     each on its own (a refusal keeps that one and goes on)."""
-    loaded = sorted(f"{r.schema}.{r.name}" for r in backend.relations() if r.schema == FILES_SCHEMA)
-    read = loads_read(remaining, backend.dialect)
+    schema = backend.files_schema  # this project's: another state schema's copies are never touched
+    loaded = sorted(f"{r.schema}.{r.name}" for r in backend.relations() if r.schema == schema)
+    read = loads_read(remaining, backend.dialect, schema)
     usage = (
         exp.select("table_name", "view_schema", "view_name")
         .from_("information_schema.view_table_usage")
-        .where(column("table_schema").eq(exp.Literal.string(FILES_SCHEMA)))
+        .where(column("table_schema").eq(exp.Literal.string(schema)))
     )
     gone = {(state_schema, vid) for vid in result.dropped}  # a dry run's are still there: they do not count
-    views = {f"{FILES_SCHEMA}.{t}": f"{s}.{v}" for t, s, v in backend.fetch_rows(usage) if (s, v) not in gone}
+    views = {f"{schema}.{t}": f"{s}.{v}" for t, s, v in backend.fetch_rows(usage) if (s, v) not in gone}
     for name in loaded:
         if name in declared:
             result.kept_loads[name] = "a declared source"
@@ -178,7 +178,7 @@ def _janitor_loads(
         else:
             try:
                 with backend.transaction():
-                    backend.drop(table(FILES_SCHEMA, name.split(".", 1)[1]), "TABLE")
+                    backend.drop(table(schema, name.split(".", 1)[1]), "TABLE")
             except EngineError as exc:
                 if exc.transient:
                     raise

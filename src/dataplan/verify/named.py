@@ -52,7 +52,7 @@ def resolve(backend: Backend, text: str, sources: dict[str, SourceTable] | None 
 def _source(backend: Backend, source: SourceTable, text: str) -> Named:
     if not source.is_files or backend.reads_files:
         return Named(backend.source_relation(source), text)
-    schema, name = staged_name(source, backend.max_identifier_length)
+    schema, name = staged_name(source, backend.max_identifier_length, backend.files_schema)
     target = exp.table_(name, db=schema, quoted=True)
     if not backend.table_columns(target):
         path, line = source.where()
