@@ -261,3 +261,27 @@ def test_a_renamed_grain_column_keys_the_diff_by_its_old_name(deployed: Deployed
     assert by_kind[("marts.order_facts", "schema")].actual == "order_id -> id"
     value = by_kind[("marts.order_facts", "value_diff")]
     assert value.outcome == "pass" and value.actual.endswith("0 changed rows (by column: none)"), value.actual
+
+
+def test_a_grain_moved_to_a_new_column_matches_rows_on_the_old_grain(deployed: Deployed) -> None:
+    sql = "select order_id, order_id * 10 as line_id, customer_id, amount * 1.0 as amount, status from stg_orders\n"
+    yml = "models:\n  - name: order_facts\n    materialized: table\n    grain: [line_id]\n"
+    deployed.change({"models/marts/order_facts.sql": sql, "models/marts/order_facts.yml": yml})
+    with deployed.open() as wh:
+        plan = wh.apply(deployed.plan()).plan  # the target has no line_id: it raised 'key column ... in A'
+    value = next(c for c in plan.checks if (c.model, c.kind) == ("marts.order_facts", "value_diff"))
+    assert value.actual == (
+        "0 only in prod, 0 only in plan, 0 changed rows (by column: none); grain changed (order_id -> line_id), "
+        "the target has no line_id: rows matched on the old grain"
+    )
+    assert value.outcome == "pass"
+
+
+def test_a_grain_on_no_column_both_sides_have_skips_row_matching_and_says_why(deployed: Deployed) -> None:
+    sql = "select order_id * 10 as line_id, customer_id, amount * 1.0 as amount, status from stg_orders\n"
+    yml = "models:\n  - name: order_facts\n    materialized: table\n    grain: [line_id]\n"
+    deployed.change({"models/marts/order_facts.sql": sql, "models/marts/order_facts.yml": yml})
+    with deployed.open() as wh:
+        plan = wh.apply(deployed.plan()).plan
+    value = next(c for c in plan.checks if (c.model, c.kind) == ("marts.order_facts", "value_diff"))
+    assert value.actual == "grain changed (order_id -> line_id): no grain on both sides, rows not matched"

@@ -53,6 +53,7 @@ class PlanVerifier:
         self.plan = plan
         self.target = target
         self.plan_env = plan_env
+        self.key_notes: dict[str, str] = {}  # model fqn -> how its rows were matched, when not on its grain
 
     def _view(self, env: dict[str, EnvironmentModel], model: str) -> exp.Table:
         entry = env[model]
@@ -74,21 +75,43 @@ class PlanVerifier:
             if c.before in old and c.after in new and new[c.after] not in old.values()
         }
 
+    def _key(
+        self, fqn: str, grain: list[str], before: exp.Table, after: exp.Table, renames: dict[str, str]
+    ) -> list[str]:
+        """The columns the rows are matched on, in A's names: the grain, or the old one when the plan moved
+        it to columns the target does not have (none when neither is on both sides; ``key_notes`` says so)."""
+        from dataplan.verify.relations import relation_columns
+
+        old_name = {new: old for old, new in renames.items()}  # the diff names columns as A (the target) does
+        key = [old_name.get(k, k) for k in grain]
+        changed = next((c for c in self.plan.contract_changes if c.model == fqn and c.change == "grain changed"), None)
+        if not key or changed is None:
+            return key
+        in_a = {c.name.lower() for c in relation_columns(self.backend, before)}
+        in_b = {old_name.get(c.name, c.name).lower() for c in relation_columns(self.backend, after)}
+        if all(k.lower() in in_a and k.lower() in in_b for k in key):
+            return key
+        old = [g.strip() for g in (changed.before or "").split(",") if g.strip() and changed.before != "(none)"]
+        moved = f"grain changed ({changed.before} -> {changed.after})"
+        if old and all(k.lower() in in_a and k.lower() in in_b for k in old):
+            self.key_notes[fqn] = f"{moved}, the target has no {', '.join(grain)}: rows matched on the old grain"
+            return old
+        self.key_notes[fqn] = f"{moved}: no grain on both sides, rows not matched"
+        return []
+
     def _diff(self, fqn: str) -> DiffResult:
         from dataplan.verify.diff import diff
 
         model = self.project.model(fqn)
         before, after = self._view(self.target, model.name), self._view(self.plan_env, model.name)
         renames = self._renames(fqn, before, after)
-        # The diff names columns as A (the target) does: a renamed grain column is keyed by its old name.
-        old_name = {new: old for old, new in renames.items()}
         return diff(
             self.backend,
             before,
             self.backend,
             after,
             renames=renames,
-            key=[old_name.get(k, k) for k in model.spec.grain] or None,
+            key=self._key(fqn, list(model.spec.grain), before, after, renames) or None,
             label_a=f"{self.plan.environment}: {fqn}",
             label_b=f"{self.plan.plan_environment}: {fqn}",
             thresholds=self._thresholds(fqn),
@@ -199,8 +222,9 @@ class PlanVerifier:
             check.outcome = "fail"
             return
         rows = d.rows
+        note = self.key_notes.get(check.model)
         if rows is None:
-            check.actual, check.outcome = "no key: skipped", "pass"
+            check.actual, check.outcome = note or "no key: skipped", "pass"
             return
         expected = set(_strs(check.params.get("expected_changes")))
         expected |= {a for a, b in d.renamed.items() if b in expected}  # the diff names a renamed column as A does
@@ -210,7 +234,7 @@ class PlanVerifier:
         changed = ", ".join(f"{m.column} {m.mismatches:,}" for m in rows.columns if m.mismatches) or "none"
         check.actual = (
             f"{rows.only_a:,} only in {self.plan.environment}, {rows.only_b:,} only in plan, "
-            f"{rows.changed:,} changed rows (by column: {changed})"
+            f"{rows.changed:,} changed rows (by column: {changed})" + (f"; {note}" if note else "")
         )
         moved_rows = (rows.only_a or rows.only_b) and ALL_COLUMNS not in expected
         check.outcome = "fail" if unexpected or moved_rows else "pass"
