@@ -138,3 +138,19 @@ def test_a_second_run_refuses_a_model_edited_by_hand_and_changes_nothing(tmp_pat
     with Warehouse.open(target) as wh:
         assert (wh.environments(), wh.plans()) == before
         assert [m.fqn for m in wh.status("prod").models if m.state != "up to date"] == ["marts.account_health"]
+
+
+def test_a_second_run_undoes_the_demos_own_unshipped_edits_instead_of_refusing(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    first = run_demo(target, customers=200)
+    churn_plan = first.changes[0].plan_id
+    assert churn_plan is not None
+    with Warehouse.open(target) as wh:
+        wh.rollback(churn_plan)  # prod runs the original model again, the file still has the churn edit
+    DROP_UNKNOWN_INDUSTRY.apply(target)  # and the rolled-back change was never undone (a killed run)
+    again = run_demo(target, customers=200)
+    assert [c.status for c in again.changes] == ["ROLLED BACK", "ROLLED BACK"]
+    text = (target / MODEL_FILE).read_text()
+    assert CHURN_DEFINITION.after not in text and DROP_UNKNOWN_INDUSTRY.after not in text
+    with Warehouse.open(target) as wh:
+        assert wh.status("prod").pending == []  # prod runs exactly the project

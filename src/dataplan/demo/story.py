@@ -33,6 +33,7 @@ from dataplan.verify.testing import TestRun
 from dataplan.warehouse import Warehouse
 
 EXAMPLE = "customer_lifecycle"
+ACCOUNT_HEALTH = "marts.account_health"  # the model the demo's two changes edit (MODEL_FILE)
 Engine = Literal["duckdb", "postgres"]
 DSN_VARIABLE = "WAREHOUSE_DSN"  # where the demo on Postgres finds its server (docs/project-format.md's name)
 STATE_FILE = ".dataplan-demo.json"
@@ -152,20 +153,46 @@ def generate_data(directory: Path, customers: int, seed: int) -> tuple[str, bool
     ), False
 
 
+def _edited(directory: Path) -> list[tuple[str, str, str]]:
+    """(model, state, file) of each model prod does not run as the project has it; none without prod."""
+    with Warehouse.open(directory) as wh:
+        if not any(e["name"] == "prod" for e in wh.environments()):
+            return []  # an earlier run stopped before building prod: nothing to bypass
+        paths = {m.fqn: m.path for m in wh.project.models.values()}
+        return [
+            (m.fqn, m.state, str(paths[m.fqn].relative_to(directory)) if m.fqn in paths else "")
+            for m in wh.status("prod").models
+            if m.state != "up to date"
+        ]
+
+
+def _own_edits(directory: Path) -> bool:
+    """The model file holds only the demo's own changes (a run stopped between editing it and promoting
+    the change, or before undoing the rolled-back one): undo them, the rolled-back one first, until prod
+    runs the project. False, with the file as it was, when that is not enough."""
+    path = directory / MODEL_FILE
+    text = path.read_text(encoding="utf-8")
+    with resources.as_file(resources.files("dataplan") / "examples" / EXAMPLE / MODEL_FILE) as packaged:
+        original = packaged.read_text(encoding="utf-8")
+    churn = original.replace(CHURN_DEFINITION.before, CHURN_DEFINITION.after, 1)
+    own = {original, churn}
+    own |= {t.replace(DROP_UNKNOWN_INDUSTRY.before, DROP_UNKNOWN_INDUSTRY.after, 1) for t in (original, churn)}
+    if text not in own:
+        return False
+    for change in (DROP_UNKNOWN_INDUSTRY, CHURN_DEFINITION):
+        if change.revert(directory) and not _edited(directory):
+            return True
+    path.write_text(text, encoding="utf-8")
+    return False
+
+
 def refuse_hand_edits(directory: Path) -> None:
     """A second run builds prod from the project as the demo left it, so a model edited since (by hand,
     as the demo's closing hints invite) stops it: building would put the edit in prod without a plan."""
-    with Warehouse.open(directory) as wh:
-        if not any(e["name"] == "prod" for e in wh.environments()):
-            return  # an earlier run stopped before building prod: nothing to bypass
-        edited = [m for m in wh.status("prod").models if m.state != "up to date"]
-        if not edited:
-            return
-        paths = {m.fqn: m.path for m in wh.project.models.values()}
-    shown = ", ".join(
-        f"{m.fqn} ({m.state}{', ' + str(paths[m.fqn].relative_to(directory)) if m.fqn in paths else ''})"
-        for m in edited
-    )
+    edited = _edited(directory)
+    if not edited or ([m for m, _, _ in edited] == [ACCOUNT_HEALTH] and _own_edits(directory)):
+        return
+    shown = ", ".join(f"{m} ({state}{', ' + file if file else ''})" for m, state, file in edited)
     raise InputError(
         f"the project in {directory} differs from what prod runs: {shown}",
         hint=(
