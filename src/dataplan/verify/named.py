@@ -88,8 +88,9 @@ def _check_exists(backend: Backend, rel: exp.Table, name: str, sources: dict[str
     try:
         backend.describe(exp.select("*").from_(rel.copy()))
         return
-    except EngineError:
-        pass
+    except EngineError as exc:
+        if exc.transient:  # the connection, not the name
+            raise
     found = backend.relations()
     if name.lower() in {f"{r.schema}.{r.name}".lower() for r in found}:
         return  # it is there: the engine's own error (a broken view, no privilege) says why it fails
