@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, column, projection, table
+from dataplan.backends.base import Backend, Column, column, projection, table
 from dataplan.errors import EngineError
-from dataplan.plan.model import ALL_COLUMNS, Check, Plan
+from dataplan.plan.model import ALL_COLUMNS, Check, ContractChange, Plan
 from dataplan.project import Project
 from dataplan.state.store import EnvironmentModel
 from dataplan.verify.model import DiffResult
@@ -59,36 +59,32 @@ class PlanVerifier:
         entry = env[model]
         return table(entry.view_schema, entry.model)
 
-    def _renames(self, fqn: str, before: exp.Table, after: exp.Table) -> dict[str, str]:
+    def _contract(self, fqn: str, change: str) -> list[ContractChange]:
+        return [c for c in self.plan.contract_changes if c.model == fqn and c.change == change]
+
+    def _renames(self, fqn: str, cols_a: list[Column], cols_b: list[Column]) -> dict[str, str]:
         """The plan's renamed columns of ``fqn`` (old name -> new): compared as one column, so that a rename
         is checked to keep the values. Contract changes name a column with its type (``"amount DOUBLE"``)."""
-        from dataplan.verify.relations import relation_columns
-
-        changes = [c for c in self.plan.contract_changes if c.model == fqn and c.change == "column renamed"]
-        if not changes:
-            return {}
-        old = {f"{c.name} {c.type}": c.name for c in relation_columns(self.backend, before)}
-        new = {f"{c.name} {c.type}": c.name for c in relation_columns(self.backend, after)}
+        old = {f"{c.name} {c.type}": c.name for c in cols_a}
+        new = {f"{c.name} {c.type}": c.name for c in cols_b}
         return {
             old[c.before]: new[c.after]
-            for c in changes
+            for c in self._contract(fqn, "column renamed")
             if c.before in old and c.after in new and new[c.after] not in old.values()
         }
 
     def _key(
-        self, fqn: str, grain: list[str], before: exp.Table, after: exp.Table, renames: dict[str, str]
+        self, fqn: str, grain: list[str], cols_a: list[Column], cols_b: list[Column], renames: dict[str, str]
     ) -> list[str]:
         """The columns the rows are matched on, in A's names: the grain, or the old one when the plan moved
         it to columns the target does not have (none when neither is on both sides; ``key_notes`` says so)."""
-        from dataplan.verify.relations import relation_columns
-
         old_name = {new: old for old, new in renames.items()}  # the diff names columns as A (the target) does
         key = [old_name.get(k, k) for k in grain]
-        changed = next((c for c in self.plan.contract_changes if c.model == fqn and c.change == "grain changed"), None)
+        changed = next(iter(self._contract(fqn, "grain changed")), None)
         if not key or changed is None:
             return key
-        in_a = {c.name.lower() for c in relation_columns(self.backend, before)}
-        in_b = {old_name.get(c.name, c.name).lower() for c in relation_columns(self.backend, after)}
+        in_a = {c.name.lower() for c in cols_a}
+        in_b = {old_name.get(c.name, c.name).lower() for c in cols_b}
         if all(k.lower() in in_a and k.lower() in in_b for k in key):
             return key
         old = [g.strip() for g in (changed.before or "").split(",") if g.strip() and changed.before != "(none)"]
@@ -101,17 +97,24 @@ class PlanVerifier:
 
     def _diff(self, fqn: str) -> DiffResult:
         from dataplan.verify.diff import diff
+        from dataplan.verify.relations import relation_columns
 
         model = self.project.model(fqn)
         before, after = self._view(self.target, model.name), self._view(self.plan_env, model.name)
-        renames = self._renames(fqn, before, after)
+        renames: dict[str, str] = {}
+        key = list(model.spec.grain)
+        if self._contract(fqn, "column renamed") or self._contract(fqn, "grain changed"):
+            # both sides' columns, described once for the renames and the grain
+            cols_a, cols_b = relation_columns(self.backend, before), relation_columns(self.backend, after)
+            renames = self._renames(fqn, cols_a, cols_b)
+            key = self._key(fqn, key, cols_a, cols_b, renames)
         return diff(
             self.backend,
             before,
             self.backend,
             after,
             renames=renames,
-            key=self._key(fqn, list(model.spec.grain), before, after, renames) or None,
+            key=key or None,
             label_a=f"{self.plan.environment}: {fqn}",
             label_b=f"{self.plan.plan_environment}: {fqn}",
             thresholds=self._thresholds(fqn),
