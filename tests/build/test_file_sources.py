@@ -7,6 +7,7 @@ import decimal
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,6 +60,23 @@ def served(wh: Warehouse, schema: str = "staging", name: str = "stg_accounts") -
 
 def regions(wh: Warehouse) -> dict[str, int]:
     return {r: int(n) for r, n in wh.backend.fetch_rows(exp.select("*").from_(table("marts", "by_region")))}
+
+
+def pg_accounts(pg_dsn: str, where: Path, **config: Any) -> tuple[ProjectFactory, Path]:
+    """The accounts project on Postgres at ``where``, its two loads of files written, nothing built."""
+    factory = ProjectFactory(where, "postgres", lambda: pg_dsn)
+    root = factory(PROJECT, raw=False, **config)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    return factory, root
+
+
+def drop_accounts_source(root: Path) -> None:
+    """The source and the models reading it leave the project; one model that reads nothing stays."""
+    (root / "sources.yml").unlink()
+    for path in ("models/staging/stg_accounts.sql", "models/marts/by_region.sql", "models/marts/by_region.yml"):
+        (root / path).unlink()
+    (root / "models/marts/one.sql").write_text("select 1 as x")
 
 
 @pytest.fixture
@@ -124,10 +142,7 @@ def test_postgres_loads_files_again_only_when_they_change(pg_dsn: str, tmp_path:
 
 
 def test_postgres_adds_a_column_that_new_files_bring(pg_dsn: str, tmp_path: Path) -> None:
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     with factory.open() as wh:
         wh.build("prod")
     write_load(root, "2025-01-03", {**SECOND, "account_id": pa.array([5], pa.int32()), "score": [0.5]})
@@ -142,10 +157,7 @@ def test_postgres_adds_a_column_that_new_files_bring(pg_dsn: str, tmp_path: Path
 
 
 def test_postgres_refuses_files_whose_column_changed_type_and_keeps_the_last_load(pg_dsn: str, tmp_path: Path) -> None:
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     with factory.open() as wh:
         wh.build("prod")
         before = catalog(wh), served(wh)
@@ -237,10 +249,7 @@ def test_postgres_never_loads_two_source_tables_into_one_table(pg_dsn: str, tmp_
 def test_two_postgres_processes_loading_the_same_new_files_at_once_both_succeed(pg_dsn: str, tmp_path: Path) -> None:
     from dataplan.backends.files import refresh
 
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     first, second = factory.open(), factory.open()
     with first, second:
         with first.backend.transaction():  # the first load, not committed yet: its schema and table are new
@@ -255,10 +264,7 @@ def test_two_postgres_processes_loading_the_same_new_files_at_once_both_succeed(
 
 
 def test_a_postgres_dry_run_lists_the_loads_and_loads_nothing(pg_dsn: str, tmp_path: Path) -> None:
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     with factory.open() as wh:
         before = catalog(wh)
     result = runner.invoke(app, ["build", "--dry-run", "--project", str(root)])
@@ -286,10 +292,7 @@ def test_a_postgres_dry_run_lists_the_loads_and_loads_nothing(pg_dsn: str, tmp_p
 def test_a_postgres_command_refused_for_bad_input_loads_no_new_files(
     command: list[str], pg_dsn: str, tmp_path: Path
 ) -> None:
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     with factory.open() as wh:
         wh.build("prod")
         before = catalog(wh), served(wh), wh.backend.table_note(table("_dataplan_files", "crm__accounts"))
@@ -316,10 +319,7 @@ def test_a_big_postgres_load_says_how_far_it_got(pg_dsn: str, tmp_path: Path) ->
 
 
 def test_postgres_test_command_reports_the_files_it_loaded(pg_dsn: str, tmp_path: Path) -> None:
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     with factory.open() as wh:
         wh.build("prod")
     write_load(root, "2025-01-03", {**SECOND, "account_id": pa.array([4], pa.int32())})
@@ -334,10 +334,7 @@ def test_postgres_test_command_reports_the_files_it_loaded(pg_dsn: str, tmp_path
 
 
 def test_a_file_that_is_not_parquet_exits_2_and_keeps_the_last_load(pg_dsn: str, tmp_path: Path) -> None:
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     with factory.open() as wh:
         wh.build("prod")
         before = catalog(wh), served(wh)
@@ -381,10 +378,7 @@ def test_a_postgres_reload_lets_readers_read_the_last_load_and_is_not_repeated(p
 
     from dataplan.backends.files import refresh
 
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     with factory.open() as wh:
         wh.build("prod")
     write_load(root, "2025-01-03", {**SECOND, "account_id": pa.array([4], pa.int32())})

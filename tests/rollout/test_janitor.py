@@ -17,6 +17,7 @@ from dataplan.rollout import janitor
 from dataplan.rollout.locks import Locks
 from dataplan.state.store import StateStore, Version
 from dataplan.warehouse import Warehouse
+from tests.build.test_file_sources import LOADED, drop_accounts_source, pg_accounts
 from tests.conftest import ProjectFactory, catalog, run_sql
 
 STG_ORDERS = "select order_id, customer_id, amount + 0 as amount, status, ordered_at from raw.orders"
@@ -158,12 +159,7 @@ def test_a_version_is_pinned_by_the_fingerprint_status_shows(make_project: Proje
 
 
 def test_postgres_drops_loaded_files_no_source_or_version_reads_and_keeps_the_rest(pg_dsn: str, tmp_path: Path) -> None:
-    from tests.build.test_file_sources import FIRST, LOADED, PROJECT, SECOND, write_load
-
-    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
-    root = factory(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
+    factory, root = pg_accounts(pg_dsn, tmp_path / "project")
     with factory.open() as wh:
         wh.build("prod")
         run_sql(wh, [  # an orphan loaded table that a view of the user's own still reads
@@ -174,11 +170,7 @@ def test_postgres_drops_loaded_files_no_source_or_version_reads_and_keeps_the_re
         assert kept.dropped_loads == []
         assert kept.kept_loads[LOADED] == "a declared source"
         assert kept.kept_loads["_dataplan_files.gone__t"] == "read by view public.mine"
-    # the source and the models reading it leave the project
-    (root / "sources.yml").unlink()
-    for path in ("models/staging/stg_accounts.sql", "models/marts/by_region.sql", "models/marts/by_region.yml"):
-        (root / path).unlink()
-    (root / "models/marts/one.sql").write_text("select 1 as x")
+    drop_accounts_source(root)
     with factory.open() as wh:
         wh.build("prod")
         young = wh.janitor("7d")  # the old versions are young: kept, and what they read with them
@@ -195,31 +187,21 @@ def test_postgres_drops_loaded_files_no_source_or_version_reads_and_keeps_the_re
 
 
 def test_two_projects_in_one_postgres_database_keep_their_own_loaded_files(pg_dsn: str, tmp_path: Path) -> None:
-    from tests.build.test_file_sources import FIRST, LOADED, PROJECT, SECOND, write_load
-
-    roots = {}
     own = {"state_schema": "two_state", "layers": {"staging": "two_staging", "marts": "two_marts"}}
-    for name, extra in (("one", {}), ("two", own)):
-        factory = ProjectFactory(tmp_path / name, "postgres", lambda: pg_dsn)
-        roots[name] = factory(PROJECT, raw=False, **extra)
-        write_load(roots[name], "2025-01-01", FIRST)
-        write_load(roots[name], "2025-01-02", SECOND)
+    one, _ = pg_accounts(pg_dsn, tmp_path / "one")
+    two, root_two = pg_accounts(pg_dsn, tmp_path / "two", **own)
+    for factory, table_name in ((one, LOADED), (two, "two_state_files.crm__accounts")):
         with factory.open() as wh:
             [load] = wh.build("prod").loaded
-            assert load.table == {"one": LOADED, "two": "two_state_files.crm__accounts"}[name]
+            assert load.table == table_name
     # project two drops its source: its janitor drops its own copy and never project one's
-    two = ProjectFactory(tmp_path / "two", "postgres", lambda: pg_dsn)
-    (roots["two"] / "sources.yml").unlink()
-    for path in ("models/staging/stg_accounts.sql", "models/marts/by_region.sql", "models/marts/by_region.yml"):
-        (roots["two"] / path).unlink()
-    (roots["two"] / "models/marts/one.sql").write_text("select 1 as x")
+    drop_accounts_source(root_two)
     with two.open() as wh:
         wh.build("prod")
         done = wh.janitor("0s")
         assert done.dropped_loads == ["two_state_files.crm__accounts"] and LOADED not in done.kept_loads
         names = {f"{r.schema}.{r.name}" for r in wh.backend.relations()}
     assert LOADED in names and "two_state_files.crm__accounts" not in names
-    one = ProjectFactory(tmp_path / "one", "postgres", lambda: pg_dsn)
     with one.open() as wh:
         assert wh.run("prod").loaded == []  # its copy is intact and current: nothing to load again
         assert len(wh.backend.fetch_rows(exp.select("*").from_(exp.table_("stg_accounts", db="staging")))) == 3
