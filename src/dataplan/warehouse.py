@@ -20,6 +20,7 @@ from dataplan.backends.files import refresh as refresh_files
 from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
 from dataplan.build.naming import PROD, check_environment_name, environment_schema
+from dataplan.config import CONFIG_FILE
 from dataplan.dashboard.report import render_dashboard
 from dataplan.errors import InputError, ProjectError, StateError
 from dataplan.plan.builder import PlanBuilder, slugify
@@ -72,7 +73,8 @@ class Warehouse:
         self.project = project
         self.backend = backend
         backend.files_schema = files_schema(project.config.state_schema)
-        self.store = StateStore(backend, project.config.state_schema)
+        config = project.dir / CONFIG_FILE
+        self.store = StateStore(backend, project.config.state_schema, project.config.name, config=config)
         self.builder = Builder(project, backend, self.store)
 
     @classmethod
@@ -125,6 +127,7 @@ class Warehouse:
         ``progress`` hears how many rows of each load are in. A source with no files is an error only
         when a model of ``select`` reads it, and then before anything is written.
         """
+        self.store.is_initialized()  # refuses another project's state before loading into its file schema
         graph = self.project.graph
         needed = {s for name in graph.select(select) for s in self.project.models[name].sources}
         return refresh_files(self.backend, list(self.project.sources.values()), progress, needed)

@@ -40,7 +40,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-env_app = typer.Typer(help="List and drop environments.", no_args_is_help=True, epilog=examples("env"))
+env_app = typer.Typer(
+    help="List and drop environments; claim the state after renaming the project.",
+    no_args_is_help=True,
+    epilog=examples("env"),
+)
 app.add_typer(env_app, name="env")
 
 
@@ -176,6 +180,23 @@ def env_drop(
             raise InputError("refusing to drop prod without --yes")
         dropped = wh.drop_environment(name)
     out.print(Text.assemble("dropped environment ", (name, "bold"), f" ({len(dropped)} views); its versions are kept."))
+
+
+@env_app.command("claim", epilog=examples("env claim"))
+def env_claim(
+    previous: Annotated[
+        str, typer.Option("--from", help="The project name the state is recorded under (the refusal names it).")
+    ],
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Record this project as the owner of the warehouse's state, after renaming the project.
+
+    The state (versions, environments, plans) belongs to the project that first wrote it; any other project
+    name is refused, so that two projects never drop each other's views."""
+    with errors(), Warehouse.open(project) as wh:
+        wh.store.claim(previous)
+        name, schema = wh.project.config.name, wh.store.schema
+    out.print(Text.assemble("the state in ", (schema, "bold"), " now belongs to project ", (name, "bold"), "."))
 
 
 @app.command(epilog=examples("dashboard"))

@@ -92,6 +92,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     "env": ("dataplan env list", "dataplan env drop dev"),
     "env list": ("dataplan env list --format json",),
     "env drop": ("dataplan env drop dev", "dataplan env drop prod --yes"),
+    "env claim": ("dataplan env claim --from old_project_name",),
     "plan": (
         "dataplan plan --objective 'count refunds as churn'",
         "dataplan plan --select customer_value+ --format md",

@@ -88,6 +88,16 @@ MIGRATIONS: list[Migration] = [
             ],
         },
     ),
+    Migration(
+        2,
+        "the project that owns the state",
+        {
+            # One row: the `name` of the project that first wrote this state. Another project in the same
+            # state schema would see the first's models as removed from the project and drop their views.
+            "owner": [("project", "TEXT"), ("claimed_at", "TIMESTAMP")],
+        },
+    ),
 ]
 
+OWNER_TABLE = "owner"
 MIGRATIONS_TABLE = "_migrations"

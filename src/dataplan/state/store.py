@@ -9,13 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, column, table
 from dataplan.errors import EngineError, StateError
-from dataplan.state.migrations import MIGRATIONS, MIGRATIONS_TABLE, Migration
+from dataplan.project.yamlfile import LineIndex
+from dataplan.state.migrations import MIGRATIONS, MIGRATIONS_TABLE, OWNER_TABLE, Migration
 
 
 def now() -> dt.datetime:
@@ -58,41 +60,89 @@ _VERSION_COLUMNS = [c for c, _ in MIGRATIONS[0].tables["versions"]]
 
 
 class StateStore:
-    def __init__(self, backend: Backend, schema: str = "_dataplan") -> None:
+    """The state tables of one state schema, for the project named ``project``.
+
+    The state belongs to the project that first wrote it (its ``name`` in dataplan.yml). Another project
+    opening it is refused (``StateError``) before anything is read or written: it would take the first
+    project's models for models removed from the project and drop their views. ``project=None`` (a tool
+    reading the state, not a project) skips that check.
+    """
+
+    def __init__(
+        self, backend: Backend, schema: str = "_dataplan", project: str | None = None, *, config: Path | None = None
+    ) -> None:
         self.backend = backend
         self.schema = schema
-        self._initialized = False
+        self.project = project
+        self.config = config  # dataplan.yml, to name its line in the refusal
+        self._applied: set[int] | None = None  # read once per connection: saves two queries per operation
+        self._owner: str | None = None
 
     def t(self, name: str) -> exp.Table:
         return table(self.schema, name)
 
-    # -- migrations --------------------------------------------------------
-    def applied_migrations(self) -> set[int]:
-        exists = (
-            exp.select(exp.func("count", exp.Star()))
+    # -- migrations and ownership -------------------------------------------
+    def _read(self) -> tuple[set[int], str | None]:
+        """The applied migrations and the owning project, in two queries (one when there is no state)."""
+        names = {MIGRATIONS_TABLE, OWNER_TABLE}
+        found = (
+            exp.select(column("table_name"))
             .from_("information_schema.tables")
             .where(
                 exp.and_(
-                    exp.column("table_schema").eq(exp.Literal.string(self.schema)),
-                    exp.column("table_name").eq(exp.Literal.string(MIGRATIONS_TABLE)),
+                    column("table_schema").eq(exp.Literal.string(self.schema)),
+                    column("table_name").isin(*[exp.Literal.string(n) for n in sorted(names)]),
                 )
             )
         )
-        if not self.backend.fetch_value(exists):
-            return set()
-        return {r[0] for r in self.backend.fetch_rows(exp.select(column("id")).from_(self.t(MIGRATIONS_TABLE)))}
+        tables = {r[0] for r in self.backend.fetch_rows(found)}
+        if MIGRATIONS_TABLE not in tables:
+            return set(), None
+        text, bigint = exp.DataType.build("TEXT"), exp.DataType.build("BIGINT")
+        query: exp.Query = exp.select(column("id"), exp.cast(exp.null(), text).as_("project")).from_(
+            self.t(MIGRATIONS_TABLE)
+        )
+        if OWNER_TABLE in tables:
+            owner = exp.select(exp.cast(exp.null(), bigint), column("project")).from_(self.t(OWNER_TABLE))
+            query = exp.union(query, owner, distinct=False)
+        rows = self.backend.fetch_rows(query)
+        owners = sorted({r[1] for r in rows if r[1] is not None})
+        return {int(r[0]) for r in rows if r[0] is not None}, owners[0] if owners else None
+
+    def _refresh(self) -> set[int]:
+        self._applied, self._owner = self._read()
+        self._check_owner()
+        return self._applied
+
+    def _check_owner(self) -> None:
+        if self.project is None or self._owner is None or self._owner == self.project:
+            return
+        line = LineIndex(self.config, self.config.read_text()).line(("name",)) if self.config else None
+        raise StateError(
+            f"the state schema {self.schema} in this warehouse belongs to project {self._owner!r}, "
+            f"not {self.project!r}: two projects in one state schema would drop each other's views",
+            path=self.config,
+            line=line,
+            hint=f"give project {self.project!r} its own state_schema (and layer schemas) in dataplan.yml; "
+            f"if you renamed project {self._owner!r}, run `dataplan env claim --from {self._owner}`",
+        )
+
+    def applied_migrations(self) -> set[int]:
+        """Reads and never writes."""
+        return self._read()[0]
 
     def pending_migrations(self) -> list[Migration]:
         applied = self.applied_migrations()
         return [m for m in MIGRATIONS if m.id not in applied]
 
     def ensure(self) -> list[Migration]:
-        """Apply pending migrations; returns what was applied."""
-        if self._initialized:
-            return []
-        pending = self.pending_migrations()
-        if not pending:
-            self._initialized = True
+        """Apply pending migrations and record the project as the owner if none is; returns what was applied."""
+        if self._applied is None:
+            self._refresh()
+        assert self._applied is not None
+        pending = [m for m in MIGRATIONS if m.id not in self._applied]
+        claim = self.project is not None and self._owner is None
+        if not pending and not claim:
             return []
         try:
             with self.backend.transaction():
@@ -104,20 +154,42 @@ class StateStore:
                     for name, columns in migration.tables.items():
                         self.backend.create_table(self.t(name), columns)
                     self._insert(MIGRATIONS_TABLE, [[migration.id, migration.name, now()]])
+                if claim:
+                    self._insert(OWNER_TABLE, [[self.project, now()]])
         except EngineError:
             # Two first commands at once (Postgres): the second waits for the first's new schema, then fails
             # on it. When the first applied every migration meanwhile, there is nothing left to do.
             if self.backend._in_transaction or self.pending_migrations():
                 raise
             pending = []
-        self._initialized = True
+        self._refresh()
         return pending
 
+    def claim(self, previous: str) -> None:
+        """Record ``self.project`` as the owner in place of ``previous`` (the project was renamed)."""
+        self._applied, self._owner = self._read()
+        if self._owner != previous:
+            raise StateError(
+                f"the state schema {self.schema} belongs to project {self._owner!r}, not {previous!r}"
+                if self._owner
+                else f"the state schema {self.schema} has no owner yet: the next build records this project",
+                hint="pass the project name the refusal named" if self._owner else None,
+            )
+        with self.backend.transaction():
+            self.backend.delete(self.t(OWNER_TABLE))
+            self._insert(OWNER_TABLE, [[self.project, now()]])
+        self._owner = self.project
+
     def is_initialized(self) -> bool:
-        # Once up to date, stays so for this connection: saves two queries per operation.
-        if not self._initialized:
-            self._initialized = not self.pending_migrations()
-        return self._initialized
+        """Whether the state tables exist. The first call on a connection also checks the owner.
+
+        A state whose later migrations are pending still reads: migrations only add tables, which the
+        next command that writes creates.
+        """
+        if self._applied is None or 1 not in self._applied:
+            self._refresh()
+        assert self._applied is not None
+        return 1 in self._applied
 
     # -- generic helpers -----------------------------------------------------
     def _insert(self, name: str, rows: list[list[Any]]) -> None:
