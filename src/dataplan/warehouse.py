@@ -112,6 +112,8 @@ class Warehouse:
         check_environment_name(environment)
         self.project.graph.select(select)
         trips = self.backend.round_trips
+        if not self.store.is_initialized():  # later builds check under the lock, before building a version
+            self.builder.check_views_free(environment, select)
         loaded = self.refresh_files(progress, select)
         self.store.ensure()
         with self._locked(environment, "build"):

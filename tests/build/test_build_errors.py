@@ -6,7 +6,7 @@ import pytest
 from sqlglot import exp
 
 from dataplan.build.versions import VersionWriter
-from dataplan.errors import ContractError, EngineError
+from dataplan.errors import ContractError, EngineError, StateError
 from dataplan.project.nodes import Model
 from dataplan.state.store import EnvironmentModel
 from tests.conftest import ProjectFactory, catalog, run_sql, write_files
@@ -126,3 +126,49 @@ def test_a_version_another_build_took_meanwhile_is_not_discarded(
         assert {v.version_id for v in wh.store.versions()} >= set(taken.values())
         relations = {name for _, name, _ in catalog(wh)[0]}
         assert set(taken.values()) <= relations
+
+
+THEIRS = [
+    "create schema marts",
+    "create view marts.customer_totals as select 42 as mine",
+    "create schema staging",
+    "create table staging.stg_orders (x integer)",
+]
+
+
+def test_a_view_or_table_someone_else_made_under_a_models_name_is_refused(make_project: ProjectFactory) -> None:
+    """A hand-made view (or a dbt model) would be replaced and lost; a table would stop the swap in the engine."""
+    from typer.testing import CliRunner
+
+    from dataplan.cli.app import app
+
+    root = make_project()
+    with make_project.open() as wh:
+        run_sql(wh, THEIRS)
+        before = catalog(wh)
+        with pytest.raises(StateError) as err:
+            wh.build("prod")
+        assert str(err.value).startswith(
+            "prod was not changed: marts.customer_totals (a view), staging.stg_orders (a table) are not dataplan's, "
+            "and the project's views of the same name would replace them"
+        )
+        assert "rename or drop them yourself, or give the layer another schema under `layers:`" in str(err.value)
+        assert catalog(wh) == before and not wh.store.is_initialized()  # not even the state tables
+    cli = CliRunner().invoke(app, ["build", "-p", str(root)])
+    assert cli.exit_code == 2 and "marts.customer_totals (a view)" in cli.output
+    with make_project.open() as wh:
+        assert catalog(wh) == before
+        assert wh.backend.fetch_rows(exp.select("mine").from_("marts.customer_totals")) == [(42,)]
+        run_sql(wh, ["drop view marts.customer_totals", "drop table staging.stg_orders"])
+        assert len(wh.build("prod").created) == 4
+
+        # An environment's first build once the state exists: refused before any version or view is made.
+        run_sql(wh, ["create schema marts__dev", "create view marts__dev.region_totals as select 1 as mine"])
+        changed = "select region, count(*) as n from customer_totals group by 1"
+        write_files(root, {"models/marts/region_totals.sql": changed})
+        before = catalog(wh)
+        versions = {v.version_id for v in wh.store.versions()}
+        with pytest.raises(StateError, match=r"^dev was not changed: marts__dev.region_totals \(a view\) is not"):
+            wh.build("dev")
+        assert catalog(wh) == before and {v.version_id for v in wh.store.versions()} == versions
+        assert "dev" not in {e["name"] for e in wh.environments()}

@@ -260,3 +260,33 @@ def test_promote_refuses_a_project_changed_since_the_plan(deployed: Deployed) ->
             wh.promote(pid)
         assert wh.get_plan(pid).promoted_to is None
     assert state_of(deployed, "prod") == before
+
+
+NEW_MODEL = {"models/marts/m_new.sql": "select customer_id, count(*) as n from order_facts group by customer_id\n"}
+
+
+def test_a_view_the_plan_adds_whose_name_someone_else_took_is_refused(deployed: Deployed) -> None:
+    """At plan time when it is there already; at promotion when it appeared after apply. Prod and the
+    hand-made view stay as they were, and the plan promotes once the name is free."""
+    from tests.conftest import run_sql
+
+    deployed.change(NEW_MODEL)
+    with deployed.open() as wh:
+        run_sql(wh, ["create view marts.m_new as select 42 as mine"])
+    prod = state_of(deployed, "prod")
+    with deployed.open() as wh, pytest.raises(StateError, match=r"^prod was not changed: marts.m_new \(a view\)"):
+        wh.plan("prod")
+    with deployed.open() as wh:
+        assert wh.plans() == [] and state_of(deployed, "prod") == prod
+        run_sql(wh, ["drop view marts.m_new"])
+    pid = deployed.plan()
+    with deployed.open() as wh:
+        assert wh.apply(pid).exit_code == 0
+        run_sql(wh, ["create view marts.m_new as select 42 as mine"])
+        with pytest.raises(StateError, match="the project's view of the same name would replace it"):
+            wh.promote(pid)
+        assert state_of(deployed, "prod") == prod
+        assert deployed.rows("marts", "m_new", "mine") == [(42,)]
+        run_sql(wh, ["drop view marts.m_new"])
+        assert wh.promote(pid).plan.status == "COMPLETE"
+    assert len(deployed.rows("marts", "m_new", "customer_id")) == 7

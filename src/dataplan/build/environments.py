@@ -26,6 +26,29 @@ def view_of(schema: str, environment: str, model: str) -> tuple[str, str]:
     return environment_schema(schema, environment), model
 
 
+def check_free(backend: Backend, environment: str, views: list[tuple[str, str]]) -> None:
+    """Refuse view names ``(schema, name)`` that an object of someone else already has, before any change.
+
+    ``views`` are the names this environment's state does not hold yet. A table there would stop the swap
+    in the engine; a view there is someone's own (a hand-made view, a dbt model), and replacing it would
+    lose it. Names are compared case-blind: DuckDB's are.
+    """
+    if not views:
+        return
+    existing = {(r.schema.casefold(), r.name.casefold()): r for r in backend.relations()}
+    keys = sorted({(s.casefold(), n.casefold()) for s, n in views})
+    taken = [existing[k] for k in keys if k in existing]
+    if taken:
+        names = ", ".join(f"{r.schema}.{r.name} (a {r.kind})" for r in taken)
+        one = len(taken) == 1
+        raise StateError(
+            f"{environment} was not changed: {names} {'is' if one else 'are'} not dataplan's, and the project's "
+            f"view{'' if one else 's'} of the same name would replace {'it' if one else 'them'}",
+            hint=f"rename or drop {'it' if one else 'them'} yourself, or give the layer another schema under "
+            "`layers:` in dataplan.yml",
+        )
+
+
 def point(
     backend: Backend,
     store: StateStore,
@@ -39,11 +62,12 @@ def point(
     ``current`` is the environment's entries when the caller has just read them (else read here): a
     view moving to another schema leaves its old one.
     """
-    schemas = {environment_schema(p.schema, environment) for p in pointers}
-    for schema in sorted(schemas):  # schemas first: Postgres cannot mix them into the swap
-        backend.create_schema(schema)
     if current is None:
         current = store.environment_models(environment)
+    new = [(environment_schema(p.schema, environment), p.model) for p in pointers]
+    check_free(backend, environment, [(s, m) for s, m in new if m not in current or current[m].view_schema != s])
+    for schema in sorted({s for s, _ in new}):  # schemas first: Postgres cannot mix them into the swap
+        backend.create_schema(schema)
     with backend.transaction():
         # The janitor locks the environments before it reads references and drops versions: taking the
         # same lock first orders a swap and a janitor run (no deadlock), and a version dropped meanwhile

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from dataplan.backends.base import Backend
 from dataplan.build.builder import default_end
-from dataplan.build.naming import check_environment_name, check_environment_schemas
+from dataplan.build.environments import check_free
+from dataplan.build.naming import check_environment_name, check_environment_schemas, environment_schema
 from dataplan.build.versions import VersionWriter
 from dataplan.errors import StateError
 from dataplan.plan import backfill, risk, triggers, validation
@@ -60,6 +61,17 @@ class PlanBuilder:
             )
         return current, set(self.project.graph.select(select))
 
+    def _check_target_views(self, environment: str, current: dict[str, EnvironmentModel], selected: set[str]) -> None:
+        """Said at plan time, not at promotion: a view the plan adds to ``environment`` whose name an object
+        someone else made already has (``check_free``)."""
+        config, models = self.project.config, self.project.graph.models
+        fresh = []
+        for name in sorted(selected):
+            schema = environment_schema(config.schema_for(models[name].layer), environment)
+            if name not in current or current[name].view_schema != schema:
+                fresh.append((schema, name))
+        check_free(self.backend, environment, fresh)
+
     def build(
         self,
         environment: str = "prod",
@@ -76,6 +88,7 @@ class PlanBuilder:
         """The plan of the project against ``environment``; ``prepare`` is called once the environment and
         the selection are found (bad input changes nothing)."""
         current, selected = self.check(environment, select)
+        self._check_target_views(environment, current, selected)
         if prepare is not None:
             prepare()
         # Microseconds kept: the order of two plans made within a second decides which is on top of which.
