@@ -279,6 +279,8 @@ def parse_renames(texts: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for text in texts:
         old, new = parse_rename(text)
+        if old == new:  # a typo for the new name, most likely: comparing a column with itself needs no rename
+            raise InputError(f"--rename {text} renames column {old} to itself", hint="name its new name in B")
         if old in out:
             raise InputError(f"--rename names column {old} of A twice", hint="rename each column once")
         out[old] = new
