@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -16,10 +16,12 @@ from rich.text import Text
 
 from dataplan.backends.files import FileLoad
 from dataplan.build.builder import BuildResult, RunResult
-from dataplan.demo.story import DSN_VARIABLE, DemoResult
 from dataplan.secrets import redact
 from dataplan.verify.testing import TestRun
 from dataplan.warehouse import EnvironmentStatus
+
+if TYPE_CHECKING:  # the demo's data generator (numpy, pyarrow.compute) costs every command 0.2 s to import
+    from dataplan.demo.story import DemoResult
 
 OUTCOME_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
@@ -234,6 +236,8 @@ def demo_result(console: Console, result: DemoResult) -> None:
             path("  verification report: ", result.directory / report)
     path("project:   ", result.directory)
     if result.engine == "postgres":  # where the server is, with no secret: the variable that holds it
+        from dataplan.demo.story import DSN_VARIABLE
+
         console.print(Text(f"warehouse: Postgres at ${DSN_VARIABLE} ({redact(result.warehouse)})"), soft_wrap=True)
     else:
         path("warehouse: ", result.directory / "warehouse.duckdb")
