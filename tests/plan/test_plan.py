@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from dataplan import StateError
 from dataplan.cli.app import app
-from dataplan.plan.model import Plan
+from dataplan.plan.model import ALL_COLUMNS, Plan
 from tests.conftest import ProjectFactory, catalog, write_files
 
 runner = CliRunner()
@@ -499,10 +499,75 @@ def test_seed_columns_are_contract_changes(make_project: ProjectFactory) -> None
     plan = plan_of(make_project)
     found = [(c.model, c.change, (c.after or "").lower()) for c in plan.contract_changes]
     assert found == [("seeds.regions", "column added", "population bigint")]
-    assert by_model(plan)["region_names"].rebuild  # the seed's rows may differ: its readers rebuild
+    # only a column added, the others' data unchanged (compared row by row): a reader naming them keeps its version
+    assert by_model(plan)["regions"].category == "non-breaking"
+    assert by_model(plan)["regions"].reason == "seed file only adds columns (population); existing columns unchanged"
+    kept = by_model(plan)["region_names"]
+    assert not kept.rebuild and kept.new_version == kept.old_version
     write_files(root, {"seeds/regions.csv": "region,name\neu,Europe\nus,United States\n"})
     result = runner.invoke(app, ["plan", "-p", str(root)])
     assert result.exit_code == 2 and "models/marts/region_names.sql" in result.output, result.output
+
+
+SEED_READERS = {
+    "seeds/regions.csv": "region,label,rank\neu,Europe,1\nus,United States,2\napac,Asia Pacific,3\n",
+    "models/marts/region_names.sql": "select region, label from seeds.regions\n",
+    "models/marts/region_ranks.sql": "select region, rank from seeds.regions\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("csv", "category", "reason", "changed", "rebuilt"),
+    [
+        (  # one label fixed: only the reader of label is rebuilt
+            "region,label,rank\neu,Europe,1\nus,USA,2\napac,Asia Pacific,3\n",
+            "breaking",
+            "seed file changed; modified: label",
+            ["label"],
+            {"region_names"},
+        ),
+        (  # the same rows sorted differently: no data change
+            "region,label,rank\napac,Asia Pacific,3\neu,Europe,1\nus,United States,2\n",
+            "non-breaking",
+            "seed file reorders its rows; the data is the same",
+            [],
+            set(),
+        ),
+        (  # a row added: any column may differ
+            "region,label,rank\neu,Europe,1\nus,United States,2\napac,Asia Pacific,3\nlatam,Latin America,4\n",
+            "breaking",
+            "seed file changed: 3 -> 4 rows",
+            [ALL_COLUMNS],
+            {"region_names", "region_ranks"},
+        ),
+        (  # a column's type changes (whole numbers become decimals), its values compare equal in Python
+            "region,label,rank\neu,Europe,1.0\nus,United States,2.0\napac,Asia Pacific,3.0\n",
+            "breaking",
+            "seed file changed; modified: rank",
+            ["rank"],
+            {"region_ranks"},
+        ),
+    ],
+)
+def test_a_changed_seed_is_compared_by_its_data_column_by_column(
+    make_project: ProjectFactory, csv: str, category: str, reason: str, changed: list[str], rebuilt: set[str]
+) -> None:
+    root = make_project({**FILES, **SEED_READERS})
+    with make_project.open() as wh:
+        wh.build("prod")
+    write_files(root, {"seeds/regions.csv": csv})
+    plan = plan_of(make_project)
+    seed = by_model(plan)["regions"]
+    assert (seed.category, seed.reason, seed.changed_columns) == (category, reason, changed)
+    assert {c.model for c in plan.changes if c.rebuild} - {"regions"} == rebuilt
+    with make_project.open() as wh:
+        applied = wh.apply(plan.plan_id)
+        if changed == [ALL_COLUMNS]:  # 3 -> 4 rows: the row-count check blocks it, as it should
+            assert applied.exit_code == 1
+            return
+        assert applied.exit_code == 0  # verification agrees: the kept readers' data is unchanged
+        assert wh.promote(plan.plan_id).plan.status == "COMPLETE"
+        assert wh.status("prod").pending == []
 
 
 def test_plan_text_prints_names_as_written_not_as_markup(deployed: Path) -> None:

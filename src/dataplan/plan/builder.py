@@ -8,6 +8,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable
+from functools import partial
 
 from dataplan.backends.base import Backend
 from dataplan.build.builder import default_end
@@ -20,6 +21,7 @@ from dataplan.plan.changes import ChangeDetector
 from dataplan.plan.contracts import ContractDiffer
 from dataplan.plan.impacts import exposure_impacts
 from dataplan.plan.model import Plan, Rollback, Step
+from dataplan.plan.seeds import diff_seed
 from dataplan.project import Project
 from dataplan.state.store import EnvironmentModel, StateStore
 
@@ -99,7 +101,8 @@ class PlanBuilder:
         old = {name: v for name, v in old.items() if name in current and current[name].version_id == v.version_id}
         found = self.writer.resolve(graph.order)
         physical = {n: self.writer.version_id(graph.models[n], self.project.fingerprints[n]) for n in graph.order}
-        changes = ChangeDetector(self.project, old, found, physical).detect(selected)
+        seed_diff = partial(diff_seed, self.backend, self.store.schema)
+        changes = ChangeDetector(self.project, old, found, physical, seed_diff).detect(selected)
         self.project.save_analysis()  # columns read and lineage, for the next plan of the same SQL
         self.writer.bound.update(changes.reused)
         unbuilt = {c.model for c in changes.changes if c.rebuild and c.model not in found}

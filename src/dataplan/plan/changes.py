@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from dataplan.plan.model import ALL_COLUMNS, ModelChange
 from dataplan.plan.querydiff import QueryDiff, cte_changes, ctes, diff_queries
+from dataplan.plan.seeds import SeedDiff
 from dataplan.project import Project
 from dataplan.project.lineage import STAR
 from dataplan.project.nodes import Model
@@ -69,8 +71,10 @@ class ChangeDetector:
         old: dict[str, Version],
         found: dict[str, Version],
         physical_id: dict[str, str],
+        seed_diff: Callable[[Model, Version], SeedDiff | None] | None = None,
     ) -> None:
         self.project = project
+        self.seed_diff = seed_diff  # a changed seed's columns, compared by data (None: all columns changed)
         self.old = old  # model -> the environment's version
         self.found = found  # model -> an existing version of the project's fingerprint
         self.physical_id = physical_id  # model -> the version id a rebuild would create
@@ -156,7 +160,7 @@ class ChangeDetector:
 
     def _direct(self, model: Model, old: Version, new_sql: str, out: ChangeSet) -> ModelChange:
         if model.query is None:  # seed
-            return self._all_rows(model, out, "seed file changed")
+            return self._seed(model, old, out)
         if _window_moved(old, model):
             before = f"{old.config.get('time_column')} from {old.config.get('start')}"
             after = f"{model.spec.time_column} from {model.spec.start}"
@@ -207,6 +211,40 @@ class ChangeDetector:
             change="directly modified",
             category="breaking",
             reason=why,
+            rebuild=True,
+            changed_columns=sorted(changed | set(diff.added)),
+        )
+
+    def _seed(self, model: Model, old: Version, out: ChangeSet) -> ModelChange:
+        """A changed seed file, by the columns whose data changed (``plan.seeds``)."""
+        diff = self.seed_diff(model, old) if self.seed_diff else None
+        if diff is None:
+            return self._all_rows(model, out, "seed file changed")
+        if diff.rows_change:
+            return self._all_rows(model, out, f"seed file changed: {diff.rows[0]:,} -> {diff.rows[1]:,} rows")
+        if diff.reordered or not (diff.removed or diff.modified):
+            out.changed_columns[model.name] = set(diff.added)
+            reason = "seed file changed, its data did not"
+            if diff.added:
+                reason = f"seed file only adds columns ({_cols(diff.added)}); existing columns unchanged"
+            elif diff.reordered:
+                reason = "seed file reorders its rows; the data is the same"
+            return self._base(
+                model,
+                change="directly modified",
+                category="non-breaking",
+                reason=reason,
+                rebuild=True,
+                changed_columns=diff.added,
+            )
+        changed = set(diff.removed) | set(diff.modified)
+        labels = (("removed", diff.removed), ("modified", diff.modified), ("added", diff.added))
+        out.changed_columns[model.name] = changed
+        return self._base(
+            model,
+            change="directly modified",
+            category="breaking",
+            reason="seed file changed; " + "; ".join(f"{label}: {_cols(cols)}" for label, cols in labels if cols),
             rebuild=True,
             changed_columns=sorted(changed | set(diff.added)),
         )
