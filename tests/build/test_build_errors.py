@@ -172,3 +172,45 @@ def test_a_view_or_table_someone_else_made_under_a_models_name_is_refused(make_p
             wh.build("dev")
         assert catalog(wh) == before and {v.version_id for v in wh.store.versions()} == versions
         assert "dev" not in {e["name"] for e in wh.environments()}
+
+
+def test_a_name_is_someone_elses_only_when_the_engine_takes_it_for_the_models(make_project: ProjectFactory) -> None:
+    """Postgres tells "marts"."Big" from marts.big (dataplan quotes its names): both live side by side.
+    DuckDB takes them for one name: the hand-made view is refused and kept."""
+    root = make_project()
+    write_files(root, {"models/marts/Big.sql": "select 1 as x\n"})
+    with make_project.open() as wh:
+        run_sql(wh, ["create schema marts", "create view marts.big as select 42 as mine"])
+        before = catalog(wh)
+        if wh.backend.dialect == "duckdb":
+            with pytest.raises(StateError, match=r"^prod was not changed: marts.big \(a view\) is not dataplan's"):
+                wh.build("prod")
+            assert catalog(wh) == before
+        else:
+            assert len(wh.build("prod").created) == 5
+            assert wh.backend.fetch_rows(exp.select("x").from_(exp.table_("Big", db="marts", quoted=True))) == [(1,)]
+        assert wh.backend.fetch_rows(exp.select("mine").from_("marts.big")) == [(42,)]
+
+
+def test_a_view_renamed_by_case_alone_is_dataplans_own(duck_project: ProjectFactory) -> None:
+    """DuckDB: a model file renamed Big.sql -> big.sql, or a layer mapped to Marts instead of marts, names
+    the views the environment already holds: neither refused as someone else's nor dropped as the old name."""
+    import yaml
+
+    root = duck_project()
+    write_files(root, {"models/marts/Big.sql": "select 1 as x\n"})
+    with duck_project.open() as wh:
+        wh.build("prod")
+    (root / "models/marts/Big.sql").rename(root / "models/marts/big.sql")
+    with duck_project.open() as wh:
+        result = wh.build("prod")
+        assert result.removed == ["Big"] and [a.model for a in result.repointed] == ["big"]
+        assert wh.backend.fetch_rows(exp.select("x").from_("marts.big")) == [(1,)]
+    config = yaml.safe_load((root / "dataplan.yml").read_text())
+    (root / "dataplan.yml").write_text(yaml.safe_dump({**config, "layers": {"marts": "Marts"}}), encoding="utf-8")
+    with duck_project.open() as wh:
+        assert {a.model for a in wh.build("prod").repointed} == {"big", "customer_totals", "region_totals"}
+        views = {(s.lower(), n) for s, n, kind in catalog(wh)[0] if kind == "view" and s.lower() == "marts"}
+        assert views == {("marts", "big"), ("marts", "customer_totals"), ("marts", "region_totals")}
+        assert len(wh.backend.fetch_rows(exp.select("*").from_("marts.region_totals"))) > 0
+        assert wh.build("prod").nothing_to_do

@@ -94,6 +94,8 @@ class Backend(ABC):
     # The planner inlines a subquery's computed columns into each reference to them unless the
     # subquery is fenced (OFFSET 0): multi-stage queries fence their stages on such engines.
     inlines_subquery_columns: ClassVar[bool] = False
+    # Quoted names match without case (DuckDB: "Marts"."Big" is marts.big); Postgres tells them apart.
+    names_ignore_case: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.round_trips = 0  # statements sent: what benchmarks count
@@ -223,6 +225,10 @@ class Backend(ABC):
     @abstractmethod
     def view_definitions(self) -> dict[tuple[str, str], str]:
         """(schema, view) -> definition text, for catalog comparisons."""
+
+    def name_key(self, schema: str, name: str) -> tuple[str, str]:
+        """What tells two relations apart in this engine: ``(schema, name)``, without case where it ignores it."""
+        return (schema.casefold(), name.casefold()) if self.names_ignore_case else (schema, name)
 
     def schemas(self) -> set[str]:
         return {r.schema for r in self.relations()}

@@ -23,6 +23,7 @@ class DuckDBBackend(Backend):
     dialect = "duckdb"
     transactional_ddl = True
     atomic_swap = True
+    names_ignore_case = True
     reads_files = True
     late_binding_views = True
     max_identifier_length = 255

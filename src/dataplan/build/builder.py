@@ -150,8 +150,7 @@ class Builder:
             result.removed = sorted(n for n in current if n not in graph.models)
         # A name taken by someone else's table or view stops the build before any version is built.
         targets = [(self._view_schema(a.model, environment), a.model) for a in result.actions if a.view == "point"]
-        fresh = [(s, m) for s, m in targets if m not in current or current[m].view_schema != s]
-        environments.check_free(self.backend, environment, fresh)
+        environments.check_free(self.backend, environment, targets, current)
         return result
 
     def _view_schema(self, name: str, environment: str) -> str:
@@ -160,7 +159,7 @@ class Builder:
     def check_views_free(self, environment: str, select: str | None) -> None:
         """Before an environment's first build: refuse view names someone else's object has (``check_free``)."""
         names = self.project.graph.select(select)
-        environments.check_free(self.backend, environment, [(self._view_schema(n, environment), n) for n in names])
+        environments.check_free(self.backend, environment, [(self._view_schema(n, environment), n) for n in names], {})
 
     def _check_names(self, environment: str, viewed: list[Model], created: list[Model]) -> None:
         """Refuse, before any change, names the engine would cut: cut names collide silently."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlglot import exp
 
-from dataplan.backends.base import Backend, select_star, table
+from dataplan.backends.base import Backend, Relation, select_star, table
 from dataplan.build.naming import PROD, environment_schema
 from dataplan.errors import InputError, StateError
 from dataplan.project import Project
@@ -26,23 +27,40 @@ def view_of(schema: str, environment: str, model: str) -> tuple[str, str]:
     return environment_schema(schema, environment), model
 
 
-def check_free(backend: Backend, environment: str, views: list[tuple[str, str]]) -> None:
-    """Refuse view names ``(schema, name)`` that an object of someone else already has, before any change.
+def taken(backend: Backend, views: list[tuple[str, str]], current: Mapping[str, EnvironmentModel]) -> list[Relation]:
+    """The tables and views someone else made at the view names ``(schema, name)`` an environment will write.
 
-    ``views`` are the names this environment's state does not hold yet. A table there would stop the swap
-    in the engine; a view there is someone's own (a hand-made view, a dbt model), and replacing it would
-    lose it. Names are compared case-blind: DuckDB's are.
+    ``current`` is the environment's state: the views it holds are dataplan's (under any spelling the
+    engine takes for the same name, as DuckDB does for case), and are never someone else's. One catalog
+    query, only when a name is new to the environment.
     """
-    if not views:
-        return
-    existing = {(r.schema.casefold(), r.name.casefold()): r for r in backend.relations()}
-    keys = sorted({(s.casefold(), n.casefold()) for s, n in views})
-    taken = [existing[k] for k in keys if k in existing]
-    if taken:
-        names = ", ".join(f"{r.schema}.{r.name} (a {r.kind})" for r in taken)
-        one = len(taken) == 1
+    held = {backend.name_key(e.view_schema, e.model) for e in current.values()}
+    keys = sorted({backend.name_key(s, n) for s, n in views} - held)
+    if not keys:
+        return []
+    existing = {backend.name_key(r.schema, r.name): r for r in backend.relations()}
+    return [existing[k] for k in keys if k in existing]
+
+
+def someone_elses(relations: list[Relation]) -> str:
+    """``marts.x (a view) is not dataplan's``, for one or many."""
+    names = ", ".join(f"{r.schema}.{r.name} (a {r.kind})" for r in relations)
+    return f"{names} {'is' if len(relations) == 1 else 'are'} not dataplan's"
+
+
+def check_free(
+    backend: Backend, environment: str, views: list[tuple[str, str]], current: Mapping[str, EnvironmentModel]
+) -> None:
+    """Refuse, before any change, view names ``(schema, name)`` an object of someone else already has.
+
+    A table there would stop the swap in the engine; a view there is someone's own (a hand-made view, a
+    dbt model), and replacing it would lose it.
+    """
+    found = taken(backend, views, current)
+    if found:
+        one = len(found) == 1
         raise StateError(
-            f"{environment} was not changed: {names} {'is' if one else 'are'} not dataplan's, and the project's "
+            f"{environment} was not changed: {someone_elses(found)}, and the project's "
             f"view{'' if one else 's'} of the same name would replace {'it' if one else 'them'}",
             hint=f"rename or drop {'it' if one else 'them'} yourself, or give the layer another schema under "
             "`layers:` in dataplan.yml",
@@ -65,7 +83,9 @@ def point(
     if current is None:
         current = store.environment_models(environment)
     new = [(environment_schema(p.schema, environment), p.model) for p in pointers]
-    check_free(backend, environment, [(s, m) for s, m in new if m not in current or current[m].view_schema != s])
+    check_free(backend, environment, new, current)
+    # An old name the engine takes for a new one (DuckDB: Marts.Big for marts.big) is the new view: kept.
+    kept = {backend.name_key(s, m) for s, m in new}
     for schema in sorted({s for s, _ in new}):  # schemas first: Postgres cannot mix them into the swap
         backend.create_schema(schema)
     with backend.transaction():
@@ -86,12 +106,14 @@ def point(
             view_schema = environment_schema(p.schema, environment)
             backend.replace_view(table(view_schema, p.model), select_star(table(store.schema, p.version_id)))
             old = current.get(p.model)
-            if old is not None and old.view_schema != view_schema:  # moved to another layer or schema
+            moved = old is not None and old.view_schema != view_schema  # to another layer or schema
+            if old is not None and moved and backend.name_key(old.view_schema, old.model) not in kept:
                 backend.drop(table(old.view_schema, old.model), "VIEW")
             if i == 0:
                 fault_point("swap:midway")
         for old in removed:
-            backend.drop(table(old.view_schema, old.model), "VIEW")
+            if backend.name_key(old.view_schema, old.model) not in kept:
+                backend.drop(table(old.view_schema, old.model), "VIEW")
         store.set_environment_models(
             environment,
             [

@@ -67,12 +67,8 @@ class PlanBuilder:
         """Said at plan time, not at promotion: a view the plan adds to ``environment`` whose name an object
         someone else made already has (``check_free``)."""
         config, models = self.project.config, self.project.graph.models
-        fresh = []
-        for name in sorted(selected):
-            schema = environment_schema(config.schema_for(models[name].layer), environment)
-            if name not in current or current[name].view_schema != schema:
-                fresh.append((schema, name))
-        check_free(self.backend, environment, fresh)
+        views = [(environment_schema(config.schema_for(models[n].layer), environment), n) for n in sorted(selected)]
+        check_free(self.backend, environment, views, current)
 
     def build(
         self,
