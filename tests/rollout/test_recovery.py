@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import sqlglot
 
 import dataplan.rollout.executor as executor_module
+from dataplan.backends.base import Backend
+from dataplan.errors import EngineError
 from dataplan.rollout.postcheck import PostCheckResult
 from tests.rollout.conftest import ROW_DROP, Deployed, run_cli, state_of
 
@@ -135,3 +140,93 @@ def test_rollback_right_after_a_crashed_swap_of_versions_dev_built(deployed: Dep
         result = wh.rollback(pid)
         assert result.plan.status == "ROLLED BACK"
     assert state_of(deployed, "prod") == old
+
+
+# A plan that removes customer_revenue (and the exposure reading it): its rollback puts that view back.
+REMOVED = "models/marts/customer_revenue.sql", "models/marts/customer_revenue.yml", "exposures.yml"
+THEIRS = "create view marts.customer_revenue as select 42 as mine"
+
+
+def removing(deployed: Deployed, files: dict[str, str] | None = None) -> str:
+    for name in REMOVED:
+        (deployed.root / name).unlink()
+    return applied(deployed, files or {})
+
+
+def take_the_name(backend: Backend) -> None:
+    backend.execute(sqlglot.parse_one(THEIRS, read="duckdb"))
+
+
+def test_rollback_never_replaces_a_view_someone_made_since_at_a_removed_models_name(deployed: Deployed) -> None:
+    """Refused before the rollback is journaled: the target keeps the plan's versions, the view its owner's
+    rows, and the rollback goes through once the name is free."""
+    old = state_of(deployed, "prod")
+    pid = removing(deployed)
+    with deployed.open() as wh:
+        assert wh.promote(pid).plan.status == "COMPLETE"
+        take_the_name(wh.backend)
+    promoted = state_of(deployed, "prod")
+    got = run_cli(deployed, "rollback", pid)
+    assert got.returncode == 2
+    assert (
+        f"error: cannot roll back plan {pid}: marts.customer_revenue (a view) is not dataplan's, and the view prod "
+        "had there before the plan would replace it. prod still serves the plan's versions"
+    ) in " ".join(got.stderr.split())
+    assert f"hint: rename or drop it yourself, then run `dataplan rollback {pid}`" in " ".join(got.stderr.split())
+    assert state_of(deployed, "prod") == promoted and deployed.rows("marts", "customer_revenue", "mine") == [(42,)]
+    with deployed.open() as wh:
+        assert wh.get_plan(pid).status == "COMPLETE"
+        assert "rollback" not in {e.step for e in wh.log(pid)}  # nothing half done for resume to pick up
+        wh.backend.execute(sqlglot.parse_one("drop view marts.customer_revenue", read="duckdb"))
+        assert wh.rollback(pid).plan.status == "ROLLED BACK"
+    assert state_of(deployed, "prod") == old
+
+
+def test_an_automatic_rollback_refused_says_the_target_still_serves_the_plan(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "prod was not changed": prod was, and its checks failed. The rollback stays due."""
+    old = state_of(deployed, "prod")
+    pid = removing(deployed, ROW_DROP)
+    checks = executor_module.post_promotion_checks
+
+    def someone_takes_the_name_first(project: Any, backend: Backend, *args: Any) -> list[PostCheckResult]:
+        take_the_name(backend)
+        return checks(project, backend, *args)
+
+    monkeypatch.setattr(executor_module, "post_promotion_checks", someone_takes_the_name_first)
+    got = run_cli(deployed, "promote", pid, "--force", "--reason", "test the trigger")
+    monkeypatch.undo()
+    said = " ".join(got.stderr.split())
+    assert got.returncode == 2, said
+    assert "error: post-promotion check failed (row count marts.order_facts: 80 -> 78 rows" in said
+    assert (
+        f"and plan {pid} could not be rolled back: marts.customer_revenue (a view) is not dataplan's, and the view "
+        "prod had there before the plan would replace it. prod still serves the plan's versions"
+    ) in said
+    with deployed.open() as wh:
+        plan = wh.get_plan(pid)
+        assert plan.status == "IN PROGRESS" and [c.name for c in plan.post_checks if c.triggers_rollback]
+        assert "customer_revenue" not in state_of(deployed, "prod")
+        assert run_cli(deployed, "promote", pid, "--force", "--reason", "again").returncode == 2  # never again
+        wh.backend.execute(sqlglot.parse_one("drop view marts.customer_revenue", read="duckdb"))
+        result = wh.resume(pid)
+        assert result.plan.status == "ROLLED BACK" and result.exit_code == 1
+    assert state_of(deployed, "prod") == old
+
+
+def test_an_error_after_the_swap_says_when_its_rollback_was_refused_too(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = removing(deployed)
+
+    def broken(project: Any, backend: Backend, *args: Any) -> list[PostCheckResult]:
+        take_the_name(backend)
+        raise EngineError("post-check crashed")
+
+    monkeypatch.setattr(executor_module, "post_promotion_checks", broken)
+    got = run_cli(deployed, "promote", pid)
+    said = " ".join(got.stderr.split())
+    assert got.returncode == 3 and said.startswith("error: post-check crashed")
+    assert f"the automatic rollback failed too: cannot roll back plan {pid}: marts.customer_revenue (a view)" in said
+    assert f"run `dataplan rollback {pid}`" in said

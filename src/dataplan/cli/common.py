@@ -123,7 +123,9 @@ def _enclosing_project(exc: DataplanError) -> None:
 def fail(exc: DataplanError) -> None:
     _enclosing_project(exc)
     # The message holds user text (a --select, a path, a value): printed as it is, never as rich markup.
-    err.print(Text.assemble(("error", "bold red"), f": {redact(str(exc))}"), highlight=False)
+    # A note says what else failed on the way out: an automatic rollback after a failed promotion.
+    notes = "".join(f"\n{note}" for note in getattr(exc, "__notes__", ()))
+    err.print(Text.assemble(("error", "bold red"), f": {redact(str(exc) + notes)}"), highlight=False)
     raise typer.Exit(exc.exit_code)
 
 

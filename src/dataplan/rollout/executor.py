@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from dataplan.backends.base import Backend
 from dataplan.build import environments
 from dataplan.build.builder import Builder, Progress
-from dataplan.build.naming import check_environment_name
+from dataplan.build.naming import check_environment_name, environment_schema
 from dataplan.errors import DataplanError, InputError, StateError
 from dataplan.plan.model import ApplyFailure, Plan
 from dataplan.project import Project
 from dataplan.rollout.journal import Journal, unfinished
 from dataplan.rollout.locks import Locks
-from dataplan.rollout.pointers import promotion_swap, rollback_swap, swap
+from dataplan.rollout.pointers import Swap, promotion_swap, rollback_swap, swap
 from dataplan.rollout.postcheck import PostCheckResult, post_promotion_checks
 from dataplan.rollout.promotion import (
     after_state,
@@ -298,7 +298,11 @@ class Rollout:
         plan = plan.model_copy(update={"post_checks": [c.recorded() for c in checks]})
         if fired:
             why = "; ".join(f"{c.name}: {c.detail}" for c in fired)
-            self._restore(plan, target, journal, why)
+            try:
+                self._restore(plan, target, journal, why, automatic=True)
+            except StateError:
+                self._save(plan)  # the document shows what the checks measured; the rollback is still due
+                raise
             return RolloutResult(
                 self.records.get(plan.plan_id),
                 "rolled back",
@@ -396,9 +400,10 @@ class Rollout:
                 out.append(other.plan_id)
         return out
 
-    def _restore(self, plan: Plan, target: str, journal: Journal, reason: str) -> None:
+    def _restore(self, plan: Plan, target: str, journal: Journal, reason: str, automatic: bool = False) -> None:
         """Re-point the views the plan changed, only those still reading what the promotion left there."""
         change = rollback_swap(self.project, self.store, plan, target)
+        self._refuse_taken_names(plan, target, change, reason if automatic else None)
         journal.record("rollback", "start", reason=reason, restores=plan.rollback.restores)
         if change.pointers or change.removed:
             environments.point(self.backend, self.store, target, change.pointers, change.removed)
@@ -406,6 +411,24 @@ class Rollout:
         self._drop_plan_environment(plan)
         self._save(
             plan.model_copy(update={"status": "ROLLED BACK", "rolled_back_at": now(), "rollback_reason": reason})
+        )
+
+    def _refuse_taken_names(self, plan: Plan, target: str, change: Swap, fired: str | None) -> None:
+        """Before the rollback is journaled: a view it puts back (a model the plan removed or moved) whose
+        name someone else's table or view took since is never replaced. The target keeps the plan's
+        versions and the rollback stays due: ``rollback`` or ``resume`` finishes it once the name is free."""
+        views = [(environment_schema(p.schema, target), p.model) for p in change.pointers]
+        found = environments.taken(self.backend, views, self.store.environment_models(target)) if views else []
+        if not found:
+            return
+        one = len(found) == 1
+        lead = f"cannot roll back plan {plan.plan_id}"
+        if fired is not None:
+            lead = f"post-promotion check failed ({fired}), and plan {plan.plan_id} could not be rolled back"
+        raise StateError(
+            f"{lead}: {environments.someone_elses(found)}, and the view{'' if one else 's'} {target} had there "
+            f"before the plan would replace {'it' if one else 'them'}. {target} still serves the plan's versions",
+            hint=f"rename or drop {'it' if one else 'them'} yourself, then run `dataplan rollback {plan.plan_id}`",
         )
 
     # -- resume ------------------------------------------------------------------
