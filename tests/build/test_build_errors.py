@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlglot import exp
 
@@ -214,3 +216,33 @@ def test_a_view_renamed_by_case_alone_is_dataplans_own(duck_project: ProjectFact
         assert views == {("marts", "big"), ("marts", "customer_totals"), ("marts", "region_totals")}
         assert len(wh.backend.fetch_rows(exp.select("*").from_("marts.region_totals"))) > 0
         assert wh.build("prod").nothing_to_do
+
+
+def test_postgres_names_a_materialized_view_a_sequence_or_an_index_before_building(tmp_path: Path, pg_dsn: str) -> None:
+    """They hold a name in their schema as a table does, and information_schema.tables does not list them:
+    missed, the swap failed in the engine (exit 3) after every version was built."""
+    import psycopg
+
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    factory()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # test setup: fixed statements
+        conn.execute(b"create schema marts")
+        conn.execute(b"create materialized view marts.customer_totals as select 42 as mine")
+        conn.execute(b"create sequence marts.region_totals")
+        conn.execute(b"create schema staging")
+        conn.execute(b"create table staging.orders_by_day (d date)")
+        conn.execute(b"create index stg_orders on staging.orders_by_day (d)")
+    with factory.open() as wh:
+        before = catalog(wh)
+        with pytest.raises(StateError) as err:
+            wh.build("prod")
+        assert str(err.value).startswith(
+            "prod was not changed: marts.customer_totals (a materialized view), marts.region_totals (a sequence), "
+            "staging.stg_orders (an index) are not dataplan's"
+        )
+        assert catalog(wh) == before and not wh.store.is_initialized()
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(b"drop materialized view marts.customer_totals")
+            conn.execute(b"drop sequence marts.region_totals")
+            conn.execute(b"drop index staging.stg_orders")
+        assert len(wh.build("prod").created) == 4

@@ -218,6 +218,10 @@ class Backend(ABC):
     def relations(self) -> list[Relation]:
         """Every table and view outside system schemas, in one query."""
 
+    def named_relations(self) -> list[Relation]:
+        """Every object outside system schemas whose name a new view of the same schema cannot take."""
+        return self.relations()
+
     @abstractmethod
     def describe(self, query: exp.Query) -> list[Column]:
         """Output columns and engine types of a query, without running it."""

@@ -14,6 +14,18 @@ from dataplan.errors import EngineError, InputError
 from dataplan.secrets import redact, scrub_connection_message
 
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+# pg_class kinds that hold a name in their schema, as named_relations tells them
+_RELKINDS = {
+    "r": "table",
+    "p": "table",
+    "f": "foreign table",
+    "v": "view",
+    "m": "materialized view",
+    "S": "sequence",
+    "i": "index",
+    "I": "index",
+    "c": "composite type",
+}
 # libpq's words for a DSN setting it refuses before connecting (e.g. sslmode=bogus), raised as a connection
 # failure: bad input, exit 2, not an engine error.
 _BAD_OPTION = re.compile(r"invalid \w+ value|invalid port number|invalid integer value")
@@ -175,6 +187,30 @@ class PostgresBackend(Backend):
             .where(exp.not_(exp.column("table_schema").isin(*_SYSTEM_SCHEMAS)))
         )
         return [Relation(s, n, "view" if t == "VIEW" else "table") for s, n, t in self.fetch_rows(q)]
+
+    def named_relations(self) -> list[Relation]:
+        # pg_class, not information_schema.tables: a materialized view, a sequence or an index holds its
+        # name too, and information_schema shows only what this role has a privilege on.
+        kind = exp.column("relkind", "c")
+        q = (
+            exp.select(exp.column("nspname", "n"), exp.column("relname", "c"), kind)
+            .from_(exp.table_("pg_class", db="pg_catalog", alias="c"))
+            .join(
+                exp.table_("pg_namespace", db="pg_catalog", alias="n"),
+                on=exp.column("oid", "n").eq(exp.column("relnamespace", "c")),
+            )
+            .where(
+                exp.and_(
+                    kind.isin(*[exp.Literal.string(k) for k in sorted(_RELKINDS)]),
+                    exp.not_(exp.column("nspname", "n").isin(*_SYSTEM_SCHEMAS)),
+                    # pg_temp_N, pg_toast_temp_N: other sessions' temporary objects
+                    exp.Substring(
+                        this=exp.column("nspname", "n"), start=exp.Literal.number(1), length=exp.Literal.number(3)
+                    ).neq(exp.Literal.string("pg_")),
+                )
+            )
+        )
+        return [Relation(s, n, _RELKINDS[k]) for s, n, k in self.fetch_rows(q)]
 
     def view_definitions(self) -> dict[tuple[str, str], str]:
         q = (

@@ -38,13 +38,13 @@ def taken(backend: Backend, views: list[tuple[str, str]], current: Mapping[str, 
     keys = sorted({backend.name_key(s, n) for s, n in views} - held)
     if not keys:
         return []
-    existing = {backend.name_key(r.schema, r.name): r for r in backend.relations()}
+    existing = {backend.name_key(r.schema, r.name): r for r in backend.named_relations()}
     return [existing[k] for k in keys if k in existing]
 
 
 def someone_elses(relations: list[Relation]) -> str:
     """``marts.x (a view) is not dataplan's``, for one or many."""
-    names = ", ".join(f"{r.schema}.{r.name} (a {r.kind})" for r in relations)
+    names = ", ".join(f"{r.schema}.{r.name} ({'an' if r.kind[0] in 'aeiou' else 'a'} {r.kind})" for r in relations)
     return f"{names} {'is' if len(relations) == 1 else 'are'} not dataplan's"
 
 
