@@ -95,6 +95,8 @@ def test_claim_after_a_rename(make_project: ProjectFactory) -> None:
     claimed = runner.invoke(app, ["env", "claim", "--from", "shop", "--project", str(root)])
     assert claimed.exit_code == 0, claimed.output
     assert "the state in _dataplan now belongs to project store." in claimed.output
+    again = runner.invoke(app, ["env", "claim", "--from", "shop", "--project", str(root)])  # a script run twice
+    assert again.exit_code == 0 and "the state in _dataplan already belongs to project store." in again.output
     with make_project.open() as wh:
         assert wh.build("prod").nothing_to_do  # the renamed project finds its versions and environments
     (root / "dataplan.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -145,6 +147,9 @@ def test_a_store_without_a_project_reads_any_state(duck_project: ProjectFactory)
         wh.build("prod")
         store = StateStore(wh.backend, "_dataplan")
         assert store.is_initialized() and store.ensure() == []
+        assert store._read()[1] == "shop"
+        with pytest.raises(StateError, match="only a project can claim the state"):
+            store.claim("shop")  # it would record no owner at all
         assert store._read()[1] == "shop"
 
 

@@ -194,9 +194,10 @@ def env_claim(
     The state (versions, environments, plans) belongs to the project that first wrote it; any other project
     name is refused, so that two projects never drop each other's views."""
     with errors(), Warehouse.open(project) as wh:
-        wh.store.claim(previous)
+        claimed = wh.store.claim(previous)
         name, schema = wh.project.config.name, wh.store.schema
-    out.print(Text.assemble("the state in ", (schema, "bold"), " now belongs to project ", (name, "bold"), "."))
+    owns = " now belongs to project " if claimed else " already belongs to project "
+    out.print(Text.assemble("the state in ", (schema, "bold"), owns, (name, "bold"), "."))
 
 
 @app.command(epilog=examples("dashboard"))

@@ -165,9 +165,14 @@ class StateStore:
         self._refresh()
         return pending
 
-    def claim(self, previous: str) -> None:
-        """Record ``self.project`` as the owner in place of ``previous`` (the project was renamed)."""
+    def claim(self, previous: str) -> bool:
+        """Record ``self.project`` as the owner in place of ``previous`` (the project was renamed); False
+        when it owns the state already (a claim run again changes nothing)."""
+        if self.project is None:
+            raise StateError("only a project can claim the state: this store was opened without one")
         self._applied, self._owner = self._read()
+        if self._owner == self.project:
+            return False
         if self._owner != previous:
             raise StateError(
                 f"the state schema {self.schema} belongs to project {self._owner!r}, not {previous!r}"
@@ -179,6 +184,7 @@ class StateStore:
             self.backend.delete(self.t(OWNER_TABLE))
             self._insert(OWNER_TABLE, [[self.project, now()]])
         self._owner = self.project
+        return True
 
     def is_initialized(self) -> bool:
         """Whether the state tables exist. The first call on a connection also checks the owner.
