@@ -161,3 +161,20 @@ def test_library_refusal_is_a_state_error(duck_project: ProjectFactory, tmp_path
     with Warehouse.open(Project.load(other)) as wh, pytest.raises(StateError) as err:
         wh.build("prod")
     assert err.value.exit_code == 2 and err.value.line == 4
+
+
+def test_init_names_the_project_after_its_directory(tmp_path: Path) -> None:
+    """Two projects made by `dataplan init` used to be both named shop: on one warehouse they shared the state."""
+    first, second = tmp_path / "sales", tmp_path / "ops"
+    for root in (first, second):
+        assert runner.invoke(app, ["init", str(root)]).exit_code == 0
+    assert Project.load(first).config.name == "sales" and Project.load(second).config.name == "ops"
+    config = (second / "dataplan.yml").read_text()
+    (second / "dataplan.yml").write_text(config.replace("warehouse.duckdb", str(first / "warehouse.duckdb")))
+    assert runner.invoke(app, ["build", "--project", str(first)]).exit_code == 0
+    got = runner.invoke(app, ["build", "--project", str(second)])
+    assert got.exit_code == 2 and f"{second / 'dataplan.yml'}:1: the state schema _dataplan" in got.output
+    assert "belongs to project 'sales', not 'ops'" in got.output
+    for directory, name in (("on", "on"), ("2024 sales", "2024_sales"), ("-", "shop")):
+        assert runner.invoke(app, ["init", str(tmp_path / directory)]).exit_code == 0
+        assert Project.load(tmp_path / directory).config.name == name  # text, whatever YAML makes of it bare

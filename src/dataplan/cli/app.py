@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.text import Text
 
 from dataplan.cli import diff_cmd, render, rollout_cmd
@@ -31,6 +33,7 @@ from dataplan.cli.common import (
     report_internal_error,
 )
 from dataplan.cli.plan_cmd import plan_app
+from dataplan.config import CONFIG_FILE
 from dataplan.errors import InputError, StateError
 from dataplan.warehouse import Warehouse
 
@@ -85,6 +88,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the pro
                 raise InputError(f"{shown} already exist{'s' if len(clashes) == 1 else ''}",
                                  hint="choose an empty directory; nothing was written")  # fmt: skip
             shutil.copytree(path, directory, dirs_exist_ok=True)
+        _name_after(directory)
         # The path is the user's text: never markup; the command is quoted and never wrapped, to paste as is.
         out.print(
             Text.assemble(
@@ -95,6 +99,16 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the pro
             ),
             soft_wrap=True,
         )
+
+
+def _name_after(directory: Path) -> None:
+    """Name the scaffold after its directory: the state schema belongs to a project by its name, and two
+    projects that both kept the scaffold's own name would share one state (and drop each other's views)."""
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", directory.resolve().name).strip("_") or "shop"
+    config = directory / CONFIG_FILE
+    text = config.read_text(encoding="utf-8")
+    named = yaml.safe_dump({"name": name}, default_flow_style=False)  # quoted where YAML would read no text
+    config.write_text(text.replace("name: shop\n", named, 1), encoding="utf-8")
 
 
 @app.command(epilog=examples("build"))
