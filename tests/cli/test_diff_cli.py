@@ -326,6 +326,7 @@ def test_rename_compares_a_column_of_a_under_its_new_name_in_b(tmp_path: Path) -
     [
         (["amount"], "bad --rename 'amount': not OLD=NEW"),
         (["amount=amount"], "--rename amount=amount renames column amount to itself"),
+        (["label=LABEL"], "--rename renames column label to itself (LABEL is label of B (b))"),
         (["nope=revenue"], "renamed column nope does not exist in A (a)"),
         (["amount=nope"], "renamed column nope does not exist in B (b)"),
         (["amount=revenue", "amount=label"], "--rename names column amount of A twice"),

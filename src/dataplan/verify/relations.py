@@ -300,6 +300,12 @@ def renamed_relation(
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise InputError(f"--rename names column {twice[0]} of {side} twice", hint="rename each column once")
+    same = next(((t, o) for t, o, n in zip(renames.values(), olds, news, strict=True) if o == n), None)
+    if same is not None:  # label=LABEL: the engine's spelling of both is one name, as label=label is
+        raise InputError(
+            f"--rename renames column {same[1]} to itself ({same[0]} is {same[1]} of {side_b})",
+            hint="name its new name in B",
+        )
     back = dict(zip(news, olds, strict=True))
     taken = {c.name for c in raw if c.name not in back}
     clash = next((o for o in olds if o in taken), None)
