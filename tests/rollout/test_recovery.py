@@ -208,7 +208,8 @@ def test_an_automatic_rollback_refused_says_the_target_still_serves_the_plan(
         plan = wh.get_plan(pid)
         assert plan.status == "IN PROGRESS" and [c.name for c in plan.post_checks if c.triggers_rollback]
         assert "customer_revenue" not in state_of(deployed, "prod")
-        assert run_cli(deployed, "promote", pid, "--force", "--reason", "again").returncode == 2  # never again
+        again = run_cli(deployed, "promote", pid, "--force", "--reason", "again")
+        assert again.returncode == 2 and f"plan {pid} failed its post-promotion checks" in again.stderr
         wh.backend.execute(sqlglot.parse_one("drop view marts.customer_revenue", read="duckdb"))
         result = wh.resume(pid)
         assert result.plan.status == "ROLLED BACK" and result.exit_code == 1
@@ -230,3 +231,14 @@ def test_an_error_after_the_swap_says_when_its_rollback_was_refused_too(
     assert got.returncode == 3 and said.startswith("error: post-check crashed")
     assert f"the automatic rollback failed too: cannot roll back plan {pid}: marts.customer_revenue (a view)" in said
     assert f"run `dataplan rollback {pid}`" in said
+
+
+def test_promote_again_after_a_failed_post_check_says_why_not_stale(deployed: Deployed) -> None:
+    """Killed after its post-check failed, prod serves the plan's versions: that is not the plan being stale."""
+    pid = applied(deployed, ROW_DROP)
+    killed = run_cli(deployed, "promote", pid, "--force", "--reason", "test the trigger", fault="post_check:end")
+    assert killed.returncode == -9, killed.stderr
+    again = run_cli(deployed, "promote", pid, "--force", "--reason", "again")
+    assert again.returncode == 2 and "is stale" not in again.stderr
+    assert f"plan {pid} failed its post-promotion checks; it is never promoted again" in again.stderr
+    assert f"`dataplan resume {pid}` finishes its rollback" in " ".join(again.stderr.split())

@@ -215,6 +215,12 @@ class Rollout:
         plan_id = plan.plan_id
         if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
             raise StateError(f"plan {plan_id} is {plan.status}; it cannot be promoted")
+        # Before the freshness check: the target still serving its versions is what makes it look stale.
+        if failed_post_check(Journal(self.store, plan_id).entries()) is not None:
+            raise StateError(
+                f"plan {plan_id} failed its post-promotion checks; it is never promoted again",
+                hint=f"`dataplan resume {plan_id}` finishes its rollback; make a new plan for the fix",
+            )
         if to is not None and to != plan.environment and not self.store.environment_models(target):
             raise StateError(
                 f"environment {target} does not exist",
@@ -238,11 +244,6 @@ class Rollout:
             )
         self._require_fresh(plan, target)  # under the lock too: a build may have just ended
         self._require_same_project(plan)  # the swap places views by the project's layers
-        if failed_post_check(Journal(self.store, plan_id).entries()) is not None:
-            raise StateError(
-                f"plan {plan_id} failed its post-promotion checks; it is never promoted again",
-                hint=f"`dataplan resume {plan_id}` finishes its rollback; make a new plan for the fix",
-            )
 
     def _backfill_ends(self, plan: Plan) -> dict[str, dt.date]:
         """Each rebuilt incremental model -> where the plan's backfill ends: as far as the target's version
