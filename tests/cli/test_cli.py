@@ -84,6 +84,27 @@ def test_init_build_test_roundtrip(tmp_path: Path) -> None:
     assert "Nothing to do" in runner.invoke(app, ["build", "-p", str(moved)]).output
 
 
+def test_the_scaffold_builds_and_passes_its_tests_on_postgres(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`init`, then the commented Postgres connection of its dataplan.yml instead of DuckDB's."""
+    target = tmp_path / "shop"
+    assert runner.invoke(app, ["init", str(target)]).exit_code == 0
+    config = target / "dataplan.yml"
+    text = config.read_text()
+    duck = "connection:\n  type: duckdb\n  path: warehouse.duckdb\n"
+    pg = "# connection:                  # or a Postgres server; the DSN comes from the environment, never this file\n"
+    pg += "#   type: postgres\n#   dsn: ${WAREHOUSE_DSN}\n"
+    assert duck in text and pg in text
+    config.write_text(text.replace(duck, "").replace(pg, "connection:\n  type: postgres\n  dsn: ${WAREHOUSE_DSN}\n"))
+    monkeypatch.setenv("WAREHOUSE_DSN", pg_dsn)
+    built = runner.invoke(app, ["build", "-p", str(target)])
+    assert built.exit_code == 0, built.output  # the contract's decimal(38,2) held: sums are numeric on Postgres
+    tested = runner.invoke(app, ["test", "-p", str(target), "--format", "json"])
+    assert tested.exit_code == 0, tested.output
+    assert {r["outcome"] for r in json.loads(tested.output)["results"]} == {"pass"}
+
+
 def test_test_exit_code_1_on_failure(duck_project: ProjectFactory) -> None:
     root = duck_project()
     write_files(root, {"tests/always_fails.sql": "select * from raw.orders\n"})

@@ -305,6 +305,30 @@ def test_contract_error_via_cli_exits_2(built: Path) -> None:
     assert snapshot(built) == before
 
 
+def test_a_sum_of_decimals_on_postgres_says_to_cast_it(tmp_path: Path, pg_dsn: str) -> None:
+    """Postgres gives a sum of numeric(12,2) no precision: the contract error says what to write."""
+    factory = ProjectFactory(tmp_path / "project", "postgres", lambda: pg_dsn)
+    root = factory()
+    spec = """
+        models:
+          - name: region_totals
+            contract: {enforced: true}
+            columns:
+              - {name: region, type: text}
+              - {name: total, type: "decimal(38,2)"}
+    """
+    total = "select region, sum(cast(total as decimal(12, 2))) as total from marts.customer_totals group by region"
+    write_files(root, {"models/marts/region_totals.yml": spec, "models/marts/region_totals.sql": total})
+    before = snapshot(root)
+    code, output = build_cli(root)
+    assert code == 2, output
+    assert (
+        "column total: declared decimal(38,2), query returns numeric (no precision or scale: Postgres gives none to"
+        " sums and arithmetic on numeric columns); cast it in the query: cast(... as decimal(38,2))"
+    ) in " ".join(output.split())
+    assert snapshot(root) == before
+
+
 def test_catalog_helper_sees_changes(duck_project: ProjectFactory) -> None:
     # Guards the guard: the snapshot used above must notice a new view.
     duck_project()

@@ -46,6 +46,17 @@ def types_match(declared: str, actual: str, project_dialect: str, engine_dialect
     return True
 
 
+def _why(declared: str, actual: str, engine_dialect: str) -> str:
+    """What explains a common mismatch: a decimal the engine gives no precision or scale."""
+    want, got = _parse(declared, engine_dialect), _parse(actual, engine_dialect)
+    if want is not None and got is not None and want.this == got.this == T.DECIMAL and not got.expressions:
+        return (
+            " (no precision or scale: Postgres gives none to sums and arithmetic on numeric columns); "
+            f"cast it in the query: cast(... as {declared})"
+        )
+    return ""
+
+
 def contract_mismatches(model: Model, actual: list[Column], project_dialect: str, engine_dialect: str) -> list[str]:
     declared = model.columns_declared
     got = {c.name: c.type for c in actual}
@@ -54,7 +65,8 @@ def contract_mismatches(model: Model, actual: list[Column], project_dialect: str
         if name not in got:
             out.append(f"column {name} is declared but the query does not return it")
         elif want is not None and not types_match(want, got[name], project_dialect, engine_dialect):
-            out.append(f"column {name}: declared {want}, query returns {got[name]}")
+            why = _why(want, got[name], engine_dialect)
+            out.append(f"column {name}: declared {want}, query returns {got[name]}{why}")
         elif want is None:
             out.append(f"column {name} has no type; an enforced contract needs one")
     for name in got:
