@@ -70,6 +70,45 @@ def test_apply_records_results_in_plan_and_document(deployed: Deployed) -> None:
     assert "| build | start |" in log and "| verify | end | pass |" in log
 
 
+def test_the_baseline_records_the_columns_a_plan_removes(deployed: Deployed) -> None:
+    without_status = "select order_id, customer_id, amount * 1.0 as amount from stg_orders\n"
+    deployed.change({"models/marts/order_facts.sql": without_status})
+    pid = deployed.plan(allow_breaking=True)
+    with deployed.open() as wh:
+        plan = wh.apply(pid).plan
+    columns = plan.baseline["marts.order_facts"]["columns"]  # type: ignore[index]
+    status = columns["status"]  # type: ignore[index]
+    assert status["removed"] is True and status["null_pct"] == 0.0
+    assert status["distinct"] == 2  # 'paid' and 'test' in the target, before the plan drops the column
+    assert "removed" not in columns["amount"]  # type: ignore[index]
+    doc = (deployed.root / plan.document).read_text()
+    assert "| `status` (removed by the plan) | 0% " in doc
+
+
+def test_a_metric_the_plan_removes_does_not_fire_its_rollback_trigger(deployed: Deployed) -> None:
+    """The removed column is in the baseline as a record, not as a metric: promotion completes."""
+    trigger = """
+        models:
+          - name: order_facts
+            materialized: table
+            grain: [order_id]
+            rollback_when: {metric_drift: {column: amount2, max_pct: 10}}
+    """
+    sql = "select order_id, customer_id, amount * 1.0 as amount{} from stg_orders\n"
+    deployed.change({"models/marts/order_facts.sql": sql.format(", amount * 2.0 as amount2"),
+                     "models/marts/order_facts.yml": trigger})  # fmt: skip
+    with deployed.open() as wh:
+        wh.build("prod")
+    deployed.change({"models/marts/order_facts.sql": sql.format("")})
+    pid = deployed.plan(allow_breaking=True)
+    with deployed.open() as wh:
+        plan = wh.apply(pid).plan
+        assert plan.baseline["marts.order_facts"]["columns"]["amount2"]["removed"] is True  # type: ignore[index]
+        promoted = wh.promote(pid)
+    assert promoted.plan.status == "COMPLETE"
+    assert not [c for c in promoted.plan.post_checks if c.name.startswith("metric")]
+
+
 def test_promote_refuses_unverified_and_stale_plans(deployed: Deployed) -> None:
     deployed.change(NO_TEST)  # drops 2 of 80 rows: 2.5% > the 1% a strict row-count check allows
     first, second = deployed.plan(), deployed.plan()

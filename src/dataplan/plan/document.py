@@ -263,7 +263,7 @@ def _baseline_figures(plan: Plan) -> list[str]:
             approx = "≈" if col.get("distinct_approximate") else ""
             table.append(
                 (
-                    _code(str(name)),
+                    _code(str(name)) + (" (removed by the plan)" if col.get("removed") else ""),
                     _number(col.get("null_pct"), "%"),
                     approx + _count(col.get("distinct")),
                     _number(col.get("mean")),

@@ -12,7 +12,7 @@ from dataplan.errors import EngineError
 from dataplan.plan.model import ALL_COLUMNS, Check, ContractChange, Plan
 from dataplan.project import Project
 from dataplan.state.store import EnvironmentModel
-from dataplan.verify.model import DiffResult
+from dataplan.verify.model import ColumnProfile, DiffResult
 from dataplan.verify.testing import TestRunner
 
 
@@ -161,22 +161,21 @@ class PlanVerifier:
             except EngineError as exc:
                 result.actual, result.outcome = f"error: {exc.message[:200]}", "fail"
             out.append(result)
-        baseline = {
-            fqn: {
-                "row_count": d.a.row_count,
-                "columns": {
-                    p.column: {
-                        "null_pct": p.a.null_pct,
-                        "mean": p.a.mean,
-                        "distinct": p.a.distinct,
-                        "distinct_approximate": p.a.distinct_approximate,  # a HyperLogLog figure above 1M rows
-                    }
-                    for p in d.profiles
-                },
-            }
-            for fqn, d in diffs.items()
-        }
+        baseline = {fqn: self._baseline(fqn, d) for fqn, d in diffs.items()}
         return Verification(out, baseline, diffs)
+
+    def _baseline(self, fqn: str, d: DiffResult) -> dict[str, object]:
+        """What the target held: its rows, and each column's null %, distinct and mean, the columns the plan
+        removes included (profiled on their own, one more aggregate query: the record of what it drops)."""
+        columns = {p.column: _figures(p.a) for p in d.profiles}
+        removed = [Column(name, kind) for name, kind in d.schema_diff.removed]
+        if removed:
+            from dataplan.verify.profile import profile
+
+            view = self._view(self.target, self.project.model(fqn).name)
+            for col in profile(self.backend, view, label=fqn, columns=removed).columns:
+                columns[col.column] = {**_figures(col), "removed": True}
+        return {"row_count": d.a.row_count, "columns": columns}
 
     def _grade_diff(self, check: Check, d: DiffResult) -> None:
         a, b = d.a.row_count, d.b.row_count
@@ -273,3 +272,12 @@ class PlanVerifier:
             f"; {'; '.join(differing)}" if differing else ""
         )
         check.outcome = "warn" if differing else "pass"
+
+
+def _figures(p: ColumnProfile) -> dict[str, object]:
+    return {
+        "null_pct": p.null_pct,
+        "mean": p.mean,
+        "distinct": p.distinct,
+        "distinct_approximate": p.distinct_approximate,  # a HyperLogLog figure above 1M rows
+    }
