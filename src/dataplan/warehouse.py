@@ -19,7 +19,7 @@ from dataplan.backends.files import deferred as deferred_loads
 from dataplan.backends.files import refresh as refresh_files
 from dataplan.build import environments
 from dataplan.build.builder import Builder, BuildResult, Progress, RunResult
-from dataplan.build.naming import PROD, check_environment_name, environment_schema
+from dataplan.build.naming import PROD, check_environment_name, view_schema
 from dataplan.config import CONFIG_FILE
 from dataplan.dashboard.report import render_dashboard
 from dataplan.errors import InputError, ProjectError, StateError
@@ -129,7 +129,7 @@ class Warehouse:
         ``progress`` hears how many rows of each load are in. A source with no files is an error only
         when a model of ``select`` reads it, and then before anything is written.
         """
-        self.store.is_initialized()  # refuses another project's state before loading into its file schema
+        self.store.check_owner()  # before loading into the file schema another project's state may own
         graph = self.project.graph
         needed = {s for name in graph.select(select) for s in self.project.models[name].sources}
         return refresh_files(self.backend, list(self.project.sources.values()), progress, needed)
@@ -208,7 +208,7 @@ class Warehouse:
             model = self.project.models[name]
             want = found[name].version_id if name in found else None
             entry = env.get(name)
-            schema = environment_schema(self.project.config.schema_for(model.layer), environment)
+            schema = view_schema(self.project.config, model.layer, environment)
             current = entry is not None and entry.version_id == want and entry.view_schema == schema
             state = "not built" if entry is None else ("up to date" if current else "changed")
             out.append(

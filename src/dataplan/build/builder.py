@@ -16,7 +16,7 @@ from dataplan.build.naming import (
     check_environment_name,
     check_environment_schemas,
     check_identifier,
-    environment_schema,
+    view_schema,
 )
 from dataplan.build.versions import VersionWriter
 from dataplan.errors import EngineError, InputError, StateError
@@ -118,7 +118,7 @@ class Builder:
                 # the columns recorded when it was built.
                 self.writer.check_recorded_contract(model, found[name])
             had = current.get(name)
-            schema = environment_schema(self.project.config.schema_for(model.layer), environment)
+            schema = view_schema(self.project.config, model.layer, environment)
             moved = had is not None and had.version_id == vid and had.view_schema != schema
             if name in chosen:
                 view = "unchanged" if had and had.version_id == vid and not moved else "point"
@@ -149,17 +149,17 @@ class Builder:
         if select is None:
             result.removed = sorted(n for n in current if n not in graph.models)
         # A name taken by someone else's table or view stops the build before any version is built.
-        targets = [(self._view_schema(a.model, environment), a.model) for a in result.actions if a.view == "point"]
+        config = self.project.config
+        pointed = [graph.models[a.model] for a in result.actions if a.view == "point"]
+        targets = [(view_schema(config, m.layer, environment), m.name) for m in pointed]
         environments.check_free(self.backend, environment, targets, current)
         return result
 
-    def _view_schema(self, name: str, environment: str) -> str:
-        return environment_schema(self.project.config.schema_for(self.project.graph.models[name].layer), environment)
-
     def check_views_free(self, environment: str, select: str | None) -> None:
         """Before an environment's first build: refuse view names someone else's object has (``check_free``)."""
-        names = self.project.graph.select(select)
-        environments.check_free(self.backend, environment, [(self._view_schema(n, environment), n) for n in names], {})
+        models = [self.project.graph.models[n] for n in self.project.graph.select(select)]
+        views = [(view_schema(self.project.config, m.layer, environment), m.name) for m in models]
+        environments.check_free(self.backend, environment, views, {})
 
     def _check_names(self, environment: str, viewed: list[Model], created: list[Model]) -> None:
         """Refuse, before any change, names the engine would cut: cut names collide silently."""

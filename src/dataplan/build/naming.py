@@ -56,10 +56,15 @@ def check_identifier(name: str, max_length: int, what: str, *, path: Path | None
         )
 
 
+def view_schema(config: ProjectConfig, layer: str, environment: str) -> str:
+    """The schema of ``layer``'s views in ``environment``."""
+    return environment_schema(config.schema_for(layer), environment)
+
+
 def check_environment_schemas(config: ProjectConfig, layers: set[str], environment: str, max_length: int) -> None:
     """Every schema ``environment`` puts views in must fit the engine's name limit."""
     for layer in sorted(layers):
-        schema = environment_schema(config.schema_for(layer), environment)
+        schema = view_schema(config, layer, environment)
         check_identifier(
             schema,
             max_length,

@@ -13,7 +13,7 @@ from functools import partial
 from dataplan.backends.base import Backend
 from dataplan.build.builder import default_end
 from dataplan.build.environments import check_free
-from dataplan.build.naming import check_environment_name, check_environment_schemas, environment_schema
+from dataplan.build.naming import check_environment_name, check_environment_schemas, view_schema
 from dataplan.build.versions import VersionWriter
 from dataplan.errors import StateError
 from dataplan.plan import backfill, risk, triggers, validation
@@ -67,7 +67,7 @@ class PlanBuilder:
         """Said at plan time, not at promotion: a view the plan adds to ``environment`` whose name an object
         someone else made already has (``check_free``)."""
         config, models = self.project.config, self.project.graph.models
-        views = [(environment_schema(config.schema_for(models[n].layer), environment), n) for n in sorted(selected)]
+        views = [(view_schema(config, models[n].layer, environment), n) for n in sorted(selected)]
         check_free(self.backend, environment, views, current)
 
     def build(

@@ -161,8 +161,10 @@ class StateStore:
             # on it. When the first applied every migration meanwhile, there is nothing left to do.
             if self.backend._in_transaction or self.pending_migrations():
                 raise
-            pending = []
-        self._refresh()
+            self._refresh()  # what the other command wrote, and whose state it is now
+            return []
+        self._applied = {m.id for m in MIGRATIONS}
+        self._owner = self._owner or self.project
         return pending
 
     def claim(self, previous: str) -> bool:
@@ -185,6 +187,11 @@ class StateStore:
             self._insert(OWNER_TABLE, [[self.project, now()]])
         self._owner = self.project
         return True
+
+    def check_owner(self) -> None:
+        """Refuse another project's state (``StateError``); reads the state once per connection."""
+        if self._applied is None:
+            self._refresh()
 
     def is_initialized(self) -> bool:
         """Whether the state tables exist. The first call on a connection also checks the owner.
