@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ FIRST = {"account_id": pa.array([1, 2], pa.int32()), "region": ["eu", "us"],
          "amount": pa.array([decimal.Decimal("1.50"), None], pa.decimal128(10, 2))}  # fmt: skip
 SECOND = {"account_id": pa.array([3], pa.int32()), "region": ["eu"], "tier": ["gold"],
           "amount": pa.array([decimal.Decimal("2.25")], pa.decimal128(10, 2))}  # fmt: skip
+THIRD = {"account_id": pa.array([4], pa.int32()), "region": ["us"], "tier": ["silver"],
+         "amount": pa.array([decimal.Decimal("3.00")], pa.decimal128(10, 2))}  # fmt: skip
 LOADED = "_dataplan_files.crm__accounts"
 runner = CliRunner()
 
@@ -416,3 +419,77 @@ def test_a_postgres_source_without_files_stops_only_the_models_that_read_it(pg_d
     everything = runner.invoke(app, ["build", "--project", str(root)])
     assert everything.exit_code == 2, everything.output
     assert "source crm.leads has no parquet files under" in " ".join(everything.output.split())
+
+
+def test_a_duckdb_project_copied_elsewhere_reads_its_own_files(duck_project: ProjectFactory, tmp_path: Path) -> None:
+    """Views name the files relative to the database's folder: a copy (or a move) of the project with its
+    database reads the files beside it, never the original's."""
+    root = duck_project(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with Warehouse.open(root) as wh:
+        wh.build("prod")
+        views = wh.backend.view_definitions()
+    assert any("data/crm/accounts/dt=*/*.parquet" in sql for sql in views.values())
+    assert not any(str(root) in sql for sql in views.values())
+    copy = tmp_path / "elsewhere" / "project"
+    shutil.copytree(root, copy)
+    write_load(copy, "2025-01-03", THIRD)  # only the copy has the third load
+    with Warehouse.open(copy) as wh:
+        assert wh.build("prod").nothing_to_do  # the same project: nothing to build
+        wh.run("prod")
+        assert [r[0] for r in served(wh)] == [1, 2, 3, 4]
+        assert regions(wh) == {"eu": 2, "us": 2}
+    with Warehouse.open(root) as wh:
+        assert [r[0] for r in served(wh)] == [1, 2, 3]
+        assert regions(wh) == {"eu": 2, "us": 1}
+
+
+def test_files_moved_into_dt_folders_are_a_change_that_plan_and_build_see(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    """The layout is part of the source's identity: a flat folder read as `*.parquet` and the same files in
+    `dt=` folders (read with a dt column) are different inputs, so readers are rebuilt, not kept."""
+    root = make_project(PROJECT, raw=False)
+    flat = root / "data/crm/accounts/part-0.parquet"
+    flat.parent.mkdir(parents=True)
+    pq.write_table(pa.table(FIRST), flat)  # type: ignore[arg-type]
+    (root / "models/staging/stg_accounts.sql").write_text("select account_id, region, amount from crm.accounts")
+    with make_project.open() as wh:
+        wh.build("prod")
+    flat.unlink()
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    planned = runner.invoke(app, ["plan", "-p", str(root), "--format", "json"])
+    assert planned.exit_code == 0, planned.output
+    changes = {c["model"]: c for c in json.loads(planned.output)["changes"]}
+    assert changes["stg_accounts"]["change"] == "directly modified"
+    assert changes["stg_accounts"]["rebuild"] is True
+    assert "another place, format or file layout" in changes["stg_accounts"]["reason"]
+    assert changes["by_region"]["rebuild"] is True
+    with make_project.open() as wh:
+        assert not wh.build("prod").nothing_to_do
+        assert regions(wh) == {"eu": 2, "us": 1}  # the second load, in its dt= folder, is read
+
+
+def test_a_source_pointed_at_another_folder_rebuilds_its_readers_in_a_plan(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    root = make_project(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with make_project.open() as wh:
+        wh.build("prod")
+    moved = root / "data/crm2/accounts/dt=2025-01-03/part-0.parquet"
+    moved.parent.mkdir(parents=True)
+    pq.write_table(pa.table(THIRD), moved)  # type: ignore[arg-type]
+    sources = root / "sources.yml"
+    sources.write_text(sources.read_text().replace("path: data/crm", "path: data/crm2"))
+    planned = runner.invoke(app, ["plan", "-p", str(root), "--format", "json"])
+    assert planned.exit_code == 0, planned.output
+    changes = {c["model"]: c for c in json.loads(planned.output)["changes"]}
+    # before: "reads none of the changed upstream columns: keeps its current version", serving the old files
+    assert (changes["stg_accounts"]["change"], changes["stg_accounts"]["rebuild"]) == ("directly modified", True)
+    with make_project.open() as wh:
+        wh.build("prod")
+        assert [r[0] for r in served(wh)] == [4]

@@ -95,6 +95,8 @@ def test_demo_twice_reuses_and_says_so(tmp_path: Path) -> None:
 def _spine_and_source(target: Path) -> tuple[int, int]:
     """Rows of a prod table built from the billing customers, and the billing customers the raw data holds."""
     con = duckdb.connect(str(target / "warehouse.duckdb"), read_only=True)
+    # as a user opening the database outside dataplan: its views name the raw files relative to its folder
+    con.execute("SET file_search_path = ?", [str(target)])
     try:
         row = con.sql(
             "SELECT (SELECT count(*) FROM intermediate.int_customer_spine), "

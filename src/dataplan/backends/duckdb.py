@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -44,6 +45,13 @@ class DuckDBBackend(Backend):
             self.conn.execute("SET threads TO ?", [threads])
         if memory_limit:
             self.conn.execute("SET memory_limit = ?", [memory_limit])
+        # Views over file sources name their files relative to the database's folder, and DuckDB finds
+        # them through file_search_path: a project moved or copied with its database reads its own files,
+        # never the old place's. DuckDB still looks in the working directory after it, as before.
+        self.files_dir: Path | None = None
+        if path != ":memory:" and "," not in (folder := str(Path(path).resolve().parent)):
+            self.files_dir = Path(folder)
+            self.conn.execute("SET file_search_path = ?", [folder])
 
     temp_schema = ("temp", "main")
 
@@ -143,7 +151,10 @@ class DuckDBBackend(Backend):
         root = source.files_root
         fmt = source.source.format
         has_dt = partitioned(root)
-        pattern = str(root / ("dt=*/*." if has_dt else "*.")) + (fmt or "parquet")
+        shown = root.resolve()
+        if self.files_dir is not None and shown.is_relative_to(self.files_dir):
+            shown = shown.relative_to(self.files_dir)  # see files_dir in __init__
+        pattern = (shown / ("dt=*/*." if has_dt else "*.")).as_posix() + (fmt or "parquet")
         reader = "read_parquet" if fmt == "parquet" else "read_csv"
         args: list[exp.Expr] = [exp.Literal.string(pattern)]
         args.append(exp.EQ(this=exp.var("union_by_name"), expression=exp.true()))

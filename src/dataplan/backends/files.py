@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from dataplan.errors import EngineError, InputError
+from dataplan.project.nodes import PARTITION, partitioned
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -44,7 +45,6 @@ def files_schema(state_schema: str) -> str:
     return FILES_SCHEMA if state_schema == "_dataplan" else f"{state_schema}_files"
 
 
-PARTITION = "dt"  # the hive partition column of dt=YYYY-MM-DD folders, read as a DATE
 NOTE = "dataplan files "  # the table's recorded fingerprint: NOTE + sha256 of the file listing
 # Rows per COPY: between two, a load says how far it got (2 million rows take about 10 s on Postgres).
 LOAD_BATCH_ROWS = 100_000
@@ -61,11 +61,6 @@ class FileLoad:
     files: int
     rows: int
     seconds: float
-
-
-def partitioned(root: Path) -> bool:
-    """The source table's files lie in ``dt=...`` folders."""
-    return root.is_dir() and any(p.is_dir() and p.name.startswith(f"{PARTITION}=") for p in root.iterdir())
 
 
 def source_files(source: SourceTable) -> list[Path]:

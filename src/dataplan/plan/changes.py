@@ -18,6 +18,7 @@ from dataplan.plan.model import ALL_COLUMNS, ModelChange
 from dataplan.plan.querydiff import QueryDiff, cte_changes, ctes, diff_queries
 from dataplan.plan.seeds import SeedDiff
 from dataplan.project import Project
+from dataplan.project.fingerprint import fingerprint_model
 from dataplan.project.lineage import STAR
 from dataplan.project.nodes import Model
 from dataplan.state.store import Version
@@ -156,7 +157,19 @@ class ChangeDetector:
         direct = old.model_sql != new_sql or old.materialized != model.materialized or _window_moved(old, model)
         if model.kind == "seed":
             direct = True
+        if not direct and self._sources_moved(model, old):
+            names = ", ".join(model.sources)
+            return self._all_rows(
+                model, out, f"reads {names} from another place, format or file layout now: any row may differ"
+            )
         return self._direct(model, old, new_sql, out) if direct else self._indirect(model, old, out)
+
+    def _sources_moved(self, model: Model, old: Version) -> bool:
+        """The model's SQL and its parents' fingerprints would give its old fingerprint, but its sources'
+        identities do not: a source was pointed elsewhere, or its files moved into ``dt=`` folders."""
+        if not model.sources or set(old.parents) != set(model.parents):
+            return False
+        return fingerprint_model(model, old.parents, self.project.sources) != old.fingerprint
 
     def _direct(self, model: Model, old: Version, new_sql: str, out: ChangeSet) -> ModelChange:
         if model.query is None:  # seed

@@ -25,21 +25,25 @@ def _data_config(model: Model) -> dict[str, object]:
     return config
 
 
+def fingerprint_model(model: Model, parents: dict[str, str], sources: dict[str, SourceTable]) -> str:
+    """One model's fingerprint, given its parents' (``parent -> fingerprint``)."""
+    h = hashlib.sha256()
+    # The model's identity counts: two models with the same SQL are still two versions.
+    h.update(f"dataplan-fp{FINGERPRINT_SCHEMA}\n{model.kind}\n{model.layer}.{model.name}\n".encode())
+    if model.kind == "seed":
+        h.update(model.path.read_bytes())
+    else:
+        h.update(model.normalized.encode())
+    h.update(json.dumps(_data_config(model), sort_keys=True).encode())
+    for parent in model.parents:
+        h.update(f"\nparent {parent} {parents[parent]}".encode())
+    for source in model.sources:
+        h.update(f"\nsource {source} {sources[source].identity()}".encode())
+    return h.hexdigest()
+
+
 def fingerprint_models(graph: ModelGraph, sources: dict[str, SourceTable], dialect: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in graph.order:
-        model = graph.models[name]
-        h = hashlib.sha256()
-        # The model's identity counts: two models with the same SQL are still two versions.
-        h.update(f"dataplan-fp{FINGERPRINT_SCHEMA}\n{model.kind}\n{model.layer}.{model.name}\n".encode())
-        if model.kind == "seed":
-            h.update(model.path.read_bytes())
-        else:
-            h.update(model.normalized.encode())
-        h.update(json.dumps(_data_config(model), sort_keys=True).encode())
-        for parent in model.parents:
-            h.update(f"\nparent {parent} {out[parent]}".encode())
-        for source in model.sources:
-            h.update(f"\nsource {source} {sources[source].identity()}".encode())
-        out[name] = h.hexdigest()
+        out[name] = fingerprint_model(graph.models[name], out, sources)
     return out

@@ -13,6 +13,13 @@ from dataplan.project.specs import ExposureSpec, ModelSpec, SourceSpec, SourceTa
 from dataplan.project.sql import RawRef, parse_query
 from dataplan.project.yamlfile import KeyPath, LineIndex
 
+PARTITION = "dt"  # the hive partition column of dt=YYYY-MM-DD folders, read as a DATE
+
+
+def partitioned(root: Path) -> bool:
+    """A source table's files lie in ``dt=...`` folders."""
+    return root.is_dir() and any(p.is_dir() and p.name.startswith(f"{PARTITION}=") for p in root.iterdir())
+
 
 @dataclass
 class SourceTable:
@@ -54,7 +61,10 @@ class SourceTable:
             # Relative to the project when inside it: a clone at another path is the same project.
             root = self.files_root
             where = root.relative_to(self.project_dir).as_posix() if root.is_relative_to(self.project_dir) else root
-            return f"files:{self.source.format}:{where}"
+            # The layout too: files moved into dt= folders are read by another pattern, with a dt column,
+            # so the models reading them are rebuilt (a flat source keeps the identity it always had).
+            layout = f":{PARTITION}=" if partitioned(root) else ""
+            return f"files:{self.source.format}:{where}{layout}"
         return f"table:{self.source.schema_ or self.source.name}.{self.spec.name}"
 
 
