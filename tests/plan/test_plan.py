@@ -192,6 +192,24 @@ def test_removed_contract_column_is_breaking_and_blocked(deployed: Path, make_pr
     assert plan_of(make_project).blocked  # still a breaking change to an enforced contract
 
 
+def test_removing_a_model_with_an_enforced_contract_is_blocked(deployed: Path, make_project: ProjectFactory) -> None:
+    """The project no longer has the model's YAML: the contract is the one its prod version was built with."""
+    for path in ("models/marts/customer_totals.sql", "models/marts/customer_totals.yml"):
+        (deployed / path).unlink()
+    write_files(deployed, {"exposures.yml": "exposures: []\n"})  # no exposure reads it any more
+    plan = plan_of(make_project)
+    [removed] = plan.contract_changes
+    assert (removed.model, removed.change, removed.breaking, removed.enforced) == (
+        "marts.customer_totals", "model removed", True, True)  # fmt: skip
+    assert removed.before == "customer_id, region, orders, total"
+    assert plan.blocked == ["marts.customer_totals: removing the model breaks its enforced contract"]
+    assert any(r.rule == "enforced-contract-model-removed" and r.blocking for r in plan.risks)
+    assert plan_of(make_project, allow_breaking=True).blocked == []
+    # a model without an enforced contract is removed with a warning, not blocked
+    (deployed / "models/marts/customer_regions.sql").unlink()
+    assert [c.model for c in plan_of(make_project, allow_breaking=True).contract_changes] == ["marts.customer_totals"]
+
+
 def test_renamed_column_is_reported_as_rename(deployed: Path, make_project: ProjectFactory) -> None:
     write_files(
         deployed,
@@ -637,6 +655,13 @@ def test_a_column_added_to_an_enforced_contract_must_be_declared(deployed: Path,
     plan = plan_of(make_project)  # planned as non-breaking before; the build then refused the model
     assert [c.change for c in plan.contract_changes] == ["column added"]
     assert len(plan.blocked) == 1 and "column top" in plan.blocked[0] and "not declared" in plan.blocked[0]
+    # --allow-breaking cannot lift it, and apply's hint says what does (it used to say --allow-breaking)
+    planned = runner.invoke(app, ["plan", "-p", str(deployed), "--allow-breaking", "--format", "json"])
+    assert planned.exit_code == 1, planned.output
+    refused = runner.invoke(app, ["apply", json.loads(planned.output)["plan_id"], "-p", str(deployed)])
+    assert refused.exit_code == 2, refused.output
+    assert "hint: declare the columns in the model's YAML (or change the query), then re-plan" in refused.stderr
+    assert "--allow-breaking" not in refused.stderr
     contract = (deployed / "models/marts/customer_totals.yml").read_text()
     declared = contract.replace(
         "- {name: total, type: double}", "- {name: total, type: double}\n      - {name: top, type: double}"

@@ -21,7 +21,7 @@ from dataplan.project import Project
 from dataplan.project.sql import Resolved
 from dataplan.state.store import Version
 
-BREAKING = {"column removed", "column type changed", "column renamed", "grain changed"}
+BREAKING = {"column removed", "column type changed", "column renamed", "grain changed", "model removed"}
 
 
 class ContractDiffer:
@@ -89,6 +89,8 @@ class ContractDiffer:
         for change in changes.changes:
             if change.change == "added":
                 reshaped.add(change.model)
+            if change.change == "removed" and change.model in old:
+                out += self._removed(change.fqn, old[change.model])
             if change.change in ("added", "removed") or change.model not in old:
                 continue
             model, before = self.project.models[change.model], old[change.model]
@@ -126,6 +128,15 @@ class ContractDiffer:
                 for kind, b, a in found
             ]
         return out
+
+    def _removed(self, fqn: str, before: Version) -> list[ContractChange]:
+        """A removed model breaks its contract when the contract was enforced: its readers lose every column.
+        The project no longer has its YAML, so the contract is the one its version was built with."""
+        contract = before.spec.get("contract") or {}
+        if not (isinstance(contract, dict) and contract.get("enforced")):
+            return []
+        columns = ", ".join(name for name, _ in before.columns) or None
+        return [ContractChange(model=fqn, change="model removed", before=columns, breaking=True, enforced=True)]
 
     def _columns(
         self, name: str, before: Version, changes: ChangeSet

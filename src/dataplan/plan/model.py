@@ -25,6 +25,7 @@ ContractChangeKind = Literal[
     "column renamed",
     "grain changed",
     "materialization changed",
+    "model removed",
 ]
 BackfillStrategy = Literal["full refresh", "incremental catch-up", "date-range backfill", "none"]
 Level = Literal["low", "medium", "high"]

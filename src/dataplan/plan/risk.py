@@ -41,11 +41,14 @@ def assess(
                 )
             )
     for cc in contracts:
-        if cc.change in ("column removed", "column renamed") and cc.enforced:
+        if cc.change in ("column removed", "column renamed", "model removed") and cc.enforced:
+            what = "removing the model" if cc.change == "model removed" else f"{cc.change} `{cc.before}`"
             risks.append(
                 Risk(
-                    rule="enforced-contract-column-removed",
-                    risk=f"{cc.model}: {cc.change} `{cc.before}` breaks its enforced contract",
+                    rule="enforced-contract-model-removed"
+                    if cc.change == "model removed"
+                    else "enforced-contract-column-removed",
+                    risk=f"{cc.model}: {what} breaks its enforced contract",
                     likelihood="high",
                     impact="high",
                     mitigation="blocked: re-plan with --allow-breaking once consumers are ready"

@@ -77,9 +77,12 @@ class Rollout:
         if plan.status not in ("DRAFT", "IN PROGRESS"):
             raise StateError(f"plan {plan_id} is {plan.status}; only a DRAFT or IN PROGRESS plan can be applied")
         if plan.blocked:
+            # Each blocking risk says how to lift it: --allow-breaking lifts a breaking change, not a contract
+            # the build would refuse (that one needs the YAML or the query fixed).
+            ways = dict.fromkeys(r.mitigation.removeprefix("blocked: ") for r in plan.risks if r.blocking)
             raise StateError(
                 f"plan {plan_id} is blocked: {'; '.join(plan.blocked)}",
-                hint="re-plan with --allow-breaking once consumers are ready",
+                hint="; ".join(ways) or "re-plan with --allow-breaking once consumers are ready",
             )
         self._require_same_project(plan)
         # Verifying against a target that moved on would measure a change the plan does not describe,
