@@ -78,10 +78,12 @@ class Warehouse:
         self.builder = Builder(project, backend, self.store)
 
     @classmethod
-    def open(cls, project: Project | str | Path = ".") -> Warehouse:
+    def open(cls, project: Project | str | Path = ".", *, create: bool = True) -> Warehouse:
+        """Open the project's warehouse. Without ``create``, a DuckDB file that does not exist yet is bad
+        input instead of a new empty database: the read-only commands never leave a file behind a typo."""
         if not isinstance(project, Project):
             project = Project.load(project)
-        return cls(project, connect(project.config.connection, project.dir))
+        return cls(project, connect(project.config.connection, project.dir, create=create))
 
     def close(self) -> None:
         self.backend.close()
@@ -100,12 +102,15 @@ class Warehouse:
         dry_run: bool = False,
         end: dt.date | None = None,
         progress: Progress | None = None,
+        allow_breaking: bool = False,
     ) -> BuildResult:
+        """Build ``environment``. Into prod, a change that breaks an enforced contract is refused unless
+        ``allow_breaking`` (``build.breaking``): such changes go through a plan."""
         self.check_exposure_columns(environment, PROD)
         if dry_run:  # runs no DDL: the file sources to load are listed, not loaded
             with deferred_loads(self.backend):
                 loaded = self.refresh_files(select=select)
-                result = self.builder.build(environment, select, dry_run=True, end=end)
+                result = self.builder.build(environment, select, dry_run=True, end=end, allow_breaking=allow_breaking)
             result.loaded = loaded
             return result
         # Bad input fails before the state store exists: nothing is created for a typo.
@@ -117,7 +122,9 @@ class Warehouse:
         loaded = self.refresh_files(progress, select)
         self.store.ensure()
         with self._locked(environment, "build"):
-            result = self.builder.build(environment, select, end=end, progress=progress)
+            result = self.builder.build(
+                environment, select, end=end, progress=progress, allow_breaking=allow_breaking
+            )
         result.round_trips = self.backend.round_trips - trips  # the state check and the lock included
         result.loaded = loaded
         return result

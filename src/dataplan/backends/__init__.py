@@ -5,20 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from dataplan.backends.base import Backend, Column, Relation
-from dataplan.config import DuckDBConnection, PostgresConnection
-from dataplan.errors import MissingDriverError
+from dataplan.config import CONFIG_FILE, DuckDBConnection, PostgresConnection
+from dataplan.errors import ConfigError, MissingDriverError
 
 __all__ = ["Backend", "Column", "Relation", "connect", "connect_url"]
 
 
-def connect(connection: DuckDBConnection | PostgresConnection, project_dir: Path) -> Backend:
-    """Open a backend for a configured connection; drivers are imported lazily."""
+def connect(
+    connection: DuckDBConnection | PostgresConnection, project_dir: Path, *, create: bool = True
+) -> Backend:
+    """Open a backend for a configured connection; drivers are imported lazily. Without ``create``, a DuckDB
+    file that does not exist yet is bad input instead of a new empty database (``check_database``)."""
     if isinstance(connection, DuckDBConnection):
         from dataplan.backends.duckdb import DuckDBBackend
 
         path = Path(connection.path)
         if connection.path != ":memory:" and not path.is_absolute():
             path = project_dir / path
+        if connection.path != ":memory:":
+            check_database(connection.path, path, project_dir / CONFIG_FILE, create)
         return DuckDBBackend(str(path), threads=connection.threads, memory_limit=connection.memory_limit)
     try:
         from dataplan.backends.postgres import PostgresBackend
@@ -28,6 +33,27 @@ def connect(connection: DuckDBConnection | PostgresConnection, project_dir: Path
             hint="pip install 'dataplan[postgres]'",
         ) from exc
     return PostgresBackend(connection.dsn.get_secret_value())
+
+
+def check_database(written: str, path: Path, config: Path, create: bool) -> None:
+    """A DuckDB path that cannot be opened as meant is the configuration's error, named by its line: a missing
+    folder, or (without ``create``: every command but ``build``) no database yet, so that a mistyped path
+    never leaves an empty database behind."""
+    from dataplan.project.yamlfile import LineIndex
+
+    problem, hint = None, "fix `path:` under `connection:`"
+    if not path.parent.is_dir():
+        problem, hint = f"the folder of the DuckDB database {written} does not exist ({path.parent})", (
+            "create the folder, or " + hint
+        )
+    elif not create and not path.exists():
+        problem = f"no DuckDB database at {written}: nothing is built yet, or the path is mistyped"
+        hint = "`dataplan build` creates it; or " + hint
+    if problem is None:
+        return
+    text = config.read_text(encoding="utf-8") if config.is_file() else None
+    line = LineIndex(config, text).line(("connection", "path")) if text is not None else None
+    raise ConfigError(problem, path=config if line else None, line=line, hint=hint)
 
 
 def connect_url(url: str, base_dir: Path) -> Backend:

@@ -12,7 +12,9 @@ from typing import Literal
 from dataplan.backends.base import Backend
 from dataplan.backends.files import FileLoad
 from dataplan.build import environments
+from dataplan.build.breaking import contract_breaks, refuse_breaks
 from dataplan.build.naming import (
+    PROD,
     check_environment_name,
     check_environment_schemas,
     check_identifier,
@@ -88,8 +90,9 @@ class Builder:
         self.store = store
         self.writer = VersionWriter(project, backend, store)
 
-    def plan_build(self, environment: str, select: str | None) -> BuildResult:
-        """What ``build`` would do; reads state, writes nothing."""
+    def plan_build(self, environment: str, select: str | None, *, allow_breaking: bool = True) -> BuildResult:
+        """What ``build`` would do; reads state, writes nothing. Without ``allow_breaking``, a build of prod
+        that breaks an enforced contract is refused (``breaking``)."""
         check_environment_name(environment)
         graph, fps = self.project.graph, self.project.fingerprints
         selected = graph.select(select)
@@ -148,6 +151,9 @@ class Builder:
             )
         if select is None:
             result.removed = sorted(n for n in current if n not in graph.models)
+        if environment == PROD and not allow_breaking:
+            repointed = [a.model for a in result.actions if a.view == "point"]
+            refuse_breaks(environment, contract_breaks(self.project, self.store, current, repointed, result.removed))
         # A name taken by someone else's table or view stops the build before any version is built.
         config = self.project.config
         pointed = [graph.models[a.model] for a in result.actions if a.view == "point"]
@@ -184,6 +190,7 @@ class Builder:
         end: dt.date | None = None,
         progress: Progress | None = None,
         ends: dict[str, dt.date] | None = None,
+        allow_breaking: bool = True,
     ) -> BuildResult:
         """Create missing versions, finish first backfills that stopped early (a failed or killed build, an
         interrupted apply), and point ``environment`` at them. ``ends`` gives some models their own end
@@ -191,7 +198,7 @@ class Builder:
         started, trips = time.perf_counter(), self.backend.round_trips
         if not dry_run:
             self.store.ensure()
-        result = self.plan_build(environment, select)
+        result = self.plan_build(environment, select, allow_breaking=allow_breaking)
         result.dry_run = dry_run
         if not dry_run and not result.nothing_to_do:
             self._execute(result, end or default_end(), progress, ends or {})

@@ -118,11 +118,21 @@ def build(
     select: SelectOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be built; run no DDL.")] = False,
     end: EndOpt = None,
+    allow_breaking: Annotated[
+        bool,
+        typer.Option(
+            "--allow-breaking",
+            help="Build into prod even a change that breaks an enforced contract (a column or model removed); "
+            "without it such a build is refused: plan it instead.",
+        ),
+    ] = False,
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Build versions that do not exist yet and point the environment's views at them."""
     with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
-        result = wh.build(env, select, dry_run=dry_run, end=parse_end(end), progress=bar)
+        result = wh.build(
+            env, select, dry_run=dry_run, end=parse_end(end), progress=bar, allow_breaking=allow_breaking
+        )
     emit(fmt, result, lambda: render.build_result(out, result))
 
 
@@ -135,7 +145,7 @@ def run(
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Refresh the data of the environment's versions (what a scheduler calls daily)."""
-    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+    with errors(), Warehouse.open(project, create=False) as wh, progress_bar(fmt is Format.text) as bar:
         result = wh.run(env, select, end=parse_end(end), progress=bar)
     emit(fmt, result, lambda: render.run_result(out, result))
 
@@ -148,7 +158,7 @@ def test_cmd(
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Run column, model and singular tests; exit 1 when an error-severity test fails."""
-    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+    with errors(), Warehouse.open(project, create=False) as wh, progress_bar(fmt is Format.text) as bar:
         result = wh.test(env, select, progress=bar)
 
     def text() -> None:
@@ -163,7 +173,7 @@ def test_cmd(
 @app.command(epilog=examples("status"))
 def status(project: ProjectOpt = Path("."), env: EnvOpt = "prod", fmt: FormatOpt = Format.text) -> None:
     """Show which models of an environment are up to date with the project."""
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         result = wh.status(env)
         if not result.exists and env != "prod":  # a typo (--env devv) is bad input, as for test, run and plan
             known = ", ".join(str(e["name"]) for e in wh.environments()) or "none yet"
@@ -177,7 +187,7 @@ def status(project: ProjectOpt = Path("."), env: EnvOpt = "prod", fmt: FormatOpt
 @env_app.command("list", epilog=examples("env list"))
 def env_list(project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> None:
     """List environments with their model counts."""
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         envs = wh.environments()
     emit(fmt, envs, lambda: render.environments(out, envs))
 
@@ -189,7 +199,7 @@ def env_drop(
     yes: Annotated[bool, typer.Option("--yes", help="Required to drop prod.")] = False,
 ) -> None:
     """Drop an environment's views. Versions stay (the janitor removes unreferenced ones)."""
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         if name == "prod" and not yes:
             raise InputError("refusing to drop prod without --yes")
         dropped = wh.drop_environment(name)
@@ -207,7 +217,7 @@ def env_claim(
 
     The state (versions, environments, plans) belongs to the project that first wrote it; any other project
     name is refused, so that two projects never drop each other's views."""
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         claimed = wh.store.claim(previous)
         name, schema = wh.project.config.name, wh.store.schema
     owns = " now belongs to project " if claimed else " already belongs to project "
@@ -223,7 +233,7 @@ def dashboard(
     ] = None,
 ) -> None:
     """Render the project's dashboard exposures into one self-contained HTML file that opens offline."""
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         path, charts = wh.dashboard(env, output)
     out.print(Text.assemble(f"wrote {charts} chart(s) to ", (str(path), "bold")), soft_wrap=True)
 

@@ -53,7 +53,7 @@ def _backend(url: str | None, project: Path) -> Iterator[Backend]:
         backend = connect_url(url, Path.cwd())
     elif (project / CONFIG_FILE).exists():
         config = load_config(project)
-        backend = connect(config.connection, project.resolve())
+        backend = connect(config.connection, project.resolve(), create=False)
         backend.files_schema = files_schema(config.state_schema)  # where its file sources were loaded
     else:
         raise InputError(f"no connection: pass --connection, or run in a project (no {CONFIG_FILE} in {project})")
@@ -148,7 +148,7 @@ def diff(
                     "with --env-b, name one model and no second relation or connection",
                     hint=f"dataplan diff {a} --env {env} --env-b {env_b}",
                 )
-            wh = stack.enter_context(Warehouse.open(project))
+            wh = stack.enter_context(Warehouse.open(project, create=False))
             model, rel_a = model_view(wh.project, wh.store, a, env)
             rel_b = model_view(wh.project, wh.store, a, env_b)[1]
             backend_a = backend_b = wh.backend

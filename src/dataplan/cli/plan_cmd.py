@@ -182,7 +182,7 @@ def plan(
         ctx.obj = {"project": project, "fmt": fmt}
         return
     _check_format(fmt)
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         result = wh.plan(
             env,
             objective=objective,
@@ -207,7 +207,7 @@ def plan_list(
     project, fmt = _inherited(ctx, project, fmt)
     if fmt not in ("text", "json"):
         raise typer.BadParameter(f"--format must be text or json, not {fmt!r}")
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         rows = wh.plans()
     if fmt == "json":
         sys.stdout.write(render.to_json(rows) + "\n")
@@ -239,7 +239,7 @@ def plan_show(
     """Show one plan (text, JSON or its Markdown document)."""
     project, fmt = _inherited(ctx, project, fmt)
     _check_format(fmt)
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         result = wh.get_plan(plan_id)
     show_plan(out, result, fmt)
 
@@ -250,6 +250,6 @@ def plan_abandon(
 ) -> None:
     """Mark a plan ABANDONED (its document is updated); a promoted plan must be rolled back instead."""
     project, _ = _inherited(ctx, project)
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         result = wh.abandon_plan(plan_id)
     out.print(Text.assemble("plan ", (result.plan_id, "cyan"), " is now ABANDONED."))

@@ -76,7 +76,7 @@ def apply(
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Build the plan in plan_<id>, capture the baseline, run its checks and tests; exit 1 if one fails."""
-    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+    with errors(), Warehouse.open(project, create=False) as wh, progress_bar(fmt is Format.text) as bar:
         result = wh.apply(plan_id, progress=bar, end=parse_end(end), break_lock=break_lock)
     _show(result, fmt)
     raise typer.Exit(result.exit_code)
@@ -92,7 +92,7 @@ def promote(
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Swap the target's views to the plan's versions, run post-promotion checks, roll back if one fires."""
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         result = wh.promote(plan_id, to=to, force=force, reason=reason, break_lock=break_lock)
     _show(result, fmt)
     raise typer.Exit(result.exit_code)
@@ -105,14 +105,14 @@ def rollback(
 
     A plan never promoted changes no environment: only its plan environment is dropped.
     """
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         result = wh.rollback(plan_id, break_lock=break_lock)
     _show(result, fmt)
 
 
 def resume(plan_id: PlanId, project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> None:
     """Finish an interrupted apply, promotion or rollback, from the journal."""
-    with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
+    with errors(), Warehouse.open(project, create=False) as wh, progress_bar(fmt is Format.text) as bar:
         result = wh.resume(plan_id, progress=bar)
     _show(result, fmt)
     raise typer.Exit(result.exit_code)
@@ -120,7 +120,7 @@ def resume(plan_id: PlanId, project: ProjectOpt = Path("."), fmt: FormatOpt = Fo
 
 def log(plan_id: PlanId, project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> None:
     """The plan's journal as an event log (also written beside the plan document)."""
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         entries = wh.log(plan_id)
     if fmt is Format.json:
         sys.stdout.write(render.to_json(entries) + "\n")
@@ -144,7 +144,7 @@ def janitor(
 
     On Postgres, also the loaded copies of file sources the project no longer declares and no version reads.
     """
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         result = wh.janitor(ttl, dry_run=dry_run)
     if fmt is Format.json:
         sys.stdout.write(render.to_json(result) + "\n")
@@ -173,7 +173,7 @@ def pin(
     every: Annotated[bool, typer.Option("--all", help="With --remove: every pin of the version.")] = False,
 ) -> None:
     """Pin a version so the janitor keeps it (or --remove the pin)."""
-    with errors(), Warehouse.open(project) as wh:
+    with errors(), Warehouse.open(project, create=False) as wh:
         if every and not remove:
             raise InputError("--all only goes with --remove")
         version = wh.version_id(version)  # the whole id, in what is printed too
