@@ -21,6 +21,7 @@ import pytest
 from rich.console import Console
 
 from dataplan import secrets
+from dataplan.verify.checks import evaluate
 from dataplan.verify.model import (
     CheckResult,
     ColumnMismatch,
@@ -767,3 +768,41 @@ def test_terminal_profiles_never_lose_a_figure_at_any_width(width: int) -> None:
     profiles = console.export_text().split("\nProfiles")[1].split("\nDistributions")[0]
     assert "churn_risk_score" in profiles
     assert "0.99" in profiles, profiles
+
+
+def _keyless_result() -> DiffResult:
+    """identical_result diffed without a key (a model with no grain): profiles only, no row-level check."""
+    result = identical_result()
+    result.key, result.key_check, result.rows = [], None, None
+    # the checks a keyless diff has (what evaluate() makes of it)
+    result.checks = evaluate(
+        a=result.a, b=result.b, schema_diff=result.schema_diff, profiles=result.profiles, key_check=None,
+        rows=None, distributions=result.distributions,
+    )  # fmt: skip
+    return result
+
+
+def test_no_key_is_shown_as_not_run_never_as_a_pass() -> None:
+    """Without a key no row-level check ran: no tick and no green in any report, and no check passes for it."""
+    result = _keyless_result()
+    message = "No key given: rows were not matched, only profiles and distributions compared."
+    assert not any("key" in c.name or "rows" in c.name for c in result.checks)
+    # terminal: the line has no tick and no colour
+    console = Console(record=True, width=120, color_system="truecolor", force_terminal=True)
+    console.print(terminal_report(result))
+    line = next(x for x in console.export_text(styles=True).splitlines() if message in x)
+    assert "✓" not in line and "\x1b[" not in line.split(message)[0].replace("\x1b[0m", ""), line
+    assert f"– {message}" in _terminal_text(result)
+    # Markdown: a dash, not a tick
+    markdown = markdown_report(result)
+    assert f"– {md_text(message)}" in markdown and f"✓ {md_text(message)}" not in markdown
+    # HTML: neutral, not the green "ok" class, and the Key card says no key rather than nothing
+    document = html_report(result)
+    paragraph = re.search(r'<p class="([^"]*)">([^<]*)No key given', document)
+    assert paragraph is not None and paragraph.group(1) == "neutral" and "✓" not in paragraph.group(2)
+    assert ".neutral{" in document
+    card = re.search(r'<div class="stat[^"]*"><div class="label">Key</div><div class="value">([^<]*)</div>', document)
+    assert card is not None and card.group(1) == "– none" and 'outcome-pass"><div class="label">Key' not in document
+    # a key given but not checked is not a pass either
+    result.key = ["id"]
+    assert "– Key (id) was not checked." in _terminal_text(result)

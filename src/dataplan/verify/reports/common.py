@@ -13,7 +13,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from dataplan.secrets import redact
 from dataplan.verify.model import DiffResult, KeyCheck, Outcome, ProfileDelta, RowDiff
@@ -248,21 +248,29 @@ def key_problems(check: KeyCheck) -> list[str]:
     return problems
 
 
-def key_message(result: DiffResult) -> tuple[str, bool]:
-    """One sentence on the key check, and whether it is good news."""
+KeyStatus = Literal["good", "bad", "not_run"]
+
+
+def key_message(result: DiffResult) -> tuple[str, KeyStatus]:
+    """One sentence on the key check, and what it is: ``good`` news (the key identifies rows), ``bad``
+    news (it does not), or ``not_run``: no key was given or checked, so no row-level check ran. That is
+    neither a pass nor a failure, and reports show it without a check mark or a colour."""
     key = ", ".join(result.key_check.key if result.key_check else result.key)
     if result.key_check is None:
         if not result.key:
-            return "No key given: rows were not matched, only profiles and distributions compared.", True
-        return f"Key ({key}) was not checked.", True
+            return "No key given: rows were not matched, only profiles and distributions compared.", "not_run"
+        return f"Key ({key}) was not checked.", "not_run"
     problems = key_problems(result.key_check)
     if not problems:
-        return f"Key ({key}) is unique and never NULL on both sides.", True
+        return f"Key ({key}) is unique and never NULL on both sides.", "good"
     listed = ", ".join(problems[:-1]) + " and " + problems[-1] if len(problems) > 1 else problems[0]
     # why a key unique in its own table is not unique here: it was truncated to the other side's precision
     note = f" {result.key_check.note}." if result.key_check.note else ""
     tail = " Rows were not matched by key, so there is no row-level diff." if result.rows is None else ""
-    return f"Key ({key}) is {listed}.{note}{tail}", False
+    return f"Key ({key}) is {listed}.{note}{tail}", "bad"
+
+
+KEY_MARK: dict[KeyStatus, str] = {"good": "✓", "bad": "✗", "not_run": "–"}  # not_run: a dash, never a tick
 
 
 APPROX_KS_NOTE = (

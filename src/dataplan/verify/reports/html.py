@@ -17,6 +17,7 @@ from dataplan.verify.reports.charts import histogram_svg, middle_cut, mismatch_s
 from dataplan.verify.reports.common import (
     APPROX_KS_NOTE,
     DASH,
+    KEY_MARK,
     OUTCOME_MARK,
     OUTCOME_WORD,
     PSI_MAJOR,
@@ -212,6 +213,10 @@ def _cards(result: DiffResult) -> str:
         problems = key_problems(check)
         sub = "; ".join(problems) if problems else "unique, never NULL"
         cards.append(_card("Key", "✗ unusable" if problems else "✓ valid", sub, " outcome-fail" if problems else ""))
+    else:
+        # No key: no row-level check ran, which is neither a pass nor a failure (a plain card, no colour).
+        value = f"{KEY_MARK['not_run']} {'not checked' if result.key else 'none'}"
+        cards.append(_card("Key", value, "rows not matched"))
     rows = result.rows
     if rows is not None:
         compared = rows_compared(rows)
@@ -283,8 +288,9 @@ def _schema(result: DiffResult) -> str:
 
 
 def _rows(result: DiffResult, sample_rows: int) -> str:
-    message, good = key_message(result)
-    key = f'<p class="{"ok" if good else "bad"}">{"✓" if good else "✗"} {esc(message)}</p>'
+    message, status = key_message(result)
+    css = {"good": "ok", "bad": "bad", "not_run": "neutral"}[status]  # no key: no tick, no green
+    key = f'<p class="{css}">{KEY_MARK[status]} {esc(message)}</p>'
     check = result.key_check
     if check is not None and check.duplicate_samples:
         sample = check.duplicate_samples[:sample_rows]
@@ -292,7 +298,7 @@ def _rows(result: DiffResult, sample_rows: int) -> str:
         key += "<h4>Duplicate or NULL keys</h4>" + _table(
             [esc(c) for c in columns], [[_value(r.get(c)) for c in columns] for r in sample]
         )
-    out = _panel(key, "" if good else " alert")
+    out = _panel(key, " alert" if status == "bad" else "")
     rows = result.rows
     if rows is None:
         return out

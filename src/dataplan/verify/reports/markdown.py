@@ -16,6 +16,7 @@ from dataplan.verify.model import DiffResult
 from dataplan.verify.reports.common import (
     APPROX_KS_NOTE,
     DASH,
+    KEY_MARK,
     OUTCOME_MARK,
     OUTCOME_WORD,
     approx_profile_note,
@@ -186,8 +187,9 @@ def _schema(result: DiffResult) -> list[str]:
 
 
 def _key(result: DiffResult, sample_rows: int) -> list[str]:
-    message, good = key_message(result)
-    out = [("✓ " if good else "**✗** ") + text(message)]
+    message, status = key_message(result)
+    mark = f"**{KEY_MARK[status]}**" if status == "bad" else KEY_MARK[status]
+    out = [f"{mark} {text(message)}"]
     check = result.key_check
     if check is not None and check.duplicate_samples:
         rows = check.duplicate_samples[:sample_rows]

@@ -41,7 +41,7 @@ h3{margin:0;font-size:15px;font-weight:650;overflow-wrap:anywhere}
 .panel+.panel{margin-top:14px}
 .panel>p:first-child{margin-top:0}.panel>p:last-child{margin-bottom:0}
 .note{color:#6b7280;font-size:13px;margin:8px 0 0}.hint{color:#6b7280;font-style:italic}
-.ok{color:#047857}.bad{color:#b91c1c;font-weight:600}
+.ok{color:#047857}.bad{color:#b91c1c;font-weight:600}.neutral{color:#4b5563}
 .alert{border-left:4px solid #dc2626;background:#fef2f2}
 .scroll{overflow-x:auto}
 details.passes{margin-top:10px}

@@ -19,6 +19,7 @@ from dataplan.verify.model import DiffResult, Distribution, ProfileDelta
 from dataplan.verify.reports.common import (
     APPROX_KS_NOTE,
     DASH,
+    KEY_MARK,
     OUTCOME_MARK,
     OUTCOME_WORD,
     approx_profile_note,
@@ -175,8 +176,9 @@ def _schema(result: DiffResult) -> list[RenderableType]:
 
 
 def _key(result: DiffResult, sample_rows: int) -> list[RenderableType]:
-    message, good = key_message(result)
-    parts: list[RenderableType] = [Text(("✓ " if good else "✗ ") + message, style="green" if good else "bold red")]
+    message, status = key_message(result)
+    style = {"good": "green", "bad": "bold red", "not_run": ""}[status]  # no key: neither green nor red
+    parts: list[RenderableType] = [Text(f"{KEY_MARK[status]} {message}", style=style)]
     check = result.key_check
     if check is not None and check.duplicate_samples:
         rows = check.duplicate_samples[:sample_rows]
