@@ -267,3 +267,33 @@ def test_diff_text_output_file_is_text(tmp_path: Path) -> None:
     assert "checks passed" in text and "#" not in text.split("\n")[0]
     assert "\x1b[" not in text  # no colour codes in a file
     assert not any(line.startswith("## ") for line in text.splitlines())  # not Markdown
+
+
+# --- check outcomes ------------------------------------------------------------------------------------
+
+
+def test_a_non_blocking_check_that_failed_says_fail_and_non_blocking_not_info(
+    width80: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataplan.cli.rollout_cmd import _show
+    from dataplan.rollout.executor import RolloutResult
+    from dataplan.rollout.verification import Verification
+    from tests.plan.test_document import churn_plan
+
+    plan = churn_plan()
+    for check, outcome, blocking in zip(
+        plan.checks, ["fail", "warn", "pass", "fail"], [False, False, False, True], strict=False
+    ):
+        check.outcome, check.blocking, check.actual = outcome, blocking, "figures"  # type: ignore[assignment]
+    _show(RolloutResult(plan=plan, action="applied", verification=Verification(plan.checks, {})), common.Format.text)
+    text = capsys.readouterr().out
+    assert "(info)" not in text
+    assert text.count("fail · non-blocking") == 1 and text.count("warn · non-blocking") == 1
+    assert "pass · non-blocking" not in text  # a pass blocks nothing either way
+    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in lines_of(text) if "│ " in line}
+    assert rows["Row count unchanged"] == "fail · non-blocking" and rows["Contract holds"] == "fail"
+    # the helper itself: the word stays honest; only a non-blocking check that did not pass says so
+    assert render.check_outcome("fail", blocking=False).plain == "fail · non-blocking"
+    assert render.check_outcome("fail", blocking=True).plain == "fail"
+    assert render.check_outcome("pass", blocking=False).plain == "pass"
+    assert render.check_outcome(None).plain == "pending"

@@ -26,6 +26,17 @@ if TYPE_CHECKING:  # the demo's data generator (numpy, pyarrow.compute) costs ev
 OUTCOME_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
 
+def check_outcome(outcome: str | None, blocking: bool = True) -> Text:
+    """A plan check's outcome: the honest word (``pass``, ``warn``, ``fail`` or ``pending``), and for a
+    non-blocking check that did not pass, `` · non-blocking``: it failed, and apply and promote go on.
+    (Not "fail (info)", which reads as if the failure were only information.)"""
+    if outcome is None:
+        return Text("pending")
+    if blocking or outcome == "pass":
+        return Text(outcome, style=OUTCOME_STYLE.get(outcome, ""))
+    return Text.assemble((outcome, "red" if outcome == "fail" else "yellow"), (" · non-blocking", "dim"))
+
+
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}

@@ -47,7 +47,7 @@ def _show(result: RolloutResult, fmt: Format) -> None:
         for col in ("check", "actual", "target", "outcome"):
             t.add_column(col)
         for c in plan.checks:
-            outcome = Text.from_markup(OUTCOME[c.outcome] + ("" if c.blocking else " (info)"))
+            outcome = render.check_outcome(c.outcome, c.blocking)  # "fail · non-blocking", never "fail (info)"
             t.add_row(Text(c.criteria), Text(c.actual or ""), Text(c.target), outcome)
         out.print(t)
     if result.post_checks:
