@@ -228,3 +228,48 @@ def test_a_span_beyond_the_largest_double_is_binned(backend: Backend) -> None:
     assert d.histogram.b_counts == [1, 0, 0, 0, 0, 2, 0, 0, 0, 1]  # 1e307 is in the bin of 0 .. 2e307
     edges = _edges(-1e308, 1e308, 10)
     assert len(edges) == 11 and all(x < y for x, y in zip(edges, edges[1:], strict=False))
+
+
+IDS = [
+    # A: 1,000 accounts; B: 3% of them dropped and 300 new ones appended above A's largest id
+    "create table a as select g as id, 'acc-' || lpad(cast(g as varchar), 6, '0') as code, g % 7 as bucket, "
+    "g * 0.37 as score from generate_series(1, 1000) as t(g)",
+    "create table b as select * from a where id % 33 <> 0 union all select g, 'acc-' || lpad(cast(g as varchar), 6, "
+    "'0'), g % 7, g * 0.37 from generate_series(1001, 1300) as t(g)",
+]
+
+
+def test_identifier_like_columns_get_no_psi_and_say_why(backend: Backend) -> None:
+    """Unique integer and text ids are not graded: their PSI only says which ids are present."""
+    from dataplan.verify.checks import evaluate
+    from dataplan.verify.distribution import numeric_distributions
+    from dataplan.verify.model import SchemaDiff, Side
+
+    setup(backend, IDS)
+    ra, rb = rel(backend, "a"), rel(backend, "b")
+    pa, pb = profile(backend, ra, label="a"), profile(backend, rb, label="b")
+    by_a, by_b = {c.column: c for c in pa.columns}, {c.column: c for c in pb.columns}
+    # why: over equal-width bins of the combined min/max, appended ids fill bins A never had
+    (raw,) = numeric_distributions(backend, ra, backend, rb, [(by_a["id"], by_b["id"])])
+    assert raw.psi is not None and raw.psi > 0.25  # a "major shift", of nothing but new ids
+    out, _ = dists(backend, "a", "b", ["id", "code", "bucket", "score"])
+    got = {d.column: d for d in out}
+    assert list(got) == ["id", "code", "bucket", "score"]  # listed in order, ids included
+    for name, kind in (("id", "numeric"), ("code", "categorical")):
+        d = got[name]
+        assert d.kind == kind and d.psi is None and d.ks_statistic is None and d.chi2 is None
+        assert d.method.startswith("not computed: identifier-like column") and "1,000 in A" in d.method
+    # an integer column with repeats and an all-distinct measurement (a float) keep their statistics
+    assert got["bucket"].psi is not None and got["score"].psi is not None and got["score"].ks_statistic is not None
+    side_a = Side(label="a", connection="", row_count=pa.row_count, columns=[])
+    side_b = Side(label="b", connection="", row_count=pb.row_count, columns=[])
+    checks = evaluate(
+        a=side_a, b=side_b, schema_diff=SchemaDiff(), profiles=[], key_check=None, rows=None, distributions=out
+    )
+    assert {c.name for c in checks if c.name.startswith("psi(")} == {"psi(bucket)", "psi(score)"}
+
+
+def test_a_tiny_table_is_not_all_identifiers(backend: Backend) -> None:
+    setup(backend, ["create table a as select g as id from generate_series(1, 10) as t(g)"])
+    (d,), _ = dists(backend, "a", "a", ["id"])
+    assert d.psi == pytest.approx(0.0, abs=1e-12)  # ten distinct values is a small table, not an identifier

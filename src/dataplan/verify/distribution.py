@@ -13,6 +13,14 @@ statistic, and equal to it when the largest gap falls on an edge. No sort and no
 quantile sketch is needed, so the query costs about as much as a scan.
 Text and boolean columns: top-k values per side in one query per side, the
 other side's counts of those values, and a chi-square test of homogeneity.
+
+Identifier-like columns (text or integer, every non-NULL value distinct on
+both sides) get no statistics: each value is one row, so their "distribution"
+is which ids are present. PSI over equal-width bins of integer ids moves when
+ids are appended above A's maximum or renumbered, and says nothing a reader
+can act on; the key diff compares the rows themselves. Such a column is
+listed with ``psi=None`` and a ``not computed: identifier-like ...`` method,
+so no check grades it and no "max PSI" headline names it.
 """
 
 from __future__ import annotations
@@ -21,13 +29,14 @@ import math
 import warnings
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Literal
 
 import numpy as np
 from sqlglot import exp
 
 from dataplan.backends.base import Backend, column
 from dataplan.verify.model import ColumnProfile, Distribution, Histogram, Profile
-from dataplan.verify.profile import COLUMNS_PER_QUERY, count_star
+from dataplan.verify.profile import COLUMNS_PER_QUERY, count_star, numeric_class
 from dataplan.verify.relations import as_from
 
 EXACT_KS_LIMIT = 10_000
@@ -36,6 +45,22 @@ TOP_K = 20
 PSI_EPSILON = 1e-4
 FINE = 10  # fine bins per histogram bin, for the approximate KS
 OTHER = "(other)"
+ID_MIN_ROWS = 30  # below this many values a column of a tiny table is all-distinct by chance, not an identifier
+ID_APPROX_SHARE = 0.98  # a HyperLogLog distinct count (DuckDB above 1M rows) is within ~2% of the exact one
+
+
+def identifier_like(p: ColumnProfile) -> bool:
+    """Whether a column of one side looks like an identifier: text or integer, every non-NULL value distinct
+    (with an approximate distinct count: at least ``ID_APPROX_SHARE`` of the values), at least ``ID_MIN_ROWS``
+    values. Floats and decimals are measurements: all-distinct scores still have a distribution."""
+    values = p.rows - p.nulls
+    if p.distinct is None or values < ID_MIN_ROWS:
+        return False
+    if not (p.kind == "text" or (p.kind == "numeric" and numeric_class(p.type) == "integer")):
+        return False
+    if p.distinct_approximate:
+        return p.distinct >= ID_APPROX_SHARE * values
+    return p.distinct == values
 
 
 def _double(e: exp.Expr) -> exp.Expr:
@@ -326,16 +351,30 @@ def distributions(
     """Distributions of ``columns`` (present in both profiles), in ``columns`` order."""
     pa_by, pb_by = {c.column: c for c in profile_a.columns}, {c.column: c for c in profile_b.columns}
     numeric, categorical = [], []
+    found: dict[str, Distribution] = {}
     for name in columns:
         ca, cb = pa_by.get(name), pb_by.get(name)
         if ca is None or cb is None:
             continue
-        if ca.kind == cb.kind == "numeric":
+        if identifier_like(ca) and identifier_like(cb):
+            found[name] = _identifier(ca, cb)
+        elif ca.kind == cb.kind == "numeric":
             numeric.append((ca, cb))
         elif ca.kind in ("text", "boolean") and cb.kind in ("text", "boolean"):
             categorical.append((ca, cb))
-    found = {
-        d.column: d for d in numeric_distributions(a, rel_a, b, rel_b, numeric, bins=bins, exact_limit=exact_limit)
-    }
+    found.update(
+        {d.column: d for d in numeric_distributions(a, rel_a, b, rel_b, numeric, bins=bins, exact_limit=exact_limit)}
+    )
     found.update({d.column: d for d in categorical_distributions(a, rel_a, b, rel_b, categorical, top_k=top_k)})
     return [found[n] for n in columns if n in found]
+
+
+def _identifier(pa: ColumnProfile, pb: ColumnProfile) -> Distribution:
+    """An identifier-like column: listed, with why it has no PSI, KS or chi-square."""
+    kind: Literal["numeric", "categorical"] = "numeric" if pa.kind == pb.kind == "numeric" else "categorical"
+    method = (
+        f"not computed: identifier-like column (every value distinct on both sides: {pa.distinct:,} in A, "
+        f"{pb.distinct:,} in B), so its distribution is which ids are present, not a shift; not graded and left "
+        "out of the max PSI (a diff with a key compares the rows themselves)"
+    )
+    return Distribution(column=pa.column, kind=kind, method=method)
