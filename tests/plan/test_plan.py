@@ -210,6 +210,31 @@ def test_removing_a_model_with_an_enforced_contract_is_blocked(deployed: Path, m
     assert [c.model for c in plan_of(make_project, allow_breaking=True).contract_changes] == ["marts.customer_totals"]
 
 
+def test_plan_list_shows_a_blocked_plan_as_blocked(deployed: Path) -> None:
+    """A blocked plan is recorded as a DRAFT that apply refuses: `plan list` says so, in text and JSON."""
+    write_files(deployed, {"models/staging/stg_customers.sql": "select customer_id, name, upper(region) as region "
+                                                               "from raw.customers\n"})  # fmt: skip
+    assert runner.invoke(app, ["plan", "-p", str(deployed)]).exit_code == 0  # a plain DRAFT
+    write_files(
+        deployed,
+        {
+            "models/marts/customer_totals.sql": """
+        select c.customer_id, c.region, count(o.order_id) as orders
+        from staging.stg_customers c left join stg_orders o on o.customer_id = c.customer_id
+        group by c.customer_id, c.region
+    """
+        },
+    )
+    assert runner.invoke(app, ["plan", "-p", str(deployed)]).exit_code == 1  # blocked, and recorded
+    listed = json.loads(runner.invoke(app, ["plan", "list", "-p", str(deployed), "--format", "json"]).output)
+    assert [(p["status"], bool(p["blocked"])) for p in listed] == [("DRAFT", False), ("DRAFT", True)]
+    assert any("breaks its enforced contract" in reason for reason in listed[1]["blocked"])
+    text = runner.invoke(app, ["plan", "list", "-p", str(deployed)]).output
+    lines = {p["plan_id"]: next(line for line in text.splitlines() if p["plan_id"] in line) for p in listed}
+    assert "DRAFT (blocked)" not in lines[listed[0]["plan_id"]] and " DRAFT " in lines[listed[0]["plan_id"]]
+    assert "DRAFT (blocked)" in lines[listed[1]["plan_id"]]
+
+
 def test_renamed_column_is_reported_as_rename(deployed: Path, make_project: ProjectFactory) -> None:
     write_files(
         deployed,

@@ -214,12 +214,14 @@ def plan_list(
         return
     t = render.table("plans")
     for col in ("id", "target", "status", "created", "rebuilt", "title"):
-        # The id is what every other command takes: never cut; the others wrap.
-        t.add_column(col, no_wrap=col == "id", min_width=12 if col == "title" else None, overflow="fold")
+        # The id is what every other command takes: never cut; the others but the status wrap.
+        # A status stays one line: "DRAFT (blocked)" folded after DRAFT would read as a plain DRAFT.
+        t.add_column(col, no_wrap=col in ("id", "status"), min_width=12 if col == "title" else None, overflow="fold")
     for r in rows:
         created = r["created_at"]
         t.add_row(
-            *(Text(str(r[k] or "")) for k in ("plan_id", "environment", "status")),
+            *(Text(str(r[k] or "")) for k in ("plan_id", "environment")),
+            _list_status(r),
             Text(created.strftime("%Y-%m-%d %H:%M") if hasattr(created, "strftime") else str(created or "")),
             Text(f"{r['rebuilt']} of {r['changes']}"),  # models rebuilt of the models the plan changes
             Text(str(r["title"] or "")),
@@ -227,6 +229,14 @@ def plan_list(
     out.print(t)
     if rows:
         out.print(Text("documents: `dataplan plan show ID --format md`, or the files under plans/"))
+
+
+def _list_status(row: dict[str, object]) -> Text:
+    """The status of a plan in the list; a DRAFT that apply refuses (an enforced contract broken) says so."""
+    status = str(row["status"] or "")
+    if status == "DRAFT" and row.get("blocked"):
+        return Text.assemble(status, (" (blocked)", "bold red"))
+    return Text(status)
 
 
 @plan_app.command("show", epilog=examples("plan show"))

@@ -73,6 +73,7 @@ class PlanRecords:
                     "changes": len(plan.changes),
                     "rebuilt": len(plan.rebuilt),
                     "document": plan.document,
+                    "blocked": plan.blocked,  # why apply refuses it ([] when it does not): read with the body
                 }
             )
         return out
