@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from dataplan.cli import common, render
 from dataplan.cli.app import app, main
+from dataplan.plan.model import Plan
 from dataplan.rollout.journal import figures
 from dataplan.warehouse import Warehouse
 from tests.conftest import SHOP_FILES, ProjectFactory, write_files
@@ -297,3 +298,37 @@ def test_a_non_blocking_check_that_failed_says_fail_and_non_blocking_not_info(
     assert render.check_outcome("fail", blocking=True).plain == "fail"
     assert render.check_outcome("pass", blocking=False).plain == "pass"
     assert render.check_outcome(None).plain == "pending"
+
+
+def _shown(plan: Plan) -> str:
+    from dataplan.cli.plan_cmd import show_plan
+
+    console = Console(record=True, width=80, color_system=None)
+    show_plan(console, plan, "text")
+    return console.export_text()
+
+
+def test_plan_show_of_a_complete_plan_has_its_verification_and_post_promotion_checks() -> None:
+    from dataplan.plan.model import PostCheck
+    from tests.plan.test_document import churn_draft_plan, complete_plan
+
+    plan = complete_plan()
+    text = _shown(plan)
+    verification = text.split("Verification in plan_p2b61d0e4: every blocking check passed")[1]
+    for check in plan.checks:  # each check's figures and outcome, as apply recorded them
+        row = next(line for line in lines_of(verification) if line.startswith(check.criteria[:20]))
+        assert (check.actual or "")[:15] in row and row.rstrip().endswith(check.outcome or "?"), row
+    post = text.split("Post-promotion checks in prod")[1]
+    assert "row count marts.revenue_daily" in post and "3,650 -> 3,650 rows" in post
+    assert "2 passed, 0 failed" in post and post.count(" pass") >= 2
+    assert text.index("Verification in") < text.index("Rollout steps") < text.index("Post-promotion checks")
+    # a post-promotion failure says whether it rolled the plan back
+    plan.post_checks = [
+        PostCheck(name="row count marts.revenue_daily", outcome="fail", detail="-3%", triggers_rollback=True),
+        PostCheck(name="tests", outcome="fail", detail="1 failed"),
+    ]
+    post = _shown(plan).split("Post-promotion checks in prod")[1]
+    assert "fail, rolled back" in post and "fail, below trigger" in post
+    # a draft has nothing measured yet: neither table
+    draft = _shown(churn_draft_plan())
+    assert "Verification in plan_" not in draft and "Post-promotion checks in" not in draft

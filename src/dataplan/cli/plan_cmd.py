@@ -131,6 +131,7 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False, sav
             for row in rows:
                 tab.add_row(*row)
             console.print(tab)
+    _verification(console, plan)
     if explain or plan.rollout:
         steps = render.table("Rollout steps")
         for col in ("step", "environment", "action", "checkpoint"):
@@ -138,6 +139,7 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False, sav
         for s in plan.rollout:
             steps.add_row(str(s.n), Text(s.environment), Text(s.action), Text(s.checkpoint))
         console.print(steps)
+    _post_checks(console, plan)
     if explain:
         checks = render.table("Validation checks apply would run")
         render.name_column(checks, "model")
@@ -156,6 +158,37 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False, sav
         console.print(flagged("blocked: ", reason))
     if plan.document:
         console.print(Text.assemble("plan document: ", (plan.document, "bold")), soft_wrap=True)
+
+
+def _verification(console: Console, plan: Plan) -> None:
+    """What apply measured, once it ran: each check's figures and outcome (the document's Validation Criteria)."""
+    if plan.applied_at is None or not any(c.outcome is not None for c in plan.checks):
+        return
+    verdict = "every blocking check passed" if plan.verified else "a blocking check failed"
+    t = render.table(f"Verification in {plan.plan_environment}: {verdict}")
+    t.add_column("check", ratio=3, overflow="fold")
+    t.add_column("actual", ratio=3, overflow="fold")
+    t.add_column("outcome", no_wrap=True)
+    for c in plan.checks:
+        t.add_row(Text(c.criteria), Text(c.actual or ""), render.check_outcome(c.outcome, c.blocking))
+    console.print(t)
+
+
+def _post_checks(console: Console, plan: Plan) -> None:
+    """The checks promote ran on the target after the swap."""
+    if not plan.was_promoted:
+        return
+    where = plan.promoted_to or plan.environment
+    if not plan.post_checks:
+        console.print(Text(f"post-promotion checks in {where}: none recorded (the promotion did not finish)"))
+        return
+    t = render.table(f"Post-promotion checks in {where}")
+    t.add_column("check", ratio=3, overflow="fold")
+    t.add_column("actual", ratio=3, overflow="fold")
+    t.add_column("outcome", overflow="fold")
+    for p in plan.post_checks:
+        t.add_row(Text(p.name), Text(p.detail), render.post_check_outcome(p.outcome, p.triggers_rollback))
+    console.print(t)
 
 
 @plan_app.callback(epilog=examples("plan"))

@@ -37,6 +37,14 @@ def check_outcome(outcome: str | None, blocking: bool = True) -> Text:
     return Text.assemble((outcome, "red" if outcome == "fail" else "yellow"), (" · non-blocking", "dim"))
 
 
+def post_check_outcome(outcome: str, triggers_rollback: bool) -> Text:
+    """A post-promotion check's outcome, as the plan document words it: a failure either rolled the plan
+    back (it is a rollback trigger) or stayed below its trigger."""
+    if outcome == "pass":
+        return Text("pass", style=OUTCOME_STYLE["pass"])
+    return Text.assemble(("fail", OUTCOME_STYLE["fail"]), ", rolled back" if triggers_rollback else ", below trigger")
+
+
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
