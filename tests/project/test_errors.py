@@ -71,6 +71,38 @@ CASES = {
         "region_totals.yml:4",
         "malformed YAML: '2024-31-01' is not a valid date: month must be in 1..12",
     ),
+    "a key written twice in a model's yml": (  # before: the last won, a table silently became a view
+        {
+            "models/marts/customer_totals.yml": "models:\n  - name: customer_totals\n    materialized: table\n"
+            "    description: x\n    materialized: view\n"
+        },
+        "customer_totals.yml:5",
+        "duplicate key 'materialized' (first at line 3)",
+    ),
+    "a key written twice in a flow mapping": (
+        {
+            "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    columns:\n"
+            "      - {name: region, type: varchar, name: total}\n"
+        },
+        "region_totals.yml:4",
+        "duplicate key 'name' (first at line 4)",
+    ),
+    "a key written twice in sources.yml": (
+        {
+            "sources.yml": "sources:\n  - name: raw\n    schema: raw\n    tables:\n      - name: orders\n"
+            "      - name: customers\n    schema: crm\n"
+        },
+        "sources.yml:7",
+        "duplicate key 'schema' (first at line 3)",
+    ),
+    "a key written twice in exposures.yml": (
+        {
+            "exposures.yml": "exposures:\n  - name: report\n    type: dashboard\n    depends_on:\n"
+            "      - model: marts.region_totals\n    type: notebook\n"
+        },
+        "exposures.yml:6",
+        "duplicate key 'type' (first at line 3)",
+    ),
     "a column listed twice": (
         {
             "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    columns:\n"
@@ -169,6 +201,45 @@ def test_bad_project_input(built: Path, case: str) -> None:
     assert where in output
     assert "error" in output
     assert snapshot(built) == before
+
+
+def test_a_key_written_twice_in_dataplan_yml_is_bad_input(built: Path) -> None:
+    before = snapshot(built)
+    config = built / "dataplan.yml"
+    config.write_text(config.read_text(encoding="utf-8") + "name: other\n", encoding="utf-8")
+    first = next(i for i, line in enumerate(config.read_text().splitlines(), 1) if line.startswith("name:"))
+    lines = len(config.read_text().splitlines())
+    code, output = build_cli(built)
+    assert code == 2, output
+    assert f"dataplan.yml:{lines}: duplicate key 'name' (first at line {first})" in output
+    assert snapshot(built) == before
+
+
+def test_keys_a_merge_brings_in_may_be_overridden(tmp_path: Path) -> None:
+    from dataplan.project.yamlfile import load_yaml
+
+    path = tmp_path / "x.yml"
+    path.write_text("base: &b {materialized: view, grain: [id]}\nmodel:\n  <<: *b\n  materialized: table\n")
+    data, _ = load_yaml(path)
+    assert data["model"] == {"materialized": "table", "grain": ["id"]}
+
+
+def test_the_same_key_in_two_mappings_is_no_duplicate(tmp_path: Path) -> None:
+    from dataplan.project.yamlfile import load_yaml
+
+    path = tmp_path / "x.yml"
+    path.write_text("models:\n  - name: a\n    materialized: table\n  - name: b\n    materialized: view\n")
+    data, _ = load_yaml(path)
+    assert [m["materialized"] for m in data["models"]] == ["table", "view"]
+
+
+def test_the_yaml_loader_keeps_libyaml() -> None:
+    import yaml
+
+    from dataplan.project.yamlfile import _Loader
+
+    if hasattr(yaml, "CSafeLoader"):
+        assert issubclass(_Loader, yaml.CSafeLoader)
 
 
 def test_missing_connection_setting(tmp_path: Path) -> None:

@@ -21,7 +21,41 @@ KeyPath = tuple[str | int, ...]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: several times faster
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: several times faster
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A key written twice in one mapping: YAML would silently keep the last."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r} (first at line {first_line})")
+        self.key = key
+        self.line = line
+        self.first_line = first_line
+
+
+class _Loader(_BaseLoader):
+    """The safe loader (still libyaml's parser when installed) refusing a key written twice in one mapping.
+
+    Only the constructor changes: the check runs over the keys of each mapping node as it is built, so
+    parsing stays in C. Keys brought in by a merge (``<<: *base``) may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise DuplicateKeyError(key, line, seen[key])
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the base constructor says so
+                    continue
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass
@@ -73,6 +107,13 @@ def load_yaml(path: Path, *, error: type[ProjectError] | type[ConfigError] = Pro
         raise error("the file is not UTF-8 text", path=path, line=line, hint="save it as UTF-8") from exc
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
+    except DuplicateKeyError as exc:
+        raise error(
+            f"duplicate key {_key_text(exc.key)} (first at line {exc.first_line})",
+            path=path,
+            line=exc.line,
+            hint="keep one of the two: YAML would silently use only the last",
+        ) from exc
     except yaml.YAMLError as exc:
         # For an unclosed bracket or quote the context mark (where it opened) beats the
         # problem mark, which points past it, often at the end of the file. For a block
@@ -102,6 +143,10 @@ def load_yaml(path: Path, *, error: type[ProjectError] | type[ConfigError] = Pro
             hint="write dates as YYYY-MM-DD, or quote the value if it is not a date",
         ) from exc
     return data, LineIndex(path, text)
+
+
+def _key_text(key: Any) -> str:
+    return repr(key) if isinstance(key, str) else f"'{key}'"
 
 
 def _bad_timestamps(text: str) -> Iterator[yaml.ScalarNode]:
