@@ -19,7 +19,15 @@ to look, and a ``hint`` saying what to do.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal escape codes (sqlglot underlines the token a parse error is about)."""
+    return _ANSI.sub("", text)
 
 
 class DataplanError(Exception):
@@ -33,11 +41,13 @@ class DataplanError(Exception):
         line: int | None = None,
         hint: str | None = None,
     ) -> None:
+        # Errors are printed, logged and written to files: never with a library's terminal escape codes.
+        message = strip_ansi(message)
         super().__init__(message)
         self.message = message
         self.path = Path(path) if path is not None else None
         self.line = line
-        self.hint = hint
+        self.hint = strip_ansi(hint) if hint is not None else None
 
     @property
     def location(self) -> str | None:

@@ -203,6 +203,42 @@ def test_bad_project_input(built: Path, case: str) -> None:
     assert snapshot(built) == before
 
 
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {
+                "models/marts/region_totals.yml": "models:\n  - name: region_totals\n    tests:\n"
+                '      - expression: "total >= >= 0"\n'
+            },
+            "region_totals.yml:4: test expression: SQL syntax error: Required keyword: 'expression' missing for GTE"
+            " near '>=' (column 10 of the expression)",
+        ),
+        (
+            {"models/marts/region_totals.sql": "select region,\n  total + * 2 as total\nfrom marts.customer_totals"},
+            "region_totals.sql:2: SQL syntax error: Invalid expression / Unexpected token near '2' (column 13)",
+        ),
+    ],
+)
+def test_a_sql_syntax_error_has_no_terminal_escape_codes(built: Path, files: dict[str, str], expected: str) -> None:
+    # Before: sqlglot's underline of the token came through raw when the output was not a terminal:
+    # "total >= \x1b[4m>=\x1b[0m 0".
+    before = snapshot(built)
+    write_files(built, files)
+    code, output = build_cli(built)
+    assert code == 2, output
+    assert "\x1b" not in output and "[4m" not in output
+    assert expected in output
+    assert snapshot(built) == before
+
+
+def test_an_error_message_never_carries_escape_codes() -> None:
+    from dataplan.errors import ProjectError
+
+    exc = ProjectError("bad \x1b[4m>=\x1b[0m here", path="x.yml", line=3, hint="\x1b[1mfix\x1b[0m it")
+    assert str(exc) == "x.yml:3: bad >= here\nhint: fix it"
+
+
 def test_a_key_written_twice_in_dataplan_yml_is_bad_input(built: Path) -> None:
     before = snapshot(built)
     config = built / "dataplan.yml"

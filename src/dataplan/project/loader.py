@@ -27,7 +27,7 @@ from dataplan.project.specs import (
     SourcesFile,
     TestSpec,
 )
-from dataplan.project.sql import parse_query, resolve_raw, resolve_references
+from dataplan.project.sql import parse_error_text, parse_query, resolve_raw, resolve_references
 from dataplan.project.sqlcache import AnalysisCache, ParseCache
 from dataplan.project.yamlfile import LineIndex, load_yaml
 
@@ -64,7 +64,11 @@ def _parse_tests(
             if spec.kind == "expression":  # a broken predicate is the YAML's fault, found before any run
                 sqlglot.parse_one(spec.args["expr"], read=dialect)
         except (ValueError, ParseError) as exc:
-            message = f"test expression: SQL syntax error: {exc}" if isinstance(exc, ParseError) else str(exc)
+            message = (
+                f"test expression: SQL syntax error: {parse_error_text(exc, of='the expression')}"
+                if isinstance(exc, ParseError)
+                else str(exc)
+            )
             raise ProjectError(message, path=index.path, line=index.line(where)) from exc
         tests.append(spec)
         located.append((spec, index, where))

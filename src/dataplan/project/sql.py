@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from dataplan.errors import ProjectError
+from dataplan.errors import ProjectError, strip_ansi
 
 
 def parse_query(text: str, dialect: str, path: Path) -> exp.Query:
@@ -22,9 +23,8 @@ def parse_query(text: str, dialect: str, path: Path) -> exp.Query:
         statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
-        desc = str(first.get("description", exc)).split("<Token")[0].strip()
         raise ProjectError(
-            f"SQL syntax error: {desc} near {first.get('highlight', '')!r}",
+            f"SQL syntax error: {parse_error_text(exc)}",
             path=path,
             line=first.get("line"),
             hint=f"the SQL must be one SELECT in the {dialect} dialect",
@@ -45,6 +45,26 @@ def parse_query(text: str, dialect: str, path: Path) -> exp.Query:
             hint="a model is a query; dataplan creates the tables and views itself",
         )
     return _fold_identifiers(query, dialect)
+
+
+_CLASS = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
+
+
+def parse_error_text(exc: ParseError, *, of: str = "") -> str:
+    """What went wrong, near which text and at which column, from sqlglot's first error, as plain text.
+
+    ``str(exc)`` is not shown: its context underlines the offending token with terminal escape codes,
+    which end up raw in files and CI logs. ``of`` says what the column counts in ("the expression")."""
+    first = exc.errors[0] if exc.errors else {}
+    desc = strip_ansi(str(first.get("description") or exc).split("<Token")[0]).strip()
+    desc = _CLASS.sub(r"\1", desc.splitlines()[0] if desc else "")
+    near = strip_ansi(str(first.get("highlight") or "")).strip()
+    text = f"{desc} near {near!r}" if near else desc
+    end = first.get("col")
+    if isinstance(end, int) and end > 0:  # sqlglot's column is where the token ends
+        start = end - len(near) + 1 if 0 < len(near) <= end else end
+        text += f" (column {start}{' of ' + of if of else ''})"
+    return text
 
 
 def _token_error_line(text: str, message: str) -> int | None:
