@@ -74,9 +74,33 @@ class ProjectError(InputError):
     pass
 
 
+class ContractMismatch(str):
+    """One way a model's output breaks its contract (the text), and the line of the declared column it is
+    about in the model's YAML (None when no declared column is: a column returned but not declared)."""
+
+    line: int | None
+
+    def __new__(cls, text: str, line: int | None = None) -> ContractMismatch:
+        self = super().__new__(cls, text)
+        self.line = line
+        return self
+
+
 class ContractError(InputError):
+    """``line`` is where the contract is declared; the error points at the first declared column a
+    mismatch is about instead, and with mismatches on several lines each says its line."""
+
     def __init__(self, model: str, mismatches: list[str], **kwargs: object) -> None:
-        text = f"model {model} breaks its enforced contract:\n" + "\n".join(f"  - {m}" for m in mismatches)
+        lines = [line for m in mismatches if (line := getattr(m, "line", None)) is not None]
+        several = len(set(lines)) > 1
+
+        def item(m: str) -> str:
+            line = getattr(m, "line", None)
+            return f"  - {m} (line {line})" if several and line is not None else f"  - {m}"
+
+        text = f"model {model} breaks its enforced contract:\n" + "\n".join(item(m) for m in mismatches)
+        if lines:
+            kwargs["line"] = lines[0]
         super().__init__(text, **kwargs)  # type: ignore[arg-type]
         self.model = model
         self.mismatches = mismatches

@@ -246,3 +246,60 @@ def test_postgres_names_a_materialized_view_a_sequence_or_an_index_before_buildi
             conn.execute(b"drop sequence marts.region_totals")
             conn.execute(b"drop index staging.stg_orders")
         assert len(wh.build("prod").created) == 4
+
+
+@pytest.mark.parametrize(
+    ("columns", "where", "listed"),
+    [
+        # one column's type: its `type:` line, not the `columns:` line (4) or the `contract:` line (3)
+        (
+            "      - name: region\n        type: varchar\n      - name: total\n        type: date\n",
+            ":8: ",
+            ["  - column total: declared date, query returns DOUBLE\n"],
+        ),
+        # a declared column the query does not return: its entry
+        (
+            "      - {name: region, type: varchar}\n      - {name: totl, type: double}\n",
+            ":6: ",
+            [
+                "  - column totl is declared but the query does not return it\n",
+                "  - column total (DOUBLE) is returned but not declared\n",
+            ],
+        ),
+        # two declared columns broken: the first, and each says its line
+        (
+            "      - {name: region, type: bigint}\n      - {name: totl, type: double}\n",
+            ":5: ",
+            [
+                "  - column region: declared bigint, query returns VARCHAR (line 5)\n",
+                "  - column totl is declared but the query does not return it (line 6)\n",
+                "  - column total (DOUBLE) is returned but not declared\n",
+            ],
+        ),
+        # only an undeclared column: where the columns are declared
+        (
+            "      - {name: region, type: varchar}\n",
+            ":4: ",
+            ["  - column total (DOUBLE) is returned but not declared\n"],
+        ),
+    ],
+)
+def test_a_contract_error_points_at_the_column_it_is_about(
+    duck_project: ProjectFactory, columns: str, where: str, listed: list[str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from dataplan.cli.app import app
+
+    root = duck_project()
+    with duck_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh), wh.store.versions()
+    spec = "models:\n  - name: region_totals\n    contract: {enforced: true}\n    columns:\n" + columns
+    (root / "models/marts/region_totals.yml").write_text(spec)
+    result = CliRunner().invoke(app, ["build", "--project", str(root)])
+    assert result.exit_code == 2, result.output
+    assert f"region_totals.yml{where}model marts.region_totals breaks its enforced contract:\n" in result.output
+    assert "".join(listed) in result.output
+    with duck_project.open() as wh:
+        assert (catalog(wh), wh.store.versions()) == before

@@ -9,7 +9,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from dataplan.backends.base import Backend, Column
-from dataplan.errors import EngineError, ProjectError
+from dataplan.errors import ContractMismatch, EngineError, ProjectError
 from dataplan.project.nodes import Model
 
 T = exp.DataType.Type
@@ -57,21 +57,29 @@ def _why(declared: str, actual: str, engine_dialect: str) -> str:
     return ""
 
 
-def contract_mismatches(model: Model, actual: list[Column], project_dialect: str, engine_dialect: str) -> list[str]:
-    declared = model.columns_declared
+def contract_mismatches(
+    model: Model, actual: list[Column], project_dialect: str, engine_dialect: str
+) -> list[ContractMismatch]:
+    """Every way ``actual`` differs from the declared columns; each mismatch about a declared column
+    carries the line of its entry (of its ``type:`` for a type), which a ContractError points at."""
     got = {c.name: c.type for c in actual}
     out = []
-    for name, want in declared.items():
+    for i, col in enumerate(model.spec.columns):
+        name, want = col.name, col.type
         if name not in got:
-            out.append(f"column {name} is declared but the query does not return it")
+            text = f"column {name} is declared but the query does not return it"
+            out.append(ContractMismatch(text, model.spec_line("columns", i)))
         elif want is not None and not types_match(want, got[name], project_dialect, engine_dialect):
             why = _why(want, got[name], engine_dialect)
-            out.append(f"column {name}: declared {want}, query returns {got[name]}{why}")
+            text = f"column {name}: declared {want}, query returns {got[name]}{why}"
+            out.append(ContractMismatch(text, model.spec_line("columns", i, "type")))
         elif want is None:
-            out.append(f"column {name} has no type; an enforced contract needs one")
+            text = f"column {name} has no type; an enforced contract needs one"
+            out.append(ContractMismatch(text, model.spec_line("columns", i)))
+    declared = model.columns_declared
     for name in got:
         if name not in declared:
-            out.append(f"column {name} ({got[name]}) is returned but not declared")
+            out.append(ContractMismatch(f"column {name} ({got[name]}) is returned but not declared"))
     return out
 
 
