@@ -57,13 +57,12 @@ def _why(declared: str, actual: str, engine_dialect: str) -> str:
     return ""
 
 
-def contract_mismatches(
-    model: Model, actual: list[Column], project_dialect: str, engine_dialect: str
-) -> list[ContractMismatch]:
-    """Every way ``actual`` differs from the declared columns; each mismatch about a declared column
-    carries the line of its entry (of its ``type:`` for a type), which a ContractError points at."""
+def contract_mismatches(model: Model, actual: list[Column], project_dialect: str, engine_dialect: str) -> list[str]:
+    """Every way ``actual`` differs from the declared columns, as ``ContractMismatch`` texts: one about a
+    declared column carries the line of its entry (of its ``type:`` for a type), which a ContractError
+    points at."""
     got = {c.name: c.type for c in actual}
-    out = []
+    out: list[str] = []
     for i, col in enumerate(model.spec.columns):
         name, want = col.name, col.type
         if name not in got:
