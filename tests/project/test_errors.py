@@ -535,6 +535,35 @@ def test_a_misspelled_column_names_its_line(make_project: ProjectFactory, sql: s
             "grain column customerid: model marts.customer_totals has no column customerid",
             "did you mean customer_id?",
         ),
+        (  # before: `dataplan test` showed a failing test with the engine's binder error, exit 1
+            "models:\n  - name: customer_totals\n    tests:\n      - row_count: {min: 1}\n"
+            '      - expression: "totl >= 0"\n',
+            5,
+            "test expression(totl >= 0): model marts.customer_totals has no column totl",
+            "did you mean total? customer_totals.sql outputs: customer_id, orders, region, total",
+        ),
+        (  # qualified by the model's name, in a function, the second column of the predicate
+            "models:\n  - name: customer_totals\n    tests:\n"
+            '      - expression: {expr: "orders >= 0 and coalesce(customer_totals.totl, 0) >= 0", severity: warn}\n',
+            4,
+            "test expression(orders >= 0 and coalesce(customer_totals.totl, 0) >= 0): model marts.customer_totals"
+            " has no column totl",
+            "did you mean total?",
+        ),
+        (  # a string written in double quotes is an identifier
+            "models:\n  - name: customer_totals\n    tests:\n      - expression: 'region <> \"test\"'\n",
+            4,
+            'test expression(region <> "test"): model marts.customer_totals has no column test',
+            "a string is written in single quotes ('...')",
+        ),
+        (  # the parent's column of a relationships test
+            "models:\n  - name: customer_totals\n    columns:\n      - name: customer_id\n        tests:\n"
+            "          - relationships: {to: staging.stg_customers, field: customerid}\n",
+            6,
+            "relationships test on customer_id: `field: customerid`: model staging.stg_customers has no column"
+            " customerid",
+            "did you mean customer_id? stg_customers.sql outputs: customer_id, name, region",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["build", "test"])
@@ -549,6 +578,22 @@ def test_a_test_on_a_column_the_model_does_not_output_is_bad_input(
     assert f"customer_totals.yml:{line}: {message}" in result.output
     assert hint in result.output
     assert snapshot(built) == before
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "total >= (select min(amount) from staging.stg_orders)",  # the subquery's columns are its table's
+        "list_bool_and(list_transform([total], x -> x >= 0))",  # a lambda's parameter
+        "region in ('eu', 'us') and customer_totals.total >= 0",
+        "current_date >= date '2020-01-01' or total is null",
+    ],
+)
+def test_an_expression_reading_only_the_models_columns_loads(built: Path, expr: str) -> None:
+    yml = f"models:\n  - name: customer_totals\n    tests:\n      - expression: {expr!r}\n"  # a YAML string
+    write_files(built, {"models/marts/customer_totals.yml": yml})
+    result = runner.invoke(app, ["test", "--project", str(built)])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_test_on_a_select_star_model_is_left_to_the_engine(built: Path) -> None:

@@ -27,7 +27,7 @@ from dataplan.project.specs import (
     SourcesFile,
     TestSpec,
 )
-from dataplan.project.sql import parse_error_text, parse_query, resolve_raw, resolve_references
+from dataplan.project.sql import parse_error_text, parse_query, predicate_columns, resolve_raw, resolve_references
 from dataplan.project.sqlcache import AnalysisCache, ParseCache
 from dataplan.project.yamlfile import LineIndex, load_yaml
 
@@ -293,12 +293,28 @@ class ProjectLoader:
     def _check_relationships(self, models: dict[str, Model], sources: dict[str, SourceTable]) -> None:
         resolve = make_resolver(self.config, models, sources)
         for spec, index, where in self.tests:
-            if spec.kind == "relationships" and resolve.dotted(str(spec.args["to"])) is None:
+            if spec.kind != "relationships":
+                continue
+            parent = resolve.dotted(str(spec.args["to"]))
+            if parent is None:
                 raise ProjectError(
                     f"relationships test on {spec.column}: `to: {spec.args['to']}` is not a model or source",
                     path=index.path,
                     line=index.line(where),
                     hint="name a model (`<layer>.<name>` or the bare name) or a source table (`<source>.<table>`)",
+                )
+            # The field is the parent's column: one its SQL does not output fails only in the engine.
+            field = str(spec.args["field"])
+            known = self._output_columns(models[parent.name]) if parent.kind == "model" else None
+            if known is not None and field.lower() not in known:
+                close = get_close_matches(field.lower(), sorted(known), n=1)
+                raise ProjectError(
+                    f"relationships test on {spec.column}: `field: {field}`: model {models[parent.name].fqn}"
+                    f" has no column {field}",
+                    path=index.path,
+                    line=index.line(where),
+                    hint=(f"did you mean {close[0]}? " if close else "")
+                    + f"{models[parent.name].path.name} outputs: {', '.join(sorted(known))}",
                 )
 
     def _check_test_columns(self, models: dict[str, Model]) -> None:
@@ -314,10 +330,19 @@ class ProjectLoader:
             named: list[tuple[str, str, int | None]] = [
                 (f"grain column {c}", c, model.spec_line("grain")) for c in model.spec.grain
             ]
+            quoted: set[str] = set()  # read as a column, but maybe meant as a string ("paid")
             for spec in model.tests:
-                if spec.column is not None and id(spec) in where:
-                    index, key = where[id(spec)]
+                if id(spec) not in where:
+                    continue
+                index, key = where[id(spec)]
+                if spec.column is not None:
                     named.append((f"test {spec.name}", spec.column, index.line(key)))
+                if spec.kind == "expression":
+                    predicate = sqlglot.parse_one(str(spec.args["expr"]), read=self.dialect)  # parsed at load
+                    for col in predicate_columns(predicate, model.name):
+                        named.append((f"test {spec.name}", col.name, index.line(key)))
+                        if col.this.quoted:
+                            quoted.add(col.name.lower())
             if not named:
                 continue
             known = self._output_columns(model)
@@ -326,12 +351,13 @@ class ProjectLoader:
             for what, column, line in named:
                 if column.lower() not in known:
                     close = get_close_matches(column.lower(), sorted(known), n=1)
+                    string = "; a string is written in single quotes ('...')" if column.lower() in quoted else ""
                     raise ProjectError(
                         f"{what}: model {model.fqn} has no column {column}",
                         path=model.yaml_path,
                         line=line,
                         hint=(f"did you mean {close[0]}? " if close else "")
-                        + f"{model.path.name} outputs: {', '.join(sorted(known))}",
+                        + f"{model.path.name} outputs: {', '.join(sorted(known))}{string}",
                     )
 
     # -- exposures and singular tests --------------------------------------

@@ -67,6 +67,20 @@ def parse_error_text(exc: ParseError, *, of: str = "") -> str:
     return text
 
 
+def predicate_columns(predicate: exp.Expr, relation: str) -> list[exp.Column]:
+    """The columns of the tested relation a test's predicate reads, in order: unqualified ones and those
+    qualified by the relation's name (``stg_orders.amount``). Columns inside a subquery read its tables,
+    and a lambda's (``x -> x > 0``) are its parameters: neither is the relation's."""
+    out = []
+    for col in predicate.find_all(exp.Column):
+        if not isinstance(col.this, exp.Identifier) or (col.table and col.table.lower() != relation.lower()):
+            continue
+        if col.find_ancestor(exp.Query, exp.Lambda) is not None:
+            continue
+        out.append(col)
+    return out
+
+
 def _token_error_line(text: str, message: str) -> int | None:
     """The line a tokenizer error stops on: sqlglot quotes the text it read up to there, not a position."""
     head = "Error tokenizing '"
