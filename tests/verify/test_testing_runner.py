@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlglot
 from typer.testing import CliRunner
 
@@ -114,7 +115,7 @@ COPIED_YML = {
                   - accepted_values: {values: [paid, refunded]}
             tests:
               - expression: "amount > 5"
-              - expression: "no_such_column > 0"
+              - expression: "nope.amount > 0"  # a column of no table: the engine's error
               - expression: "stg_orders.amount >= 0"
     """,
     "models/staging/stg_bad.sql": "select cast(name as integer) as n from raw.customers",
@@ -150,8 +151,8 @@ def test_a_view_with_several_tests_is_computed_once_for_them(make_project: Proje
     assert (low.outcome, low.failing_rows, low.sample[0]["order_id"]) == ("fail", 1, 5)
     qualified = by[("staging.stg_orders", "expression(stg_orders.amount >= 0)")]
     assert (qualified.outcome, qualified.error) == ("pass", None)  # a test may name the model, as on the view
-    unknown = by[("staging.stg_orders", "expression(no_such_column > 0)")]
-    assert unknown.outcome == "fail" and unknown.error and "no_such_column" in unknown.error
+    unknown = by[("staging.stg_orders", "expression(nope.amount > 0)")]
+    assert unknown.outcome == "fail" and unknown.error and "nope" in unknown.error
     assert "_dataplan_test" not in unknown.error  # the engine's message names the view, not the copy
     # A view that fails when computed is tested as it is: a test that computes the failing column reports
     # the engine's error (a row count does not compute it).
@@ -159,3 +160,64 @@ def test_a_view_with_several_tests_is_computed_once_for_them(make_project: Proje
     assert bad["row_count[1..]"].outcome == "pass"
     failed = bad["expression(n > 0)"]
     assert failed.outcome == "fail" and failed.error and "Ann" in failed.error
+
+
+SELECT_STAR = {
+    **SHOP_FILES,
+    "models/marts/all_orders.sql": "select * from staging.stg_orders",
+}
+
+
+@pytest.mark.parametrize(
+    ("yml", "line", "message"),
+    [
+        (
+            "models:\n  - name: all_orders\n    tests:\n      - row_count: {min: 1}\n      - expression: 'amnt >= 0'\n",
+            5,
+            "test expression(amnt >= 0): model marts.all_orders has no column amnt",
+        ),
+        (
+            "models:\n  - name: all_orders\n    columns:\n      - name: order_id\n        tests: [not_null]\n"
+            "      - name: statuss\n        tests: [not_null]\n",
+            7,
+            "test not_null(statuss): model marts.all_orders has no column statuss",
+        ),
+        (
+            "models:\n  - name: all_orders\n    grain: [order_idd]\n",
+            3,
+            "grain column order_idd: model marts.all_orders has no column order_idd",
+        ),
+    ],
+)
+def test_a_column_a_select_star_models_test_names_is_checked_against_the_built_view(
+    make_project: ProjectFactory, yml: str, line: int, message: str
+) -> None:
+    """Its columns are unknown until it is built: `dataplan test` checks them before any test runs.
+    Before: the test failed with the engine's binder error, exit 1."""
+    root = make_project({**SELECT_STAR, "models/marts/all_orders.yml": yml})
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh)
+    result = runner.invoke(app, ["test", "--project", str(root)])
+    assert result.exit_code == 2, result.output
+    assert f"all_orders.yml:{line}: {message}\n" in result.output
+    assert "marts.all_orders in prod has the columns: amount, customer_id, order_id, ordered_at, status" in " ".join(
+        result.output.split()
+    )
+    assert "passed" not in result.output  # no test ran
+    with make_project.open() as wh:
+        assert catalog(wh) == before
+
+
+def test_a_select_star_models_tests_on_its_columns_run(make_project: ProjectFactory) -> None:
+    yml = (
+        "models:\n  - name: all_orders\n    grain: [order_id]\n    columns:\n      - name: status\n"
+        "        tests: [not_null]\n    tests:\n"
+        "      - expression: 'all_orders.amount >= 0 and \"ordered_at\" is not null'\n"
+    )
+    root = make_project({**SELECT_STAR, "models/marts/all_orders.yml": yml})
+    with make_project.open() as wh:
+        wh.build("prod")
+    result = runner.invoke(app, ["test", "--project", str(root), "--select", "all_orders"])
+    assert result.exit_code == 0, result.output
+    assert "3 passed" in result.output

@@ -27,7 +27,7 @@ from dataplan.project.specs import (
     SourcesFile,
     TestSpec,
 )
-from dataplan.project.sql import parse_error_text, parse_query, predicate_columns, resolve_raw, resolve_references
+from dataplan.project.sql import parse_error_text, parse_query, resolve_raw, resolve_references
 from dataplan.project.sqlcache import AnalysisCache, ParseCache
 from dataplan.project.yamlfile import LineIndex, load_yaml
 
@@ -277,7 +277,9 @@ class ProjectLoader:
                     )
                 _check_unique_columns(spec.columns, index, key)
                 _check_types(spec.columns, self.dialect, index, key)
+                declared = len(self.tests)
                 model.tests = _parse_tests(spec.tests, spec.columns, index, key, self.dialect, self.tests)
+                model.test_keys = [where for _, _, where in self.tests[declared:]]
 
     def _resolve(self, models: dict[str, Model], sources: dict[str, SourceTable]) -> None:
         resolve = make_resolver(self.config, models, sources)
@@ -321,44 +323,20 @@ class ProjectLoader:
         """A test or grain naming a column the model's SQL does not output is a YAML error, found before any
         build: otherwise it builds, and then fails in ``dataplan test`` with the engine's binder error.
 
-        Only models whose output columns are known without the engine are checked (not ``SELECT *``).
+        Only models whose output columns are known without the engine are checked (not ``SELECT *``):
+        ``dataplan test`` checks the others against the tested relation (``TestRunner``).
         """
-        where = {id(spec): (index, key) for spec, index, key in self.tests}
         for model in models.values():
-            if model.kind != "sql" or model.yaml_index is None:
-                continue
-            named: list[tuple[str, str, int | None]] = [
-                (f"grain column {c}", c, model.spec_line("grain")) for c in model.spec.grain
-            ]
-            quoted: set[str] = set()  # read as a column, but maybe meant as a string ("paid")
-            for spec in model.tests:
-                if id(spec) not in where:
-                    continue
-                index, key = where[id(spec)]
-                if spec.column is not None:
-                    named.append((f"test {spec.name}", spec.column, index.line(key)))
-                if spec.kind == "expression":
-                    predicate = sqlglot.parse_one(str(spec.args["expr"]), read=self.dialect)  # parsed at load
-                    for col in predicate_columns(predicate, model.name):
-                        named.append((f"test {spec.name}", col.name, index.line(key)))
-                        if col.this.quoted:
-                            quoted.add(col.name.lower())
-            if not named:
+            reads = model.column_reads() if model.kind == "sql" else []
+            if not reads:
                 continue
             known = self._output_columns(model)
             if known is None:
                 continue
-            for what, column, line in named:
-                if column.lower() not in known:
-                    close = get_close_matches(column.lower(), sorted(known), n=1)
-                    string = "; a string is written in single quotes ('...')" if column.lower() in quoted else ""
-                    raise ProjectError(
-                        f"{what}: model {model.fqn} has no column {column}",
-                        path=model.yaml_path,
-                        line=line,
-                        hint=(f"did you mean {close[0]}? " if close else "")
-                        + f"{model.path.name} outputs: {', '.join(sorted(known))}{string}",
-                    )
+            model.test_columns_checked = True
+            error = model.unknown_column(known, f"{model.path.name} outputs", reads)
+            if error is not None:
+                raise error
 
     # -- exposures and singular tests --------------------------------------
     def _exposures(self, models: dict[str, Model]) -> list[Exposure]:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Literal
 
+import sqlglot
 from sqlglot import exp
 
 from dataplan.config import Materialization
+from dataplan.errors import ProjectError
 from dataplan.project.specs import ExposureSpec, ModelSpec, SourceSpec, SourceTableSpec, TestSpec
-from dataplan.project.sql import RawRef, parse_query
+from dataplan.project.sql import RawRef, parse_query, predicate_columns
 from dataplan.project.yamlfile import KeyPath, LineIndex
 
 PARTITION = "dt"  # the hive partition column of dt=YYYY-MM-DD folders, read as a DATE
@@ -68,6 +71,16 @@ class SourceTable:
         return f"table:{self.source.schema_ or self.source.name}.{self.spec.name}"
 
 
+@dataclass(frozen=True)
+class ColumnRead:
+    """A column a model's grain or one of its tests names, and where (a key in the model's YAML)."""
+
+    what: str  # "test not_null(id)", "grain column id"
+    column: str
+    key: KeyPath
+    quoted: bool = False  # written "quoted" in an expression: an identifier, maybe meant as a string
+
+
 @dataclass
 class Model:
     name: str
@@ -88,8 +101,45 @@ class Model:
     # for) and the key of its entry.
     yaml_index: LineIndex | None = field(default=None, repr=False)
     yaml_key: KeyPath = ()
+    # Where each of ``tests`` is declared in yaml_path (same order), and whether the loader checked the
+    # columns the tests and grain name against the SELECT's output (not when unknown without the engine).
+    test_keys: list[KeyPath] = field(default_factory=list, repr=False)
+    test_columns_checked: bool = False
 
     _query: exp.Query | None = field(default=None, repr=False)
+
+    def column_reads(self) -> list[ColumnRead]:
+        """The columns of its own output that its grain and tests name (a relationships ``field`` is its
+        parent's), in declaration order."""
+        reads = [ColumnRead(f"grain column {c}", c, (*self.yaml_key, "grain")) for c in self.spec.grain]
+        for spec, key in zip(self.tests, self.test_keys, strict=False):
+            if spec.column is not None:
+                reads.append(ColumnRead(f"test {spec.name}", spec.column, key))
+            if spec.kind == "expression":  # parsed when loading: a syntax error stopped there
+                predicate = sqlglot.parse_one(str(spec.args["expr"]), read=self.dialect)
+                reads += [
+                    ColumnRead(f"test {spec.name}", col.name, key, col.this.quoted)
+                    for col in predicate_columns(predicate, self.name)
+                ]
+        return reads
+
+    def unknown_column(
+        self, known: set[str], outputs: str, reads: list[ColumnRead] | None = None
+    ) -> ProjectError | None:
+        """The error for the first column its grain or tests name (``reads``, by default all) that is not in
+        ``known`` (lower-cased); ``outputs`` says whose columns those are (``stg_orders.sql outputs``)."""
+        for read in self.column_reads() if reads is None else reads:
+            if read.column.lower() in known:
+                continue
+            close = get_close_matches(read.column.lower(), sorted(known), n=1)
+            string = "; a string is written in single quotes ('...')" if read.quoted else ""
+            return ProjectError(
+                f"{read.what}: model {self.fqn} has no column {read.column}",
+                path=self.yaml_path,
+                line=self.yaml_index.line(read.key) if self.yaml_index is not None else None,
+                hint=(f"did you mean {close[0]}? " if close else "") + f"{outputs}: {', '.join(sorted(known))}{string}",
+            )
+        return None
 
     def spec_line(self, *key: str | int) -> int | None:
         """The line of ``key`` (e.g. ``"columns"``) in the model's configuration, or of its entry."""

@@ -80,6 +80,26 @@ class TestRunner:
         assert ref is not None  # the loader checked every relationships `to`
         return self.relation(ref)
 
+    def _check_test_columns(self, model: Model) -> None:
+        """A column its grain or tests name that its built relation lacks is the YAML's error (exit 2, the
+        test's line), found before any test runs: otherwise each such test fails with the engine's binder
+        error. The loader checked the models whose SELECT names its columns; this checks the others
+        (``SELECT *``) against what the environment's view returns, with one zero-row query."""
+        if model.test_columns_checked:
+            return
+        reads = model.column_reads()
+        if not reads:
+            return
+        try:
+            columns = self.backend.describe(select_star(self._model_relation(model.name)))
+        except EngineError:  # a view that cannot be read: each test reports the engine's error
+            return
+        error = model.unknown_column(
+            {c.name.lower() for c in columns}, f"{model.fqn} in {self.environment} has the columns", reads
+        )
+        if error is not None:
+            raise error
+
     def _tested_relation(self, model: Model, run: TestRun, stack: ExitStack) -> exp.Table:
         """What ``model``'s tests read: a view with several tests is computed once into a temporary copy.
 
@@ -131,6 +151,8 @@ class TestRunner:
             TestResult(m.fqn, "built", "error", "fail", 0, [], 0.0, f"not built in {environment}") for m in unbuilt
         ]
         models = [self.project.models[n] for n in names if n in self.env]
+        for model in models:  # bad input stops the run before any test, or a temporary copy, runs
+            self._check_test_columns(model)
         sources = sorted({s for m in models for s in m.sources} | (set(self.project.sources) if everything else set()))
         singular = [
             t for t in self.project.singular_tests if everything or (t.parents and set(t.parents) <= set(names))
