@@ -35,9 +35,10 @@ def test_brackets_in_user_text_print_as_written(tmp_path: Path) -> None:
 def test_an_unknown_dialect_names_the_config_line(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(tmp_path / "shop")]).exit_code == 0
     config = tmp_path / "shop" / "dataplan.yml"
-    config.write_text(config.read_text() + "dialect: nosuchdialect\n")
+    # Replaced, not appended: a second `dialect:` key is an error of its own (a duplicate key).
+    config.write_text(config.read_text().replace("dialect: duckdb", "dialect: nosuchdialect", 1))
     result = runner.invoke(app, ["status", "-p", str(tmp_path / "shop")])
-    assert result.exit_code == 2 and "dataplan.yml" in result.output and "unknown SQL dialect" in result.output
+    assert result.exit_code == 2 and "dataplan.yml:2" in result.output and "unknown SQL dialect" in result.output
 
 
 def test_a_config_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
