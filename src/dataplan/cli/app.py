@@ -22,8 +22,10 @@ from dataplan.cli.common import (
     EnvOpt,
     Format,
     FormatOpt,
+    PipeGuard,
     ProjectOpt,
     SelectOpt,
+    closed_pipe,
     emit,
     errors,
     examples,
@@ -265,8 +267,11 @@ diff_cmd.register(app)
 
 
 def main() -> None:
+    sys.stdout = PipeGuard(sys.stdout)
     try:
         app()
+    except BrokenPipeError:
+        closed_pipe()
     except Exception as exc:  # raised outside a command's errors() (rendering): still no traceback
         report_internal_error(exc)
         sys.exit(INTERNAL_EXIT)

@@ -22,8 +22,49 @@ from dataplan.config import CONFIG_FILE
 from dataplan.errors import ConfigError, DataplanError, InputError
 from dataplan.secrets import redact
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # never break paths and messages mid-word
+PIPE_EXIT = 141  # what a shell reports for a command killed by SIGPIPE: `dataplan test | head -1`
+
+
+def closed_pipe() -> None:
+    """The reader of standard output went away (``| head``): exit as ``cat`` or ``git log`` would, quietly and
+    with 141, not 1 (a failed check) or a traceback; later writes go nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(PIPE_EXIT)
+
+
+class PipeGuard:
+    """Standard output that exits with ``PIPE_EXIT`` when its reader went away. Without it a JSON write hits
+    click's answer to a closed pipe, exit 1, which the exit codes reserve for a failed check."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            closed_pipe()
+            raise  # not reached: closed_pipe exits
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            closed_pipe()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # rich's own exits with 1, which the exit codes reserve for a failed check
+        self.quiet = True
+        closed_pipe()
+
+
+out = _Console()
+err = _Console(stderr=True, soft_wrap=True)  # never break paths and messages mid-word
 
 
 class Engine(StrEnum):

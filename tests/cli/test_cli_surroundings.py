@@ -1,4 +1,5 @@
-"""A DuckDB path that does not lead to a database: only `build` creates one; the rest say so and write nothing."""
+"""How the CLI meets its surroundings: a DuckDB path with no database (only `build` creates one; the rest say so
+and write nothing), and a reader that closes standard output early."""
 
 from __future__ import annotations
 
@@ -52,3 +53,21 @@ def test_build_creates_the_database_but_not_a_missing_folder(shop: Path) -> None
     assert built.exit_code == 0, built.output
     assert (shop / "nodir/wh.duckdb").is_file()
     assert runner.invoke(app, ["status", "-p", str(shop)]).exit_code == 0
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_reader_that_closes_the_pipe_early_gets_exit_141_not_1(shop: Path, fmt: str) -> None:
+    """`dataplan test | head -1`: exit 1 means a failed check, so a closed pipe exits as `cat` would (141)."""
+    import subprocess
+    import sys
+
+    assert runner.invoke(app, ["build", "-p", str(shop)]).exit_code == 0
+    command = [sys.executable, "-m", "dataplan", "test", "-p", str(shop), "--format", fmt]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes anything: its first write finds no reader
+    stderr = proc.stderr.read()
+    assert proc.wait() == 141
+    assert stderr == b""  # no traceback, no "Exception ignored"
+    passed = subprocess.run(command, capture_output=True, check=False)
+    assert passed.returncode == 0, passed.stderr  # all tests pass: with a reader, the exit is the tests' own
