@@ -134,6 +134,11 @@ CASES = {
         "region_totals.sql:2",
         "unknown reference 'marts.no_such_model' (column 6)",
     ),
+    "unknown reference with an alias, in a singular test": (
+        {"tests/no_orphans.sql": "select *\nfrom marts.gone as v where v.x is null"},
+        "no_orphans.sql:2",
+        "unknown reference 'marts.gone' (column 6)",  # not 'marts.gone AS v'
+    ),
     "misspelled reference": (
         {"models/marts/region_totals.sql": "select region, sum(total) as total\nfrom marts.customer_total group by 1"},
         "region_totals.sql:2",

@@ -163,7 +163,8 @@ def resolve_references(query: exp.Query, resolve: Resolver, path: Path) -> list[
             first = table.args.get("db") or table.this
             meta = first.meta  # sqlglot records where a token ends; report where it starts
             col = meta["col"] - len(first.name) + 1 if "col" in meta else None
-            raise _unknown_reference(table.sql(), col, path, meta.get("line"), resolve)
+            shown = ".".join(p for p in (table.catalog, table.db, table.name) if p)  # not its alias
+            raise _unknown_reference(shown, col, path, meta.get("line"), resolve)
         out.append((table, target))
     return out
 
