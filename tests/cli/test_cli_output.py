@@ -169,6 +169,7 @@ def test_dashboard_and_diff_outputs_with_brackets(tmp_path: Path) -> None:
 def test_an_unexpected_exception_is_one_line_and_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "shop"
     assert runner.invoke(app, ["init", str(project)]).exit_code == 0
+    assert runner.invoke(app, ["build", "-p", str(project)]).exit_code == 0  # status reads a database
 
     def broken(self: Warehouse, environment: str = "prod") -> None:
         raise ZeroDivisionError("boom [/] here")
@@ -190,6 +191,7 @@ def test_main_catches_what_rendering_raises(
 ) -> None:
     project = tmp_path / "shop"
     assert runner.invoke(app, ["init", str(project)]).exit_code == 0
+    assert runner.invoke(app, ["build", "-p", str(project)]).exit_code == 0  # status reads a database
 
     def broken(*args: object) -> None:
         raise KeyError("column")

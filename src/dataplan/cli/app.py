@@ -16,6 +16,7 @@ from rich.text import Text
 
 from dataplan.cli import diff_cmd, render, rollout_cmd
 from dataplan.cli.common import (
+    FLAG,
     INTERNAL_EXIT,
     EndOpt,
     Engine,
@@ -65,7 +66,9 @@ def _print_version(value: bool) -> None:
 def _main(
     version: Annotated[
         bool,
-        typer.Option("--version", help="Print dataplan's version and exit.", callback=_print_version, is_eager=True),
+        typer.Option(
+            "--version", metavar=FLAG, help="Print dataplan's version and exit.", callback=_print_version, is_eager=True
+        ),
     ] = False,
 ) -> None:
     """The options every invocation takes; --version is handled by its eager callback."""
@@ -118,12 +121,15 @@ def build(
     project: ProjectOpt = Path("."),
     env: EnvOpt = "prod",
     select: SelectOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be built; run no DDL.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", metavar=FLAG, help="List what would be built; run no DDL.")
+    ] = False,
     end: EndOpt = None,
     allow_breaking: Annotated[
         bool,
         typer.Option(
             "--allow-breaking",
+            metavar=FLAG,
             help="Build into prod even a change that breaks an enforced contract (a column or model removed); "
             "without it such a build is refused: plan it instead.",
         ),
@@ -132,9 +138,7 @@ def build(
 ) -> None:
     """Build versions that do not exist yet and point the environment's views at them."""
     with errors(), Warehouse.open(project) as wh, progress_bar(fmt is Format.text) as bar:
-        result = wh.build(
-            env, select, dry_run=dry_run, end=parse_end(end), progress=bar, allow_breaking=allow_breaking
-        )
+        result = wh.build(env, select, dry_run=dry_run, end=parse_end(end), progress=bar, allow_breaking=allow_breaking)
     emit(fmt, result, lambda: render.build_result(out, result))
 
 
@@ -198,7 +202,7 @@ def env_list(project: ProjectOpt = Path("."), fmt: FormatOpt = Format.text) -> N
 def env_drop(
     name: Annotated[str, typer.Argument(help="Environment to drop.")],
     project: ProjectOpt = Path("."),
-    yes: Annotated[bool, typer.Option("--yes", help="Required to drop prod.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", metavar=FLAG, help="Required to drop prod.")] = False,
 ) -> None:
     """Drop an environment's views. Versions stay (the janitor removes unreferenced ones)."""
     with errors(), Warehouse.open(project, create=False) as wh:

@@ -22,6 +22,8 @@ from dataplan.config import CONFIG_FILE
 from dataplan.errors import ConfigError, DataplanError, InputError
 from dataplan.secrets import redact
 
+# The metavar of a boolean flag: none. typer shows `<bool>` beside a flag otherwise, as if it took a value.
+FLAG = ""
 PIPE_EXIT = 141  # what a shell reports for a command killed by SIGPIPE: `dataplan test | head -1`
 
 

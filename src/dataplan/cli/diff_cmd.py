@@ -20,7 +20,7 @@ from dataplan.backends import Backend, connect, connect_url
 from dataplan.backends.files import files_schema
 from dataplan.build.environments import model_view
 from dataplan.build.naming import PROD
-from dataplan.cli.common import Format, FormatOpt, ProjectOpt, err, errors, examples, out, progress_bar
+from dataplan.cli.common import FLAG, Format, FormatOpt, ProjectOpt, err, errors, examples, out, progress_bar
 from dataplan.config import CONFIG_FILE, load_config
 from dataplan.errors import InputError
 from dataplan.project.loader import load_sources
@@ -96,6 +96,7 @@ ExactOpt = Annotated[
     bool,
     typer.Option(
         "--exact",
+        metavar=FLAG,
         help="Exact distinct counts and quantiles at any size (by default approximate above 1,000,000 rows on DuckDB).",
     ),
 ]
@@ -103,9 +104,12 @@ ExactOpt = Annotated[
 
 def diff(
     a: Annotated[
-        str, typer.Argument(help="Table, view, or query:SELECT ... (side A, the baseline); a model with --env-b.")
+        str,
+        typer.Argument(
+            metavar="A", help="Table, view, or query:SELECT ... (side A, the baseline); a model with --env-b."
+        ),
     ],
-    b: Annotated[str | None, typer.Argument(help="Table, view, or query:SELECT ... (side B).")] = None,
+    b: Annotated[str | None, typer.Argument(metavar="B", help="Table, view, or query:SELECT ... (side B).")] = None,
     key: Annotated[
         str | None, typer.Option("--key", "-k", help="Key column(s), comma separated (with --env-b: the grain).")
     ] = None,

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dataplan.cli import render
-from dataplan.cli.common import EndOpt, EnvOpt, ProjectOpt, SelectOpt, errors, examples, out, parse_end
+from dataplan.cli.common import FLAG, EndOpt, EnvOpt, ProjectOpt, SelectOpt, errors, examples, out, parse_end
 from dataplan.plan.document import render_markdown
 from dataplan.plan.model import Plan
 from dataplan.secrets import redact
@@ -199,9 +199,15 @@ def plan(
     select: SelectOpt = None,
     objective: Annotated[str | None, typer.Option(help="Why the change is made (the Objective section).")] = None,
     title: Annotated[str | None, typer.Option(help="One-line plan title.")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Print the steps; save nothing.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", metavar=FLAG, help="Print the steps; save nothing.")] = False,
     allow_breaking: Annotated[
-        bool, typer.Option("--allow-breaking", help="Allow removing enforced contract columns.")
+        bool,
+        typer.Option(
+            "--allow-breaking",
+            metavar=FLAG,
+            help="Allow breaking an enforced contract (a declared column or the model removed): "
+            "the plan is recorded unblocked.",
+        ),
     ] = False,
     end: EndOpt = None,
     fmt: PlanFormat = "text",

@@ -11,14 +11,27 @@ from rich.table import Table
 from rich.text import Text
 
 from dataplan.cli import render
-from dataplan.cli.common import EndOpt, Format, FormatOpt, ProjectOpt, errors, examples, out, parse_end, progress_bar
+from dataplan.cli.common import (
+    FLAG,
+    EndOpt,
+    Format,
+    FormatOpt,
+    ProjectOpt,
+    errors,
+    examples,
+    out,
+    parse_end,
+    progress_bar,
+)
 from dataplan.errors import InputError
 from dataplan.rollout.executor import RolloutResult
 from dataplan.rollout.journal import figures
 from dataplan.warehouse import Warehouse
 
 PlanId = Annotated[str, typer.Argument(help="Plan id (see `dataplan plan list`).")]
-BreakLock = Annotated[bool, typer.Option("--break-lock", help="Take over a lock whose holder is gone (journaled).")]
+BreakLock = Annotated[
+    bool, typer.Option("--break-lock", metavar=FLAG, help="Take over a lock whose holder is gone (journaled).")
+]
 OUTCOME = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]fail[/]", None: "pending"}
 
 
@@ -86,7 +99,7 @@ def promote(
     plan_id: PlanId,
     project: ProjectOpt = Path("."),
     to: Annotated[str | None, typer.Option("--to", help="Target environment (default: the plan's).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Promote an unverified plan.")] = False,
+    force: Annotated[bool, typer.Option("--force", metavar=FLAG, help="Promote an unverified plan.")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why --force (recorded).")] = None,
     break_lock: BreakLock = False,
     fmt: FormatOpt = Format.text,
@@ -137,7 +150,9 @@ def log(plan_id: PlanId, project: ProjectOpt = Path("."), fmt: FormatOpt = Forma
 def janitor(
     project: ProjectOpt = Path("."),
     ttl: Annotated[str, typer.Option("--ttl", help="Keep unreferenced versions younger than this.")] = "7d",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be dropped; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", metavar=FLAG, help="List what would be dropped; change nothing.")
+    ] = False,
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Drop versions no environment, plan rollback or pin references, older than the TTL.
@@ -169,8 +184,10 @@ def pin(
         str | None,
         typer.Option("--reason", help="Why it must stay (default 'pinned by hand'); with --remove, which pin."),
     ] = None,
-    remove: Annotated[bool, typer.Option("--remove", help="Remove the pin instead.")] = False,
-    every: Annotated[bool, typer.Option("--all", help="With --remove: every pin of the version.")] = False,
+    remove: Annotated[bool, typer.Option("--remove", metavar=FLAG, help="Remove the pin instead.")] = False,
+    every: Annotated[
+        bool, typer.Option("--all", metavar=FLAG, help="With --remove: every pin of the version.")
+    ] = False,
 ) -> None:
     """Pin a version so the janitor keeps it (or --remove the pin)."""
     with errors(), Warehouse.open(project, create=False) as wh:
