@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,27 @@ def test_a_select_star_models_tests_on_its_columns_run(make_project: ProjectFact
     result = runner.invoke(app, ["test", "--project", str(root), "--select", "all_orders"])
     assert result.exit_code == 0, result.output
     assert "3 passed" in result.output
+
+
+def test_a_misspelled_column_in_a_singular_test_is_the_files_error_before_any_test_runs(
+    make_project: ProjectFactory,
+) -> None:
+    """Before: the test failed with the engine's binder error, exit 1, among the others' results."""
+    root = make_project({**SHOP_FILES, **TESTS_YML})
+    with make_project.open() as wh:
+        wh.build("prod")
+        before = catalog(wh)
+    test = root / "tests/no_negative_totals.sql"
+    test.parent.mkdir(exist_ok=True)
+    test.write_text("-- totals are never negative\nselect customer_id\nfrom marts.customer_totals t\nwhere t.totl < 0\n")
+    result = runner.invoke(app, ["test", "--project", str(root)])
+    assert result.exit_code == 2, result.output
+    assert "no_negative_totals.sql:4: test no_negative_totals cannot run:" in result.stderr
+    assert "totl" in result.stderr and "fix this test" in result.stderr
+    assert "passed" not in result.output  # no test ran
+    with make_project.open() as wh:
+        assert catalog(wh) == before
+    test.write_text(test.read_text().replace("t.totl", "t.total"))
+    fixed = runner.invoke(app, ["test", "--project", str(root), "--format", "json"])
+    outcomes = {r["test"]: r["outcome"] for r in json.loads(fixed.stdout)["results"]}
+    assert outcomes["no_negative_totals"] == "pass"

@@ -10,7 +10,7 @@ from sqlglot.errors import ParseError
 
 from dataplan.backends.base import Backend, Column
 from dataplan.errors import ContractMismatch, EngineError, ProjectError
-from dataplan.project.nodes import Model
+from dataplan.project.nodes import Model, SingularTest
 
 T = exp.DataType.Type
 # Types an engine reports under another name for the same thing.
@@ -139,8 +139,9 @@ _UNKNOWN_COLUMN = [
 ]
 
 
-def unknown_column_line(model: Model, message: str) -> int | None:
-    """The line of the model's SQL where the column the engine could not bind is written, if it says which.
+def unknown_column_line(model: Model | SingularTest, message: str) -> int | None:
+    """The line of the model's (or singular test's) SQL where the column the engine could not bind is
+    written, if it says which.
 
     The engine's own position is in the SQL it ran (table names rewritten to versions), not the file.
     """

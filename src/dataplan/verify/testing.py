@@ -11,9 +11,9 @@ from sqlglot import exp
 
 from dataplan.backends.base import Backend, ident, select_star, table
 from dataplan.backends.files import FileLoad
-from dataplan.errors import DataplanError, EngineError, StateError
+from dataplan.errors import DataplanError, EngineError, ProjectError, StateError
 from dataplan.project import Project
-from dataplan.project.nodes import Model
+from dataplan.project.nodes import Model, SingularTest
 from dataplan.project.specs import TestSpec
 from dataplan.project.sql import Resolved
 from dataplan.state.store import EnvironmentModel
@@ -100,6 +100,27 @@ class TestRunner:
         if error is not None:
             raise error
 
+    def _check_singular(self, test: SingularTest, query: exp.Query) -> None:
+        """A column a singular test names that its models lack is the test file's error (exit 2, the line
+        it is written on), found before any test runs, as for a model's tests: binding the query costs no
+        scan. Other refusals stay the test's failure, in the engine's words."""
+        from dataplan.build.contracts import unknown_column_line
+
+        try:
+            self.backend.describe(query)
+        except EngineError as exc:
+            if exc.transient:
+                raise
+            line = unknown_column_line(test, exc.message)
+            if line is None:
+                return
+            raise ProjectError(
+                f"test {test.name} cannot run: {exc.message}",
+                path=test.path,
+                line=line,
+                hint="a column it reads may be misspelled, or removed or renamed upstream: fix this test",
+            ) from exc
+
     def _tested_relation(self, model: Model, run: TestRun, stack: ExitStack) -> exp.Table:
         """What ``model``'s tests read: a view with several tests is computed once into a temporary copy.
 
@@ -157,6 +178,14 @@ class TestRunner:
         singular = [
             t for t in self.project.singular_tests if everything or (t.parents and set(t.parents) <= set(names))
         ]
+        queries = {  # the singular tests whose models are built, read from the environment's views
+            t.name: self.project.rewrite(t.query, t.path, self.relation)
+            for t in singular
+            if all(p in self.env for p in t.parents)
+        }
+        for test in singular:
+            if test.name in queries:
+                self._check_singular(test, queries[test.name])
         total = len(models) + len(sources) + len(singular)
         done = 0
 
@@ -203,6 +232,5 @@ class TestRunner:
                     )
                 )
                 continue
-            query = self.project.rewrite(test.query, test.path, self.relation)
-            run.results.append(run_failing_query(self.backend, test.name, test.name, test.severity, query))
+            run.results.append(run_failing_query(self.backend, test.name, test.name, test.severity, queries[test.name]))
         return run
