@@ -623,6 +623,24 @@ def test_plan_text_prints_names_as_written_not_as_markup(deployed: Path) -> None
     assert "[/b]" in result.output
 
 
+
+def test_plan_text_says_when_an_exposure_reads_none_of_the_changed_columns(deployed: Path) -> None:
+    """The dashboard reads customer_id and total; only orders changes. Before: an empty cell."""
+    write_files(
+        deployed,
+        {
+            "models/marts/customer_totals.sql": """
+        select c.customer_id, c.region, count(o.order_id) + 0 as orders, sum(o.amount) as total
+        from staging.stg_customers c left join stg_orders o on o.customer_id = c.customer_id
+        group by c.customer_id, c.region
+    """
+        },
+    )
+    result = runner.invoke(app, ["plan", "-p", str(deployed), "--explain"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("revenue_dashboard"))
+    assert line.split()[-3:] == ["none", "it", "reads"]
+
 READERS = {
     "models/marts/star_copy.sql": "select * from stg_customers\n",
     "models/marts/region_ordinal.sql": "select region as r, count(*) as n from stg_customers group by 1\n",

@@ -105,8 +105,15 @@ def show_plan(console: Console, plan: Plan, fmt: str, explain: bool = False, sav
         ),
         (
             "Downstream impacts",
-            ["exposure", "type", "columns"],
-            [[Text(i.exposure), Text(i.type), Text(", ".join(i.columns))] for i in plan.impacts],
+            ["exposure", "type", "changed columns"],
+            [
+                [
+                    Text(i.exposure),
+                    Text(i.type),
+                    Text(", ".join(i.columns) or "none it reads", style="" if i.columns else "dim"),
+                ]
+                for i in plan.impacts
+            ],
         ),
         (
             "Risks",
