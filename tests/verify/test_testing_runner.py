@@ -234,7 +234,8 @@ def test_a_misspelled_column_in_a_singular_test_is_the_files_error_before_any_te
         before = catalog(wh)
     test = root / "tests/no_negative_totals.sql"
     test.parent.mkdir(exist_ok=True)
-    test.write_text("-- totals are never negative\nselect customer_id\nfrom marts.customer_totals t\n" "where t.totl < 0\n")
+    sql = "-- totals are never negative\nselect customer_id\nfrom marts.customer_totals t\nwhere t.totl < 0\n"
+    test.write_text(sql)
     result = runner.invoke(app, ["test", "--project", str(root)])
     assert result.exit_code == 2, result.output
     assert "no_negative_totals.sql:4: test no_negative_totals cannot run:" in result.stderr
