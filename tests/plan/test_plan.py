@@ -66,6 +66,16 @@ FILES = {
 }
 
 
+# customer_totals without its total column (its contract still declares it)
+WITHOUT_TOTAL = {
+    "models/marts/customer_totals.sql": """
+        select c.customer_id, c.region, count(o.order_id) as orders
+        from staging.stg_customers c left join stg_orders o on o.customer_id = c.customer_id
+        group by c.customer_id, c.region
+    """
+}
+
+
 @pytest.fixture
 def deployed(make_project: ProjectFactory) -> Path:
     root = make_project(FILES)
@@ -158,16 +168,7 @@ def test_added_column_is_non_breaking(deployed: Path, make_project: ProjectFacto
 
 
 def test_removed_contract_column_is_breaking_and_blocked(deployed: Path, make_project: ProjectFactory) -> None:
-    write_files(
-        deployed,
-        {
-            "models/marts/customer_totals.sql": """
-        select c.customer_id, c.region, count(o.order_id) as orders
-        from staging.stg_customers c left join stg_orders o on o.customer_id = c.customer_id
-        group by c.customer_id, c.region
-    """
-        },
-    )
+    write_files(deployed, WITHOUT_TOTAL)
     plan = plan_of(make_project)
     removed = [c for c in plan.contract_changes if c.change == "column removed"]
     assert len(removed) == 1 and removed[0].before.startswith("total ") and removed[0].enforced
@@ -215,16 +216,7 @@ def test_plan_list_shows_a_blocked_plan_as_blocked(deployed: Path) -> None:
     write_files(deployed, {"models/staging/stg_customers.sql": "select customer_id, name, upper(region) as region "
                                                                "from raw.customers\n"})  # fmt: skip
     assert runner.invoke(app, ["plan", "-p", str(deployed)]).exit_code == 0  # a plain DRAFT
-    write_files(
-        deployed,
-        {
-            "models/marts/customer_totals.sql": """
-        select c.customer_id, c.region, count(o.order_id) as orders
-        from staging.stg_customers c left join stg_orders o on o.customer_id = c.customer_id
-        group by c.customer_id, c.region
-    """
-        },
-    )
+    write_files(deployed, WITHOUT_TOTAL)
     assert runner.invoke(app, ["plan", "-p", str(deployed)]).exit_code == 1  # blocked, and recorded
     listed = json.loads(runner.invoke(app, ["plan", "list", "-p", str(deployed), "--format", "json"]).output)
     assert [(p["status"], bool(p["blocked"])) for p in listed] == [("DRAFT", False), ("DRAFT", True)]
