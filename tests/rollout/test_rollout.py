@@ -325,3 +325,15 @@ def test_a_grain_on_no_column_both_sides_have_skips_row_matching_and_says_why(de
     value = next(c for c in plan.checks if (c.model, c.kind) == ("marts.order_facts", "value_diff"))
     assert value.actual == "not run: grain changed (order_id -> line_id): no grain on both sides, rows not matched"
     assert value.outcome == "warn"  # no row was compared: never shown as a pass, and it blocks nothing
+
+
+def test_psi_of_a_table_with_few_rows_is_reported_not_graded(deployed: Deployed) -> None:
+    """customer_revenue has 7 rows: its bins hold a row or two, so any change moves PSI past the thresholds."""
+    revenue = "select customer_id, sum(amount) * 3 as revenue, count(*) as orders from order_facts group by 1\n"
+    deployed.change({"models/marts/customer_revenue.sql": revenue})
+    with deployed.open() as wh:
+        plan = wh.apply(deployed.plan()).plan
+    check = next(c for c in plan.checks if (c.model, c.kind) == ("marts.customer_revenue", "distribution"))
+    assert check.actual is not None and check.actual.startswith("max PSI ")
+    assert check.actual.endswith("; not graded below 30 rows per side") and check.outcome == "pass"
+    assert float(check.actual.split()[2]) > 0.25  # would have been a fail
