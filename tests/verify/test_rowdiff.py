@@ -249,6 +249,25 @@ def test_float_tolerance(backend: Backend) -> None:
     assert [s["id"] for s in both.sample_changed] == [3, 5]
 
 
+
+def test_a_tolerance_never_makes_an_infinity_or_nan_equal_to_a_number(backend: Backend) -> None:
+    """Before: with rel, the bound rel * greatest(|a|, |b|) was infinite or NaN, so 5.0 "matched" inf and 1.0
+    matched NaN; the cross-engine path (Python) already said changed."""
+    inf, nan = "cast('Infinity' as double)", "cast('NaN' as double)"
+    setup(
+        backend,
+        [
+            "create table a (id integer, x double)",
+            "create table b (id integer, x double)",
+            f"insert into a values (1, 5.0), (2, {inf}), (3, 1.0), (4, -{inf}), (5, {inf}), (6, {nan}), (7, 2.0)",
+            f"insert into b values (1, {inf}), (2, 7.0), (3, {nan}), (4, {inf}), (5, {inf}), (6, {nan}), (7, 2.000001)",
+        ],
+    )
+    for tolerance in (Tolerance(rel=1e-6), Tolerance(abs=0.5), Tolerance(abs=0.5, rel=1e-6)):
+        result = compare(backend, "a", "b", ["id"], tolerance)
+        assert sorted(s["id"] for s in result.sample_changed) == [1, 2, 3, 4], tolerance  # inf = inf, NaN = NaN
+        assert result.unchanged == 3
+
 def test_decimals_compare_exactly(backend: Backend) -> None:
     setup(
         backend,

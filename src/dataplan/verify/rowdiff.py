@@ -134,7 +134,13 @@ def same_value(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str, tolerance: 
             biggest = exp.Greatest(this=exp.Abs(this=na.copy()), expressions=[exp.Abs(this=nb.copy())])
             bound = exp.Add(this=bound, expression=exp.Mul(this=_double(tolerance.rel), expression=biggest))
         close = exp.LTE(this=exp.Abs(this=exp.Sub(this=na.copy(), expression=nb.copy())), expression=bound)
-        equal = exp.or_(equal, close)
+        # Only between finite values: with an infinity or a NaN the bound is itself infinite or NaN, which both
+        # engines sort above everything, so 1.0 would be "close" to NaN. v - v = 0 holds for finite v only
+        # (inf - inf and NaN - NaN are NaN); infinities and NaNs compare by equal above.
+        finite = exp.and_(
+            *[exp.EQ(this=exp.Sub(this=v.copy(), expression=v.copy()), expression=_double(0)) for v in (na, nb)]
+        )
+        equal = exp.or_(equal, exp.and_(finite, close))
     return exp.func("coalesce", exp.paren(equal), exp.false())
 
 

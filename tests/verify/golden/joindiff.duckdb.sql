@@ -228,12 +228,18 @@ WITH "__dp_x" AS (
       WHEN NOT COALESCE(
         (
           CAST("__dp_va"."c0" AS DOUBLE) IS NOT DISTINCT FROM CAST("__dp_vb"."c0" AS DOUBLE)
-          OR ABS(CAST("__dp_va"."c0" AS DOUBLE) - CAST("__dp_vb"."c0" AS DOUBLE)) <= CAST(0.0 AS DOUBLE) + CAST(1e-09 AS DOUBLE) * CASE
-            WHEN ABS(CAST("__dp_va"."c0" AS DOUBLE)) IS NULL
-            OR ABS(CAST("__dp_vb"."c0" AS DOUBLE)) IS NULL
-            THEN NULL
-            ELSE GREATEST(ABS(CAST("__dp_va"."c0" AS DOUBLE)), ABS(CAST("__dp_vb"."c0" AS DOUBLE)))
-          END
+          OR (
+            (
+              CAST("__dp_va"."c0" AS DOUBLE) - CAST("__dp_va"."c0" AS DOUBLE) = CAST(0.0 AS DOUBLE)
+              AND CAST("__dp_vb"."c0" AS DOUBLE) - CAST("__dp_vb"."c0" AS DOUBLE) = CAST(0.0 AS DOUBLE)
+            )
+            AND ABS(CAST("__dp_va"."c0" AS DOUBLE) - CAST("__dp_vb"."c0" AS DOUBLE)) <= CAST(0.0 AS DOUBLE) + CAST(1e-09 AS DOUBLE) * CASE
+              WHEN ABS(CAST("__dp_va"."c0" AS DOUBLE)) IS NULL
+              OR ABS(CAST("__dp_vb"."c0" AS DOUBLE)) IS NULL
+              THEN NULL
+              ELSE GREATEST(ABS(CAST("__dp_va"."c0" AS DOUBLE)), ABS(CAST("__dp_vb"."c0" AS DOUBLE)))
+            END
+          )
         ),
         FALSE
       )

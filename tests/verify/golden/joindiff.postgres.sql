@@ -228,11 +228,17 @@ WITH "__dp_x" AS (
       WHEN NOT COALESCE(
         (
           CAST("__dp_va"."c0" AS DOUBLE PRECISION) IS NOT DISTINCT FROM CAST("__dp_vb"."c0" AS DOUBLE PRECISION)
-          OR ABS(
-            CAST("__dp_va"."c0" AS DOUBLE PRECISION) - CAST("__dp_vb"."c0" AS DOUBLE PRECISION)
-          ) <= CAST(0.0 AS DOUBLE PRECISION) + CAST(1e-09 AS DOUBLE PRECISION) * GREATEST(
-            ABS(CAST("__dp_va"."c0" AS DOUBLE PRECISION)),
-            ABS(CAST("__dp_vb"."c0" AS DOUBLE PRECISION))
+          OR (
+            (
+              CAST("__dp_va"."c0" AS DOUBLE PRECISION) - CAST("__dp_va"."c0" AS DOUBLE PRECISION) = CAST(0.0 AS DOUBLE PRECISION)
+              AND CAST("__dp_vb"."c0" AS DOUBLE PRECISION) - CAST("__dp_vb"."c0" AS DOUBLE PRECISION) = CAST(0.0 AS DOUBLE PRECISION)
+            )
+            AND ABS(
+              CAST("__dp_va"."c0" AS DOUBLE PRECISION) - CAST("__dp_vb"."c0" AS DOUBLE PRECISION)
+            ) <= CAST(0.0 AS DOUBLE PRECISION) + CAST(1e-09 AS DOUBLE PRECISION) * GREATEST(
+              ABS(CAST("__dp_va"."c0" AS DOUBLE PRECISION)),
+              ABS(CAST("__dp_vb"."c0" AS DOUBLE PRECISION))
+            )
           )
         ),
         FALSE
