@@ -169,6 +169,9 @@ class Plan(_Data):
     promoted_at: dt.datetime | None = None
     # The versions the swap writes, saved just before it; after it, the target's views.
     promoted_state: dict[str, str] = Field(default_factory=dict)
+    # Rows the target's views held just before the swap (models with a row-count trigger): what the trigger
+    # compares with, since a `run` of the target after apply moves it past the baseline.
+    promoted_from_rows: dict[str, int] = Field(default_factory=dict)
     rolled_back_at: dt.datetime | None = None
     rollback_reason: str | None = None
     forced_reason: str | None = None  # promote --force --reason

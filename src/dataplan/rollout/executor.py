@@ -19,10 +19,11 @@ from dataplan.build.naming import check_environment_name, environment_schema
 from dataplan.errors import DataplanError, InputError, StateError
 from dataplan.plan.model import ApplyFailure, Plan
 from dataplan.project import Project
+from dataplan.rollout.catchup import lagging
 from dataplan.rollout.journal import Journal, unfinished
 from dataplan.rollout.locks import Locks
 from dataplan.rollout.pointers import Swap, promotion_swap, rollback_swap, swap
-from dataplan.rollout.postcheck import PostCheckResult, post_promotion_checks
+from dataplan.rollout.postcheck import PostCheckResult, post_promotion_checks, rows_before_swap
 from dataplan.rollout.promotion import (
     after_state,
     failed_post_check,
@@ -201,11 +202,13 @@ class Rollout:
             plan = self.records.get(plan_id)  # again under the locks: another process may have promoted it
             self._check_promotable(plan, target, to, force)
             change = promotion_swap(self.project, self.store, plan, target)  # refuses before any change
+            self._catch_up(plan, target, journal)
             # The target and the versions the swap writes are saved before it: rollback and resume after a
             # crash act on them (the plan's new_version can name another version with the same data).
             update: dict[str, object] = {
                 "promoted_to": target,
                 "promoted_state": {p.model: p.version_id for p in change.pointers},
+                "promoted_from_rows": rows_before_swap(self.project, self.backend, self.store, plan, target),
             }
             if force:
                 update["forced_reason"] = reason
@@ -213,6 +216,18 @@ class Rollout:
             journal.record("promote", "start", target=target, before=plan.target_state)
             swap(self.backend, self.store, target, change, journal)
             return self._promoted(plan, target, journal, f"{target} now points at the plan's versions")
+
+    def _catch_up(self, plan: Plan, target: str, journal: Journal) -> None:
+        """Fill the plan's incremental versions as far as the target's got since apply (``catchup``)."""
+        ends = lagging(self.project, self.store, plan, target)
+        if not ends:
+            return
+        end = max(ends.values())
+        journal.record("catch_up", "start", models=sorted(ends), end=end.isoformat())
+        ran = Builder(self.project, self.backend, self.store).run(
+            plan.plan_environment, ",".join(sorted(ends)), end=end
+        )
+        journal.record("catch_up", "end", "ok", refreshed=len(ran.refreshed))
 
     def _check_promotable(self, plan: Plan, target: str, to: str | None, force: bool) -> None:
         plan_id = plan.plan_id

@@ -23,7 +23,7 @@ from dataplan.project import Project
 from dataplan.state.store import EnvironmentModel, StateStore
 from dataplan.verify.testing import TestRunner
 
-__all__ = ["DEFAULT_TRIGGERS", "PostCheckResult", "post_promotion_checks"]
+__all__ = ["DEFAULT_TRIGGERS", "PostCheckResult", "post_promotion_checks", "rows_before_swap"]
 
 
 @dataclass
@@ -85,6 +85,18 @@ def _tests(
     )
 
 
+def rows_before_swap(project: Project, backend: Backend, store: StateStore, plan: Plan, target: str) -> dict[str, int]:
+    """The target's row count of each model the plan rebuilds that has a row-count trigger, read just before
+    the swap: one count per such model."""
+    env = store.environment_models(target)
+    out: dict[str, int] = {}
+    for change in plan.changes:
+        if change.rebuild and change.model in env and _triggers(project, change.model).row_count_drop_pct is not None:
+            view = table(env[change.model].view_schema, change.model)
+            out[change.fqn] = int(backend.fetch_value(exp.select(exp.func("count", exp.Star())).from_(view)) or 0)
+    return out
+
+
 def post_promotion_checks(
     project: Project, backend: Backend, store: StateStore, plan: Plan, target: str
 ) -> list[PostCheckResult]:
@@ -99,7 +111,8 @@ def post_promotion_checks(
         except EngineError as exc:
             out.append(PostCheckResult(f"query {change.fqn}", "fail", exc.message[:200], True))
             continue
-        before = base.get("row_count")
+        # the target just before the swap when promote counted it, else the baseline apply captured
+        before = plan.promoted_from_rows.get(change.fqn, base.get("row_count"))
         if trig.row_count_drop_pct is not None and isinstance(before, int) and before:
             drop = (before - rows) / before * 100
             fired = drop > trig.row_count_drop_pct

@@ -1,0 +1,40 @@
+"""Catching a plan's incremental versions up with the target before the swap.
+
+``apply`` fills a rebuilt incremental model as far as the target's version got then. A ``run`` of the target
+afterwards (the scheduler does not wait for promotions) loads later days into the target's version only; a
+swap then would serve fewer days than the target does, until the next ``run``. So ``promote`` first fills the
+plan's version as far as the target's version got, as ``run`` would (lookback included), before the swap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dataplan.plan.model import Plan
+from dataplan.project import Project
+from dataplan.state.store import StateStore
+
+
+def lagging(project: Project, store: StateStore, plan: Plan, target: str) -> dict[str, dt.date]:
+    """Each incremental model whose plan version stops before the target's version -> where the target's
+    version stops (exclusive). One state query for the intervals, only when the plan rebuilds such a model."""
+    current = store.environment_models(target)
+    planned = store.environment_models(plan.plan_environment)
+    pairs = {
+        name: (current[name].version_id, entry.version_id)
+        for name, entry in planned.items()
+        if name in current
+        and current[name].version_id != entry.version_id
+        and name in project.models
+        and project.models[name].materialized == "incremental_by_time"
+    }
+    if not pairs:
+        return {}
+    spans = store.intervals(sorted({v for pair in pairs.values() for v in pair}))
+    out: dict[str, dt.date] = {}
+    for name, (old, new) in pairs.items():
+        old_end = max((end for _, end in spans.get(old, [])), default=None)
+        new_end = max((end for _, end in spans.get(new, [])), default=None)
+        if old_end is not None and (new_end is None or old_end > new_end):
+            out[name] = old_end.date()
+    return out

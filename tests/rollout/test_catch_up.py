@@ -1,0 +1,64 @@
+"""Promote fills a plan's incremental versions as far as the target's got by `run` after apply."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dataplan.rollout.journal import Journal
+from tests.build.test_incremental import days, incremental
+from tests.conftest import ProjectFactory, write_files
+
+D = dt.date
+DOUBLED = {"models/staging/events.sql": "select order_id, ordered_at, amount * 2 as amount from raw.orders"}
+STRICT = """
+    models:
+      - name: events
+        materialized: incremental_by_time
+        time_column: ordered_at
+        start: 2025-01-01
+        batch_days: 1
+        rollback_when: {row_count_drop_pct: 1}
+"""
+
+
+def test_promote_catches_the_plans_incremental_version_up_with_what_run_loaded_since_apply(
+    make_project: ProjectFactory,
+) -> None:
+    root = make_project()
+    write_files(root, {**incremental(batch_days=1), "models/staging/events.yml": STRICT})
+    with make_project.open() as wh:
+        wh.build("prod", end=D(2025, 1, 3))  # raw.orders has one order a day on 01-01, 01-03, 01-05, two on 01-02
+        assert days(wh) == ["2025-01-01", "2025-01-02", "2025-01-02"]
+    write_files(root, DOUBLED)
+    with make_project.open() as wh:
+        plan = wh.plan("prod")
+        applied = wh.apply(plan.plan_id, end=D(2025, 1, 3))
+        assert applied.plan.verified
+        wh.run("prod", end=D(2025, 1, 6))  # the scheduler loads three more days into prod's version
+        assert len(days(wh)) == 5
+        promoted = wh.promote(plan.plan_id)
+        # Before: prod served the plan's 3 rows, and the trigger compared them with apply's baseline (3 -> 3)
+        assert promoted.action == "promoted", promoted.messages
+        assert days(wh) == ["2025-01-01", "2025-01-02", "2025-01-02", "2025-01-03", "2025-01-05"]
+        [count] = [c for c in promoted.plan.post_checks if c.name == "row count staging.events"]
+        assert count.detail.startswith("5 -> 5 rows") and count.outcome == "pass"
+        assert promoted.plan.promoted_from_rows == {"staging.events": 5}
+        steps = [(e.step, e.phase) for e in Journal(wh.store, plan.plan_id).entries()]
+        assert ("catch_up", "end") in steps and steps.index(("catch_up", "end")) < steps.index(("promote", "start"))
+
+
+def test_a_plan_whose_versions_are_as_far_as_the_target_promotes_without_catching_up(
+    make_project: ProjectFactory,
+) -> None:
+    root = make_project()
+    write_files(root, incremental(batch_days=1))
+    with make_project.open() as wh:
+        wh.build("prod", end=D(2025, 1, 6))
+    write_files(root, DOUBLED)
+    with make_project.open() as wh:
+        plan = wh.plan("prod")
+        wh.apply(plan.plan_id)
+        assert wh.promote(plan.plan_id).action == "promoted"
+        steps = {e.step for e in Journal(wh.store, plan.plan_id).entries()}
+        assert "catch_up" not in steps
+        assert len(days(wh)) == 5
