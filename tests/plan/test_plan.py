@@ -515,6 +515,19 @@ def test_moving_an_incremental_start_changes_its_rows_and_the_backfill(make_proj
     assert bf.ranges == [("2025-01-01", "2025-01-07")]
 
 
+
+def test_a_start_moved_past_the_processed_history_backfills_from_it_as_a_new_model(
+    make_project: ProjectFactory,
+) -> None:
+    """Before: a 'date-range backfill' with no range (0 batches), while apply filled up to today."""
+    root = built_with_daily_orders(make_project, "2025-01-01")  # history [2025-01-01, 2025-01-07)
+    write_files(root, {"models/staging/daily_orders.yml": DAILY_ORDERS.format(start="2025-01-09")})
+    plan = plan_of(make_project, end=dt.date(2025, 1, 13))
+    bf = next(b for b in plan.backfills if b.model == "staging.daily_orders")
+    assert (bf.strategy, bf.ranges) == ("date-range backfill", [("2025-01-09", "2025-01-13")])
+    assert "start moved past the old version's history (which ends 2025-01-07)" in bf.reason
+    assert bf.reason.endswith("(2 batches)")
+
 def test_a_child_reading_a_removed_column_is_named_by_file(deployed: Path) -> None:
     write_files(deployed, {"models/staging/stg_customers.sql": "select customer_id, region from raw.customers\n"})
     result = runner.invoke(app, ["plan", "-p", str(deployed)])

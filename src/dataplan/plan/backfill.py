@@ -38,12 +38,19 @@ def choose(
     spec = model.spec
     assert spec.start is not None
     batch_days = spec.batch_days or project.config.defaults.batch_days
-    if old_intervals:
+    got = max((e for _, e in old_intervals), default=None)  # where the old version's processed history ends
+    if got is not None and as_datetime(spec.start) < got:
         # A new version is filled from its own start (which the change may have moved), to where the old one got.
-        start, stop = as_datetime(spec.start), max(e for _, e in old_intervals)
+        start, stop = as_datetime(spec.start), got
         reason = (
             "the processed history is rebuilt in the plan environment, in batches of "
             f"{batch_days} days; later intervals are caught up by `dataplan run`"
+        )
+    elif got is not None:  # the start moved past it: nothing of the old history is kept
+        start, stop = as_datetime(spec.start), as_datetime(end)
+        reason = (
+            f"its start moved past the old version's history (which ends {got.date().isoformat()}): filled from "
+            f"the new start in batches of {batch_days} days, as a new model"
         )
     else:
         start, stop = as_datetime(spec.start), as_datetime(end)
