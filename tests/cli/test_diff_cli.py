@@ -235,6 +235,24 @@ def test_profile_text_shows_deviation_and_quantiles_of_numeric_columns(tmp_path:
     assert not any(line.startswith("│ s ") and "50.5" in line for line in output.splitlines())
 
 
+
+def test_profile_text_shows_a_microsecond_timestamp_whole_and_marks_a_cut_value(tmp_path: Path) -> None:
+    """Before: every value was cut at 24 characters with no mark, so .123456 read as .1234."""
+    sql = (
+        "create table t as select timestamp '2026-01-01 10:00:00.123456' + to_microseconds(i) as ts, "
+        "repeat('y', 40) || i as long_text, cast(null as integer) as empty from range(1, 4) t(i)"
+    )
+    path = duck_file(tmp_path / "p.duckdb", sql)
+    result = runner.invoke(app, ["profile", "t", "--connection", str(path)], env={"COLUMNS": "200"})
+    code, output = result.exit_code, result.output
+    assert code == 0, output
+    lines = output.splitlines()
+    assert any("2026-01-01 10:00:00.123457" in line and "2026-01-01 10:00:00.123459" in line for line in lines)
+    cut = next(line for line in lines if line.startswith("│ long_text"))
+    assert "y" * 31 + "…" in cut and "y" * 32 not in cut
+    empty = next(line for line in lines if line.startswith("│ empty"))
+    assert "None" not in empty
+
 # --- a model between two environments ----------------------------------------------------------------
 
 DOUBLED = """

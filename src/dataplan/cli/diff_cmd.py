@@ -31,6 +31,7 @@ from dataplan.verify.model import DiffResult
 from dataplan.verify.named import resolve
 from dataplan.verify.relations import parse_columns, parse_key, parse_renames, parse_tolerance, parse_where
 from dataplan.verify.reports import html_report, markdown_report, terminal_report, to_json
+from dataplan.verify.reports.common import shorten
 from dataplan.warehouse import Warehouse
 
 
@@ -68,6 +69,13 @@ def _sources(project: Path, connection: str | None) -> dict[str, SourceTable] | 
     if connection is not None or not (project / CONFIG_FILE).exists():
         return None
     return load_sources(project)
+
+
+PROFILE_CELL = 32  # characters: a timestamp with microseconds (26) whole; longer text cut with an ellipsis
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else shorten(str(value), PROFILE_CELL)
 
 
 def _print_notes(notes: list[str]) -> None:
@@ -225,8 +233,8 @@ def profile(
             Text(c.type),
             f"{c.null_pct:.2f}",
             "" if c.distinct is None else f"{c.distinct:,}",
-            Text(str(c.min)[:24]),  # data, not markup
-            Text(str(c.max)[:24]),
+            Text(_cell(c.min)),  # data, not markup
+            Text(_cell(c.max)),
         )
     out.print(t)
     numeric = [c for c in result.columns if c.mean is not None and c.kind == "numeric"]
