@@ -647,7 +647,8 @@ def test_changes_contracts_backfills_and_impacts() -> None:
     backfill = section(doc, "Backfill Strategy")
     assert "- [x] Full refresh required (rebuilt from scratch) — `marts.churn_weekly`" in backfill
     assert "- [ ] Incremental catch-up" in backfill and "- [ ] No backfill required" in backfill
-    assert "- [x] Manual backfill needed (specific date range) — `marts.fct_churn`" in backfill
+    date_range = "- [x] Date-range backfill (specific date range, run by `dataplan apply` in the plan env)"
+    assert f"{date_range} — `marts.fct_churn`" in backfill  # not "Manual": apply runs it
     assert "2024-01-01 → 2024-04-01; 2024-04-01 → 2024-05-06" in backfill
     downstream = section(doc, "Downstream Impacts")
     assert "- [x] Dashboards need updating — `churn_dashboard`" in downstream

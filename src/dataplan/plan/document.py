@@ -53,7 +53,7 @@ _BASELINE_KINDS = ("row_count", "profile", "distribution")
 _BACKFILL_BOXES = (
     ("full refresh", "Full refresh required (rebuilt from scratch)"),
     ("incremental catch-up", "Incremental catch-up (no action — the next run picks up)"),
-    ("date-range backfill", "Manual backfill needed (specific date range)"),
+    ("date-range backfill", "Date-range backfill (specific date range, run by `dataplan apply` in the plan env)"),
 )
 
 
