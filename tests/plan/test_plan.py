@@ -610,7 +610,13 @@ def test_a_changed_seed_is_compared_by_its_data_column_by_column(
     assert {c.model for c in plan.changes if c.rebuild} - {"regions"} == rebuilt
     with make_project.open() as wh:
         applied = wh.apply(plan.plan_id)
-        if changed == [ALL_COLUMNS]:  # 3 -> 4 rows: the row-count check blocks it, as it should
+        if changed == [ALL_COLUMNS]:  # 3 -> 4 rows
+            counts = {c.model: c for c in applied.plan.checks if c.kind == "row_count"}
+            seed = counts["seeds.regions"]  # its rows are its file's: reported, never blocking
+            assert (seed.blocking, seed.outcome) == (False, "pass") and seed.actual.startswith("3 -> 4 rows")
+            # its readers gain the row too: their own row-count checks block it (a person decides; --force)
+            assert {m for m, c in counts.items() if c.outcome == "fail" and c.blocking} == {
+                "marts.region_names", "marts.region_ranks"}  # fmt: skip
             assert applied.exit_code == 1
             return
         assert applied.exit_code == 0  # verification agrees: the kept readers' data is unchanged

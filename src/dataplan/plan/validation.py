@@ -48,6 +48,16 @@ def checks_for(
                 "reported; no fail threshold (the grain changed on purpose)",
                 blocking=False,
             )
+        elif model.kind == "seed":  # its rows are its file's: a row added to the CSV is the change itself
+            _check(
+                out,
+                fqn,
+                "row_count",
+                f"{fqn} row count",
+                "count(*) plan vs target",
+                "reported; no fail threshold (a seed holds the rows of its file)",
+                blocking=False,
+            )
         else:
             # A rollback trigger stricter than the default fail threshold fails the check already: a plan
             # verified here would otherwise be promoted only to be rolled back on the same figure.
