@@ -218,8 +218,10 @@ def test_a_promotion_holds_the_plan_so_a_second_one_waits_its_turn(deployed: Dep
         assert wh.get_plan(pid).promoted_to is None
         Locks(wh.store).release(f"plan_{pid}")
         assert wh.promote(pid).plan.promoted_to == "prod"
-        with pytest.raises(StateError, match="is COMPLETE; it cannot be promoted"):
+        with pytest.raises(StateError, match=r"is COMPLETE; it cannot be promoted \(it went to prod\)") as info:
             wh.promote(pid, to="dev")
+        assert info.value.hint is not None and "`dataplan plan` makes a new one" in info.value.hint
+        assert "to ship to dev what prod now runs" in info.value.hint
     assert state_of(deployed, "dev") == before[1]
 
 

@@ -232,7 +232,12 @@ class Rollout:
     def _check_promotable(self, plan: Plan, target: str, to: str | None, force: bool) -> None:
         plan_id = plan.plan_id
         if plan.status in ("COMPLETE", "ROLLED BACK", "ABANDONED"):
-            raise StateError(f"plan {plan_id} is {plan.status}; it cannot be promoted")
+            went = plan.promoted_to if plan.status == "COMPLETE" else None
+            raise StateError(
+                f"plan {plan_id} is {plan.status}; it cannot be promoted" + (f" (it went to {went})" if went else ""),
+                hint="a plan is promoted once: `dataplan plan` makes a new one for the same change"
+                + (f", to ship to {target} what {went} now runs" if went and target != went else ""),
+            )
         # Before the freshness check: the target still serving its versions is what makes it look stale.
         if failed_post_check(Journal(self.store, plan_id).entries()) is not None:
             raise StateError(
