@@ -225,7 +225,11 @@ def test_incremental_builds_in_batches_and_run_processes_new_intervals(make_proj
         # late data inside a processed interval is not picked up; new intervals are
         run_sql(wh, ["insert into raw.orders values (7,'c1',1.0,'paid','2025-01-06')"])
         ran = wh.run("prod", select="daily_orders", end=dt.date(2025, 1, 7))
-        assert ran.refreshed[0].action == "1 new batch(es)"
+        assert ran.refreshed[0].action == "1 new batch(es): 2025-01-05 -> 2025-01-07, 2 rows"
+        # each recorded interval keeps the rows its batch inserted (it was always 0)
+        counts = exp.select("row_count").from_(wh.store.t("intervals")).where(
+            exp.column("version_id").eq(exp.Literal.string(vid))).order_by("start_ts")  # fmt: skip
+        assert [int(r[0]) for r in wh.backend.fetch_rows(counts)] == [2, 1, 2]  # one row a day
         got = rows(wh, "staging", "daily_orders", "ordered_at")
         assert [str(r[0]) for r in got] == [
             "2025-01-01",

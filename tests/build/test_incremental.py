@@ -92,7 +92,7 @@ def test_the_day_under_way_is_processed_but_not_recorded(make_project: ProjectFa
         assert recorded(wh) == [("2025-01-01", "2025-01-03"), ("2025-01-03", "2025-01-04")]
         run_sql(wh, ["insert into raw.orders values (6, 'c1', 1.0, 'paid', '2025-01-04')"])  # late row of today
         ran = wh.run("prod", select="events", end=D(2025, 1, 5))
-        assert ran.refreshed[0].action == "1 new batch(es)"
+        assert ran.refreshed[0].action == "1 new batch(es): 2025-01-04 -> 2025-01-05, 1 row"  # what run processed
         assert days(wh)[-1] == "2025-01-04"
         # an --end far in the future processes what is there and records nothing past today
         wh.run("prod", end=D(2030, 1, 1))

@@ -260,8 +260,14 @@ class Backend(ABC):
     def drop(self, target: exp.Table, kind: str) -> None:
         self.execute(exp.Drop(tables=[target], kind=kind, exists=True))
 
-    def insert(self, target: exp.Table, query: exp.Query) -> None:
-        self.execute(exp.insert(query, target))
+    def insert(self, target: exp.Table, query: exp.Query) -> int:
+        """INSERT the query's rows; returns how many rows went in."""
+        self.round_trips += 1
+        return self._inserted(self._run(self.render(exp.insert(query, target))))
+
+    def _inserted(self, result: Any) -> int:
+        """The row count of an INSERT from the driver's result (the engine's own words differ)."""
+        raise NotImplementedError
 
     def delete(self, target: exp.Table, where: exp.Expr | None = None) -> None:
         self.execute(exp.delete(target, where=where))

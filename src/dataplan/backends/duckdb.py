@@ -89,6 +89,10 @@ class DuckDBBackend(Backend):
         except duckdb.Error as exc:
             raise EngineError(redact(f"DuckDB: {exc}"), transient=isinstance(exc, _TRANSIENT)) from exc
 
+    def _inserted(self, result: Any) -> int:
+        row = result.fetchone()  # DuckDB answers an INSERT with one row: the count
+        return int(row[0]) if row else 0
+
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         cursor = self._run(sql)
         try:

@@ -148,6 +148,9 @@ class PostgresBackend(Backend):
             overflow = isinstance(exc, psycopg.errors.NumericValueOutOfRange)
             raise EngineError(redact(f"Postgres: {exc}".strip()), transient=transient, overflow=overflow) from exc
 
+    def _inserted(self, result: Any) -> int:
+        return max(int(result.rowcount), 0)  # the cursor's count of the INSERT
+
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         cursor = self._run(sql)
         try:

@@ -252,7 +252,7 @@ class Builder:
                         created.append(built.version)
                 else:
                     bound = result.unfinished[action.version_id]
-                    action.batches = self.writer.fill_intervals(fill[action.version_id], bound, hook)
+                    action.batches = self.writer.fill_intervals(fill[action.version_id], bound, hook).batches
             except InputError:
                 # The project's own error (a broken contract, a column the engine cannot find): exit 2 means
                 # nothing changed, so the versions built before it go too.
@@ -371,8 +371,8 @@ class Builder:
             self.writer.refresh_table(version)
             what = "recomputed"
         elif version.materialized == "incremental_by_time":
-            n = self.writer.fill_intervals(version, end, lookback=True)
-            what = f"{n} new batch(es)" if n else "no new intervals"
+            filled = self.writer.fill_intervals(version, end, lookback=True)
+            what = filled.summary()
         elif version.config.get("seed"):
             what = "nothing to do (seed: a build loads its file)"  # a changed file is a new fingerprint
         else:

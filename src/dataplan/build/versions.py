@@ -174,7 +174,7 @@ class VersionWriter:
             version = self._record(model, fingerprint, vid, query, columns, config)
         n_batches = 0
         if model.materialized == "incremental_by_time":
-            n_batches = self.fill_intervals(version, end, on_batch)
+            n_batches = self.fill_intervals(version, end, on_batch).batches
         return VersionBuild(version, None, n_batches)
 
     def _claim(self, model: Model, fingerprint: str, vid: str, kind: str) -> Version | None:
@@ -305,7 +305,8 @@ class VersionWriter:
 
     def fill_intervals(
         self, version: Version, end: dt.date, on_batch: BatchHook | None = None, *, lookback: bool = False
-    ) -> int:
+    ) -> Fill:
+        """Process the version's pending batches up to ``end`` (with ``lookback``, its last days again)."""
         done = self.store.intervals([version.version_id])[version.version_id]
         todo = self.pending_batches(version, end, done, lookback)
         target = self.physical(version.version_id)
@@ -313,6 +314,7 @@ class VersionWriter:
         name = str(version.config["time_column"])
         bound = _bound_literal(dict(version.columns).get(name, ""))
         until = open_from()
+        rows = 0
         for i, (s, e) in enumerate(todo):
             with self.backend.transaction():
                 # Deleting first makes a re-processed batch (lookback, late rows, today) idempotent.
@@ -320,13 +322,31 @@ class VersionWriter:
                 if lookback and i == 0:
                     self.store.remove_intervals(version.version_id, s)
                 in_batch = exp.and_(column(name, "q") >= bound(s), column(name, "q") < bound(e))
-                self.backend.insert(target, select_star(query.subquery("q")).where(in_batch))
+                n = self.backend.insert(target, select_star(query.subquery("q")).where(in_batch))
+                rows += n
                 done_part = recorded((s, e), until)
                 if done_part is not None:
-                    self.store.add_interval(version.version_id, *done_part, 0)
+                    self.store.add_interval(version.version_id, *done_part, n)
             if on_batch:
                 on_batch(version.model, i + 1, len(todo))
-        return len(todo)
+        return Fill(len(todo), rows, todo[0][0], todo[-1][1]) if todo else Fill(0)
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What one fill of an incremental version processed: batches, rows inserted, and the days [start, end)."""
+
+    batches: int
+    rows: int = 0
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    def summary(self) -> str:
+        """``2 new batch(es): 2026-11-14 -> 2026-11-16, 37 rows`` (or ``no new intervals``)."""
+        if not self.batches or self.start is None or self.end is None:
+            return "no new intervals"
+        span = f"{self.start.date().isoformat()} -> {self.end.date().isoformat()}"
+        return f"{self.batches} new batch(es): {span}, {self.rows:,} row{'' if self.rows == 1 else 's'}"
 
 
 def _bound_literal(time_type: str) -> Callable[[dt.datetime], exp.Expr]:
