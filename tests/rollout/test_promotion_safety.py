@@ -158,6 +158,11 @@ def test_abandon_drops_the_plan_environment_and_frees_its_versions(deployed: Dep
         assert wh.store.environment_models(f"plan_{pid}") == {}
         assert f"plan_{pid}" not in {e["name"] for e in wh.environments()}
         assert "**ABANDONED**" in (deployed.root / plan.document).read_text()
+        # the journal (`dataplan log`, and the log file beside the document) ends with it
+        assert [(e.step, e.phase, e.outcome) for e in wh.log(pid)][-2:] == [
+            ("abandon", "start", ""), ("abandon", "end", "ok")]  # fmt: skip
+        log_file = (deployed.root / plan.document).with_suffix(".log.md")
+        assert "| abandon | end | ok |" in log_file.read_text()
     assert state_of(deployed, "prod") == prod_before
 
 

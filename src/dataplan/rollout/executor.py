@@ -348,7 +348,10 @@ class Rollout:
     def abandon(self, plan: Plan) -> Plan:
         """Mark a plan that was never promoted ABANDONED and drop its plan environment's views."""
         with self.locks.held(plan.plan_environment, f"abandon {plan.plan_id}"):
+            journal = Journal(self.store, plan.plan_id)  # `dataplan log` ends with it, not with the last apply
+            journal.record("abandon", "start", was=plan.status)
             self._drop_plan_environment(plan)
+            journal.record("abandon", "end", "ok")  # before the save, which writes the log file beside the plan
             return self._save(plan.model_copy(update={"status": "ABANDONED"}))
 
     def _drop_plan_environment(self, plan: Plan) -> None:
