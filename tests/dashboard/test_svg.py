@@ -153,6 +153,16 @@ def test_bar_draws_one_rect_per_non_null_value_with_tooltips() -> None:
     assert texts(group(root, "x-axis"))[:3] == ["Starter", "Growth", "Legacy"]
 
 
+
+def test_counts_get_whole_number_ticks() -> None:
+    """Before: a chart of 0 to 2 orders had ticks at 0.5 and 1.5; measures with fractions keep them."""
+    counts = pa.table({"status": ["paid", "refunded", "pending"], "orders": [2, 1, 1]})
+    ticks = texts(group(parse(render_chart_svg(spec("bar", x="status", y=["orders"]), counts)), "y-axis"))
+    assert ticks and all(t.isdigit() for t in ticks), ticks
+    amounts = pa.table({"status": ["paid", "refunded"], "amount": [1.5, 0.25]})
+    ticks = texts(group(parse(render_chart_svg(spec("bar", x="status", y=["amount"]), amounts)), "y-axis"))
+    assert any("." in t for t in ticks), ticks
+
 def test_grouped_bars_per_y_column() -> None:
     table = pa.table({"m": [1, 2, 3], "a": [1, 2, 3], "b": [3, 2, 1]})
     root = parse(render_chart_svg(spec("bar", x="m", y=["a", "b"]), table))

@@ -173,14 +173,15 @@ def nice_step(span: float, count: int, integer: bool = False) -> float:
     return 10 * power
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> tuple[float, float, list[float]]:
-    """Round the domain [lo, hi] outwards to multiples of a nice step; return it and the ticks."""
+def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> tuple[float, float, list[float]]:
+    """Round the domain [lo, hi] outwards to multiples of a nice step; return it and the ticks. ``integer``
+    data (counts) gets whole-number steps: no 0.5 orders."""
     if hi < lo:
         lo, hi = hi, lo
     if hi == lo:
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = (lo - pad, hi + pad) if lo != 0 else (0.0, 1.0)
-    step = nice_step(hi - lo, count)
+    step = nice_step(hi - lo, count, integer)
     start = math.floor(lo / step + 1e-9) * step
     stop = math.ceil(hi / step - 1e-9) * step
     n = int(round((stop - start) / step))

@@ -83,7 +83,10 @@ class _XYChart:
         self.bottom = height - (50 if data.omitted else 40)
         y_lo, y_hi = self._y_extent()
         count = max(2, int((self.bottom - self.top) / 40))
-        self.y_lo, self.y_hi, self.y_ticks = nice_ticks(y_lo, y_hi, count)
+        whole = not data.percent and all(
+            float(v).is_integer() for series in data.series for v in series.values.values() if v is not None
+        )
+        self.y_lo, self.y_hi, self.y_ticks = nice_ticks(y_lo, y_hi, count, integer=whole)
         self.y_step = self.y_ticks[1] - self.y_ticks[0] if len(self.y_ticks) > 1 else 1.0
         self.y_labels = [format_tick(t, self.y_step, data.percent) for t in self.y_ticks]
         self.left = 14 + max(text_width(label) for label in self.y_labels)
