@@ -624,6 +624,25 @@ def test_a_changed_seed_is_compared_by_its_data_column_by_column(
         assert wh.status("prod").pending == []
 
 
+
+def test_a_qualified_star_reads_every_column_of_its_own_table_only(make_project: ProjectFactory) -> None:
+    """`c.*` over a join with the seed read every seed column too: a rank-only change rebuilt it."""
+    reader = {
+        "models/marts/customers_labelled.sql": "select c.*, r.label from stg_customers c "
+        "join seeds.regions r on r.region = c.region\n"
+    }
+    root = make_project({**FILES, **SEED_READERS, **reader})
+    with make_project.open() as wh:
+        wh.build("prod")
+    ranked = "region,label,rank\neu,Europe,10\nus,United States,2\napac,Asia Pacific,3\n"  # only a rank changes
+    write_files(root, {"seeds/regions.csv": ranked})
+    plan = plan_of(make_project)
+    labelled = by_model(plan)["customers_labelled"]
+    assert not labelled.rebuild, labelled.reason  # type: ignore[attr-defined]
+    assert "reads none of the changed upstream columns" in labelled.reason  # type: ignore[attr-defined]
+    write_files(root, {"seeds/regions.csv": "region,label,rank\neu,EU,1\nus,United States,2\napac,Asia Pacific,3\n"})
+    assert by_model(plan_of(make_project))["customers_labelled"].rebuild  # type: ignore[attr-defined]
+
 def test_plan_text_prints_names_as_written_not_as_markup(deployed: Path) -> None:
     write_files(
         deployed,

@@ -142,9 +142,12 @@ def raw_reads(query: exp.Query, dialect: str) -> RawReads:
         }
         select = scope.expression if isinstance(scope.expression, exp.Select) else None
         selects = select.selects if select is not None else []
-        if any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star) for s in selects):
-            for parent in tables.values():
-                reads.add(parent, STAR, False)
+        for star in (s for s in selects if isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star)):
+            # ``o.*`` reads every column of o only; a bare ``*`` reads every column of every table in scope
+            qualifier = star.table.lower() if isinstance(star, exp.Column) else ""
+            for alias, parent in tables.items():
+                if not qualifier or alias.lower() == qualifier:
+                    reads.add(parent, STAR, False)
         joins = select.args.get("joins") or [] if select is not None else []
         for join in joins:
             # JOIN ... USING (k) names k as identifiers, not columns: it matches rows on both sides.
