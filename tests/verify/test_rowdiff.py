@@ -206,6 +206,29 @@ def test_a_key_unique_only_below_the_coarser_precision_is_not_unique(backend: Ba
     assert kc.note.endswith("key values are compared truncated to the second (the coarser precision)")
 
 
+
+def test_a_timestamp_the_engine_cast_to_a_coarser_precision_compares_equal_however_it_rounded(
+    backend: Backend,
+) -> None:
+    """Both engines round when they cast x.0015 to milliseconds (DuckDB half up, Postgres half to even);
+    truncating only the finer side called half of such a copy changed. Two ms apart is still a change."""
+    millis = "timestamp_ms" if backend.dialect == "duckdb" else "timestamp(3)"
+    setup(
+        backend,
+        [
+            "create table a (id integer, ts timestamp)",
+            f"create table b (id integer, ts {millis})",
+            "insert into a values (1, '2024-01-01 00:00:00.0015'), (2, '2024-01-01 00:00:00.0025'),"
+            " (3, '2024-01-01 00:00:00.0044'), (4, '2024-01-01 00:00:00.0046'), (5, '2024-01-01 00:00:00.999'),"
+            " (6, '2024-01-01 00:00:00.9996'), (7, '2024-01-01 00:00:00.010')",
+            f"insert into b select id, cast(ts as {millis}) from a where id < 7",
+            f"insert into b values (7, cast('2024-01-01 00:00:00.012' as {millis}))",
+        ],
+    )
+    result = compare(backend, "a", "b", ["id"])
+    assert [s["id"] for s in result.sample_changed] == [7]
+    assert (result.changed, result.unchanged) == (1, 6)
+
 def test_a_timestamp_key_against_a_date_key_is_checked_by_day(backend: Backend) -> None:
     setup(
         backend,

@@ -50,7 +50,7 @@ import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -339,6 +339,18 @@ def _truncated(v: datetime, unit: str | None) -> datetime:
     if unit == "MILLISECOND":
         return v.replace(microsecond=v.microsecond // 1000 * 1000)
     return v
+
+
+_UNIT = {"SECOND": timedelta(seconds=1), "MILLISECOND": timedelta(milliseconds=1)}
+
+
+def within_unit(a: Any, b: Any, unit: str | None) -> bool:
+    """Two timestamps within half a ``unit``: one is the other rounded to that precision, whichever way a tie
+    went (both engines round when they cast to a lower precision; ``normalize`` truncates)."""
+    step = _UNIT.get(unit or "")
+    if step is None or not isinstance(a, datetime) or not isinstance(b, datetime):
+        return False
+    return abs(_utc_naive(a) - _utc_naive(b)) <= step / 2
 
 
 def _json_value(value: Any) -> Any:

@@ -66,6 +66,7 @@ from dataplan.verify.canonical import (
     row_text,
     string,
     values_equal,
+    within_unit,
 )
 from dataplan.verify.model import ColumnMismatch, RowDiff, Tolerance
 from dataplan.verify.relations import as_from
@@ -367,7 +368,7 @@ def bisect_diff(
         pending = [_Seg(Interval(0, 16**POSITION_HEX_DIGITS - 1), -1, -1)]
     while pending:
         pending = _level(run, side_a, side_b, pending, sample_size)
-    return _result(run, key, names, kinds, tolerance, sample_size)
+    return _result(run, key, names, kinds, tolerance, sample_size, [r.unit for r in rules])
 
 
 def _level(run: _Run, side_a: _Side, side_b: _Side, pending: list[_Seg], sample_size: int) -> list[_Seg]:
@@ -429,8 +430,15 @@ def _size(seg: _Seg) -> int:
 
 
 def _result(
-    run: _Run, key: list[str], names: list[str], kinds: list[Kind], tolerance: Tolerance, sample_size: int
+    run: _Run,
+    key: list[str],
+    names: list[str],
+    kinds: list[Kind],
+    tolerance: Tolerance,
+    sample_size: int,
+    units: list[str | None] | None = None,
 ) -> RowDiff:
+    """``units``: each column's coarser timestamp precision, where values less than one unit apart are equal."""
     nk = len(key)
     compared = names[nk:]
     mismatches = [0] * len(compared)
@@ -451,7 +459,9 @@ def _result(
         row_b, values_b = got_b
         diff: dict[str, Any] = {}
         for i, name in enumerate(compared, start=nk):
-            if not values_equal(values_a[i], values_b[i], kinds[i], tolerance):
+            if not values_equal(values_a[i], values_b[i], kinds[i], tolerance) and not (
+                units and within_unit(row_a[i], row_b[i], units[i])
+            ):
                 mismatches[i - nk] += 1
                 diff[name] = [row_a[i], row_b[i]]
         if diff:

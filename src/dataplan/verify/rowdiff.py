@@ -13,8 +13,11 @@ Values compare by type:
 - a float on either side: ``|a - b| <= abs + rel * max(|a|, |b|)`` (``Tolerance``);
 - decimals and integers: exactly;
 - dates and timestamps: at the coarser precision of the two (a timestamp
-  against a date compares as a date; TIMESTAMP_MS against TIMESTAMP truncates
-  both to milliseconds);
+  against a date compares as a date; TIMESTAMP_MS against TIMESTAMP is equal
+  when both truncate to the same millisecond, or when they are within half a
+  millisecond: the engines round when they cast to a lower precision). Keys
+  are matched truncated (a join needs one form), so a key column cast with
+  rounding matches only where rounding and truncation agree;
 - text and booleans: exactly;
 - anything else, or two different kinds of type: as text.
 """
@@ -64,6 +67,7 @@ def _double(value: float) -> exp.Expr:
     return _cast(exp.Literal.number(repr(float(value))), "double")
 
 
+HALF_UNIT = {"SECOND": "MILLISECOND", "MILLISECOND": "MICROSECOND"}  # 500 of these are half a unit
 Conversion = Literal["as is", "double", "text", "date", "truncate", "json"]
 _JSON = ("JSON", "JSONB")
 
@@ -128,6 +132,18 @@ def same_value(ea: exp.Expr, eb: exp.Expr, a_type: str, b_type: str, tolerance: 
     """A condition that is TRUE when the two values count as equal (never NULL)."""
     na, nb, is_float = normalize_pair(ea, eb, a_type, b_type)
     equal: exp.Expr = exp.NullSafeEQ(this=na.copy(), expression=nb.copy())
+    how, unit = conversion(a_type, b_type)
+    if how == "truncate" and unit in HALF_UNIT:  # not MICROSECOND: intervals hold no nanoseconds
+        # The coarser side may have been rounded, not truncated: both engines round when they cast to a lower
+        # precision (DuckDB half up, Postgres half to even), so x.0015 becomes x.002. Within half a unit is
+        # that rounding, whichever way a tie went; 1.2 s against 2 s is neither.
+        ra, rb = (x.this for x in (na, nb))  # the values before TimestampTrunc
+        half = exp.Interval(this=exp.Literal.string("500"), unit=exp.var(HALF_UNIT[unit]))
+        near = exp.and_(
+            exp.LTE(this=exp.Sub(this=ra.copy(), expression=rb.copy()), expression=half.copy()),
+            exp.LTE(this=exp.Sub(this=rb.copy(), expression=ra.copy()), expression=half),
+        )
+        equal = exp.or_(equal, near)
     if is_float and (tolerance.abs or tolerance.rel):
         bound: exp.Expr = _double(tolerance.abs)
         if tolerance.rel:
