@@ -229,6 +229,22 @@ def test_a_timestamp_the_engine_cast_to_a_coarser_precision_compares_equal_howev
     assert [s["id"] for s in result.sample_changed] == [7]
     assert (result.changed, result.unchanged) == (1, 6)
 
+
+def test_a_key_matched_at_the_coarser_precision_says_so_when_it_is_a_key(backend: Backend) -> None:
+    """The note was only on a failed key check; a good one dropped it (docs/json-output.md promises it)."""
+    setup(
+        backend,
+        [
+            "create table a (id timestamp, v integer)",
+            f"create table b (id {_seconds(backend)}, v integer)",
+            "insert into a values ('2024-01-01 00:00:00.1', 1), ('2024-01-01 00:00:05', 3)",
+            "insert into b values ('2024-01-01 00:00:00', 1), ('2024-01-01 00:00:05', 3)",
+        ],
+    )
+    kc, rows = checked(backend, "a", "b", ["id"])
+    assert kc.ok and rows is not None and rows.unchanged == 2
+    assert kc.note.endswith("key values are compared truncated to the second (the coarser precision)")
+
 def test_a_timestamp_key_against_a_date_key_is_checked_by_day(backend: Backend) -> None:
     setup(
         backend,

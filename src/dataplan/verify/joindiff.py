@@ -41,7 +41,16 @@ from dataplan.errors import EngineError
 from dataplan.verify.model import ColumnMismatch, KeyCheck, RowDiff, Tolerance
 from dataplan.verify.profile import count_star
 from dataplan.verify.relations import as_from
-from dataplan.verify.rowdiff import ColumnPair, balanced_sum, flag, hash_pair, key_check, normalize_pair, same_value
+from dataplan.verify.rowdiff import (
+    ColumnPair,
+    balanced_sum,
+    flag,
+    hash_pair,
+    key_check,
+    key_note,
+    normalize_pair,
+    same_value,
+)
 
 _P = "__dp_"  # CTE names: a user's query:... relation cannot name them by accident
 X, Y, J, F, S, FS, D, OK, PICKS, VA, VB, V, VS, SM = (
@@ -367,7 +376,7 @@ def join_diff(
     )
     for row in rows if sample_size else []:
         _add_sample(result, row, key, pairs)
-    return KeyCheck(key=key), result
+    return KeyCheck(key=key, note=key_note(key, key_types)), result  # how the keys were matched, as a failed check says
 
 
 def _add_sample(result: RowDiff, row: dict[str, Any], key: list[str], pairs: list[ColumnPair]) -> None:
