@@ -244,6 +244,8 @@ def test_a_key_matched_at_the_coarser_precision_says_so_when_it_is_a_key(backend
     kc, rows = checked(backend, "a", "b", ["id"])
     assert kc.ok and rows is not None and rows.unchanged == 2
     assert kc.note.endswith("key values are compared truncated to the second (the coarser precision)")
+    result = diff(backend, rel(backend, "a"), backend, rel(backend, "b"), key=["id"], label_a="a", label_b="b")
+    assert "unique and never null on both sides. id is timestamp" in markdown_report(result).lower()
 
 def test_a_timestamp_key_against_a_date_key_is_checked_by_day(backend: Backend) -> None:
     setup(

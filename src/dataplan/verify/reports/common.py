@@ -261,8 +261,9 @@ def key_message(result: DiffResult) -> tuple[str, KeyStatus]:
             return "No key given: rows were not matched, only profiles and distributions compared.", "not_run"
         return f"Key ({key}) was not checked.", "not_run"
     problems = key_problems(result.key_check)
+    how = f" {result.key_check.note}." if result.key_check.note else ""  # e.g. matched truncated to the second
     if not problems:
-        return f"Key ({key}) is unique and never NULL on both sides.", "good"
+        return f"Key ({key}) is unique and never NULL on both sides.{how}", "good"
     listed = ", ".join(problems[:-1]) + " and " + problems[-1] if len(problems) > 1 else problems[0]
     # why a key unique in its own table is not unique here: it was truncated to the other side's precision
     note = f" {result.key_check.note}." if result.key_check.note else ""
