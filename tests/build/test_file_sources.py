@@ -445,6 +445,25 @@ def test_a_duckdb_project_copied_elsewhere_reads_its_own_files(duck_project: Pro
         assert regions(wh) == {"eu": 2, "us": 1}
 
 
+
+def test_a_copied_project_whose_database_is_in_a_subfolder_reads_its_own_files(tmp_path: Path) -> None:
+    """`path: build/warehouse.duckdb` with data under data/: the views name ../data/..., not the original's."""
+    factory = ProjectFactory(tmp_path / "project", "duckdb", lambda: "")
+    root = factory(PROJECT, raw=False, connection={"type": "duckdb", "path": "build/warehouse.duckdb"})
+    (root / "build").mkdir()
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with Warehouse.open(root) as wh:
+        wh.build("prod")
+        assert not any(str(root) in sql for sql in wh.backend.view_definitions().values())
+    copy = tmp_path / "elsewhere" / "project"
+    shutil.copytree(root, copy)
+    write_load(copy, "2025-01-03", THIRD)
+    with Warehouse.open(copy) as wh:
+        assert wh.build("prod").nothing_to_do
+        wh.run("prod")
+        assert [r[0] for r in served(wh)] == [1, 2, 3, 4]
+
 def test_files_moved_into_dt_folders_are_a_change_that_plan_and_build_see(
     make_project: ProjectFactory, tmp_path: Path
 ) -> None:

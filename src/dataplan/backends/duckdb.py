@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -156,8 +157,14 @@ class DuckDBBackend(Backend):
         fmt = source.source.format
         has_dt = partitioned(root)
         shown = root.resolve()
-        if self.files_dir is not None and shown.is_relative_to(self.files_dir):
-            shown = shown.relative_to(self.files_dir)  # see files_dir in __init__
+        project = source.project_dir.resolve()
+        if self.files_dir is not None and (
+            shown.is_relative_to(self.files_dir)
+            or (shown.is_relative_to(project) and self.files_dir.is_relative_to(project))
+        ):
+            # Relative to the database's folder (see files_dir in __init__), also with `..` when both lie in
+            # the project (a database under build/, data under data/): a copy of the project reads its own.
+            shown = Path(os.path.relpath(shown, self.files_dir))
         pattern = (shown / ("dt=*/*." if has_dt else "*.")).as_posix() + (fmt or "parquet")
         reader = "read_parquet" if fmt == "parquet" else "read_csv"
         args: list[exp.Expr] = [exp.Literal.string(pattern)]
