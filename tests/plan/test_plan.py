@@ -625,6 +625,23 @@ def test_a_changed_seed_is_compared_by_its_data_column_by_column(
 
 
 
+
+def test_a_seed_with_fewer_rows_is_promoted_not_rolled_back_by_the_default_trigger(
+    make_project: ProjectFactory,
+) -> None:
+    """Apply passed it (a seed's row count is reported), then the default 5% row-count trigger rolled it back."""
+    rows = "".join(f"r{i},Region {i},{i}\n" for i in range(10))
+    root = make_project({**FILES, "seeds/regions.csv": "region,label,rank\n" + rows})
+    with make_project.open() as wh:
+        wh.build("prod")
+    write_files(root, {"seeds/regions.csv": "region,label,rank\n" + rows.split("r9,")[0]})  # 10 -> 9 rows
+    plan = plan_of(make_project)
+    with make_project.open() as wh:
+        assert wh.apply(plan.plan_id).exit_code == 0
+        promoted = wh.promote(plan.plan_id)
+        assert promoted.action == "promoted", promoted.messages
+        assert not any(c.name == "row count seeds.regions" for c in promoted.post_checks)
+
 def test_a_qualified_star_reads_every_column_of_its_own_table_only(make_project: ProjectFactory) -> None:
     """`c.*` over a join with the seed read every seed column too: a rank-only change rebuilt it."""
     reader = {
