@@ -12,7 +12,18 @@ import datetime as dt
 
 from dataplan.plan.model import Plan
 from dataplan.project import Project
+from dataplan.rollout.journal import Entry
 from dataplan.state.store import StateStore
+
+APPLY_STEPS = ("bind", "build", "verify")
+
+
+def caught_up_last(entries: list[Entry]) -> Entry | None:
+    """The journal's last catch-up entry when it came after the last apply: a promotion was under way."""
+    last = next((i for i in range(len(entries) - 1, -1, -1) if entries[i].step == "catch_up"), None)
+    if last is None or any(e.step in APPLY_STEPS for e in entries[last + 1 :]):
+        return None
+    return entries[last]
 
 
 def lagging(project: Project, store: StateStore, plan: Plan, target: str) -> dict[str, dt.date]:

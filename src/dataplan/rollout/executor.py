@@ -19,7 +19,7 @@ from dataplan.build.naming import check_environment_name, environment_schema
 from dataplan.errors import DataplanError, InputError, StateError
 from dataplan.plan.model import ApplyFailure, Plan
 from dataplan.project import Project
-from dataplan.rollout.catchup import lagging
+from dataplan.rollout.catchup import caught_up_last, lagging
 from dataplan.rollout.journal import Journal, unfinished
 from dataplan.rollout.locks import Locks
 from dataplan.rollout.pointers import Swap, promotion_swap, rollback_swap, swap
@@ -218,15 +218,19 @@ class Rollout:
             return self._promoted(plan, target, journal, f"{target} now points at the plan's versions")
 
     def _catch_up(self, plan: Plan, target: str, journal: Journal) -> None:
-        """Fill the plan's incremental versions as far as the target's got since apply (``catchup``)."""
+        """Fill the plan's incremental versions as far as the target's got since apply (``catchup``), and
+        refresh what reads them in the plan environment (a table built at apply holds apply's days)."""
         ends = lagging(self.project, self.store, plan, target)
         if not ends:
             return
-        end = max(ends.values())
-        journal.record("catch_up", "start", models=sorted(ends), end=end.isoformat())
-        ran = Builder(self.project, self.backend, self.store).run(
-            plan.plan_environment, ",".join(sorted(ends)), end=end
-        )
+        end = max(ends.values())  # one end for all: a model that lagged less gets a few days more, never fewer
+        journal.record("catch_up", "start", models=sorted(ends), end=end.isoformat(), target=target)
+        try:
+            with_readers = ",".join(f"{name}+" for name in sorted(ends))
+            ran = Builder(self.project, self.backend, self.store).run(plan.plan_environment, with_readers, end=end)
+        except BaseException as exc:  # the swap has not started: `resume` (or promote) catches up again
+            journal.record("catch_up", "end", "error", error=str(exc)[:200] or type(exc).__name__)
+            raise
         journal.record("catch_up", "end", "ok", refreshed=len(ran.refreshed))
 
     def _check_promotable(self, plan: Plan, target: str, to: str | None, force: bool) -> None:
@@ -475,6 +479,12 @@ class Rollout:
             return RolloutResult(plan, "nothing to do", [f"plan {plan_id} is {plan.status}"])
         step = unfinished(entries)
         target = promotion_target(plan)
+        caught = caught_up_last(entries)
+        if caught is not None and not any(e.step == "promote" for e in entries):
+            # A promotion stopped while catching up, before its swap: promote again (never apply again, which
+            # would verify against a target that `run` has moved on since).
+            journal.record("resume", "end", "promote")
+            return self.promote(plan_id, to=str(caught.detail.get("target") or target), break_lock=break_lock)
         if step in ("promote", "swap_view", "post_check") or any(e.step == "promote" for e in entries):
             if self._state(target) == plan.target_state:
                 # The swap never committed: promote again from the start.
