@@ -512,3 +512,32 @@ def test_a_source_pointed_at_another_folder_rebuilds_its_readers_in_a_plan(
     with make_project.open() as wh:
         wh.build("prod")
         assert [r[0] for r in served(wh)] == [4]
+
+
+def test_a_source_pointed_elsewhere_in_the_same_change_as_a_new_column_rebuilds_every_reader(
+    make_project: ProjectFactory,
+) -> None:
+    """Before: the new column made stg_accounts "only adds columns", so by_region kept the old files' data,
+    promoted and then "up to date" for good. Versions record their sources' identities now."""
+    root = make_project(PROJECT, raw=False)
+    write_load(root, "2025-01-01", FIRST)
+    write_load(root, "2025-01-02", SECOND)
+    with make_project.open() as wh:
+        wh.build("prod")
+    moved = root / "data/crm2/accounts/dt=2025-01-03/part-0.parquet"
+    moved.parent.mkdir(parents=True)
+    pq.write_table(pa.table(THIRD), moved)  # type: ignore[arg-type]
+    sources = root / "sources.yml"
+    sources.write_text(sources.read_text().replace("path: data/crm", "path: data/crm2"))
+    sql = root / "models/staging/stg_accounts.sql"
+    sql.write_text(sql.read_text().replace(" from crm.accounts", ", 1 as one from crm.accounts"))
+    with make_project.open() as wh:
+        plan = wh.plan("prod")
+        changes = {c.model: c for c in plan.changes}
+        assert changes["stg_accounts"].changed_columns == ["*"], changes["stg_accounts"].reason
+        assert changes["by_region"].rebuild
+        wh.apply(plan.plan_id)
+        entry = wh.store.environment_models(plan.plan_environment)["by_region"]
+        assert entry.version_id != wh.store.environment_models("prod")["by_region"].version_id
+        got = wh.backend.fetch_rows(exp.select("*").from_(table(entry.view_schema, "by_region")))
+        assert {r: int(n) for r, n in got} == {"us": 1}  # the new folder's data, in the plan environment

@@ -162,6 +162,8 @@ class VersionWriter:
                 "lookback_days": spec.lookback_days,
                 "filled_to": end.isoformat(),  # the end of its first backfill: see backfill_bound
             }
+        if model.sources:  # what it read: a plan tells a source moved from a SQL change (plan.changes)
+            config["sources"] = {s: self.project.sources[s].identity() for s in model.sources}
         with self.backend.transaction():
             if other := self._claim(model, fingerprint, vid, "VIEW" if model.materialized == "view" else "TABLE"):
                 return VersionBuild(other, None, created=False)

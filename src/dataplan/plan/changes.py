@@ -157,18 +157,25 @@ class ChangeDetector:
         direct = old.model_sql != new_sql or old.materialized != model.materialized or _window_moved(old, model)
         if model.kind == "seed":
             direct = True
-        if not direct and self._sources_moved(model, old):
+        if self._sources_moved(model, old, direct):
             names = ", ".join(model.sources)
             return self._all_rows(
                 model, out, f"reads {names} from another place, format or file layout now: any row may differ"
             )
         return self._direct(model, old, new_sql, out) if direct else self._indirect(model, old, out)
 
-    def _sources_moved(self, model: Model, old: Version) -> bool:
-        """The model's SQL and its parents' fingerprints would give its old fingerprint, but its sources'
-        identities do not: a source was pointed elsewhere, or its files moved into ``dt=`` folders."""
-        if not model.sources or set(old.parents) != set(model.parents):
+    def _sources_moved(self, model: Model, old: Version, direct: bool) -> bool:
+        """A source the model reads was pointed elsewhere, or its files moved into ``dt=`` folders: by the
+        identities its version recorded; for a version that recorded none, when its SQL and its parents'
+        fingerprints would give its old fingerprint but its sources' identities do not."""
+        if not model.sources:
             return False
+        recorded = old.config.get("sources")
+        if isinstance(recorded, dict):
+            # a source it did not read before comes with a SQL change, which the query diff describes
+            return any(recorded[s] != self.project.sources[s].identity() for s in model.sources if s in recorded)
+        if direct or set(old.parents) != set(model.parents):
+            return False  # its SQL changed as well: a version built before sources were recorded cannot tell
         return fingerprint_model(model, old.parents, self.project.sources) != old.fingerprint
 
     def _direct(self, model: Model, old: Version, new_sql: str, out: ChangeSet) -> ModelChange:
