@@ -527,6 +527,11 @@ def test_a_start_moved_past_the_processed_history_backfills_from_it_as_a_new_mod
     assert (bf.strategy, bf.ranges) == ("date-range backfill", [("2025-01-09", "2025-01-13")])
     assert "start moved past the old version's history (which ends 2025-01-07)" in bf.reason
     assert bf.reason.endswith("(2 batches)")
+    # a start at or after the plan's end: nothing to fill yet, said as such, not a backfill of 0 batches
+    write_files(root, {"models/staging/daily_orders.yml": DAILY_ORDERS.format(start="2025-01-20")})
+    later = next(b for b in plan_of(make_project, end=dt.date(2025, 1, 13)).backfills if b.model == bf.model)
+    assert (later.strategy, later.ranges) == ("none", [])
+    assert "its start (2025-01-20) is not before the plan's end (2025-01-13)" in later.reason
 
 def test_a_child_reading_a_removed_column_is_named_by_file(deployed: Path) -> None:
     write_files(deployed, {"models/staging/stg_customers.sql": "select customer_id, region from raw.customers\n"})

@@ -56,7 +56,14 @@ def choose(
         start, stop = as_datetime(spec.start), as_datetime(end)
         reason = f"new incremental model: filled from its start in batches of {batch_days} days"
     ranges = [(s.date().isoformat(), e.date().isoformat()) for s, e in batches([(start, stop)], batch_days)]
-    merged = [(ranges[0][0], ranges[-1][1])] if ranges else []
+    if not ranges:  # a start at or after the plan's end: nothing to fill yet
+        return Backfill(
+            model=change.fqn,
+            strategy="none",
+            reason=f"its start ({spec.start}) is not before the plan's end ({end}): nothing to fill until then; "
+            "`dataplan run` fills the days as they come",
+        )
+    merged = [(ranges[0][0], ranges[-1][1])]
     return Backfill(
         model=change.fqn,
         strategy="date-range backfill",
