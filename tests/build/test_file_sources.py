@@ -491,9 +491,8 @@ def test_files_moved_into_dt_folders_are_a_change_that_plan_and_build_see(
         assert regions(wh) == {"eu": 2, "us": 1}  # the second load, in its dt= folder, is read
 
 
-def test_a_source_pointed_at_another_folder_rebuilds_its_readers_in_a_plan(
-    make_project: ProjectFactory, tmp_path: Path
-) -> None:
+def built_then_pointed_at_crm2(make_project: ProjectFactory) -> Path:
+    """The accounts project built in prod from data/crm, then its source pointed at data/crm2 (one new row)."""
     root = make_project(PROJECT, raw=False)
     write_load(root, "2025-01-01", FIRST)
     write_load(root, "2025-01-02", SECOND)
@@ -504,6 +503,13 @@ def test_a_source_pointed_at_another_folder_rebuilds_its_readers_in_a_plan(
     pq.write_table(pa.table(THIRD), moved)  # type: ignore[arg-type]
     sources = root / "sources.yml"
     sources.write_text(sources.read_text().replace("path: data/crm", "path: data/crm2"))
+    return root
+
+
+def test_a_source_pointed_at_another_folder_rebuilds_its_readers_in_a_plan(
+    make_project: ProjectFactory, tmp_path: Path
+) -> None:
+    root = built_then_pointed_at_crm2(make_project)
     planned = runner.invoke(app, ["plan", "-p", str(root), "--format", "json"])
     assert planned.exit_code == 0, planned.output
     changes = {c["model"]: c for c in json.loads(planned.output)["changes"]}
@@ -519,16 +525,7 @@ def test_a_source_pointed_elsewhere_in_the_same_change_as_a_new_column_rebuilds_
 ) -> None:
     """Before: the new column made stg_accounts "only adds columns", so by_region kept the old files' data,
     promoted and then "up to date" for good. Versions record their sources' identities now."""
-    root = make_project(PROJECT, raw=False)
-    write_load(root, "2025-01-01", FIRST)
-    write_load(root, "2025-01-02", SECOND)
-    with make_project.open() as wh:
-        wh.build("prod")
-    moved = root / "data/crm2/accounts/dt=2025-01-03/part-0.parquet"
-    moved.parent.mkdir(parents=True)
-    pq.write_table(pa.table(THIRD), moved)  # type: ignore[arg-type]
-    sources = root / "sources.yml"
-    sources.write_text(sources.read_text().replace("path: data/crm", "path: data/crm2"))
+    root = built_then_pointed_at_crm2(make_project)
     sql = root / "models/staging/stg_accounts.sql"
     sql.write_text(sql.read_text().replace(" from crm.accounts", ", 1 as one from crm.accounts"))
     with make_project.open() as wh:
