@@ -265,9 +265,9 @@ class Backend(ABC):
         self.round_trips += 1
         return self._inserted(self._run(self.render(exp.insert(query, target))))
 
+    @abstractmethod
     def _inserted(self, result: Any) -> int:
         """The row count of an INSERT from the driver's result (the engine's own words differ)."""
-        raise NotImplementedError
 
     def delete(self, target: exp.Table, where: exp.Expr | None = None) -> None:
         self.execute(exp.delete(target, where=where))

@@ -9,11 +9,12 @@ plan's version as far as the target's version got, as ``run`` would (lookback in
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
-from dataplan.plan.model import Plan
+from dataplan.build.environments import Pointer
 from dataplan.project import Project
 from dataplan.rollout.journal import Entry
-from dataplan.state.store import StateStore
+from dataplan.state.store import EnvironmentModel, StateStore
 
 APPLY_STEPS = ("bind", "build", "verify")
 
@@ -26,18 +27,19 @@ def caught_up_last(entries: list[Entry]) -> Entry | None:
     return entries[last]
 
 
-def lagging(project: Project, store: StateStore, plan: Plan, target: str) -> dict[str, dt.date]:
-    """Each incremental model whose plan version stops before the target's version -> where the target's
-    version stops (exclusive). One state query for the intervals, only when the plan rebuilds such a model."""
-    current = store.environment_models(target)
-    planned = store.environment_models(plan.plan_environment)
+def lagging(
+    project: Project, store: StateStore, pointers: list[Pointer], current: Mapping[str, EnvironmentModel]
+) -> dict[str, dt.date]:
+    """Each incremental model whose plan version (``pointers``, the swap's) stops before the target's version
+    (``current``) -> where the target's version stops (exclusive). One state query for the intervals, only
+    when the plan rebuilds such a model."""
     pairs = {
-        name: (current[name].version_id, entry.version_id)
-        for name, entry in planned.items()
-        if name in current
-        and current[name].version_id != entry.version_id
-        and name in project.models
-        and project.models[name].materialized == "incremental_by_time"
+        p.model: (current[p.model].version_id, p.version_id)
+        for p in pointers
+        if p.model in current
+        and current[p.model].version_id != p.version_id
+        and p.model in project.models
+        and project.models[p.model].materialized == "incremental_by_time"
     }
     if not pairs:
         return {}

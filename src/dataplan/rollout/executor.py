@@ -34,7 +34,7 @@ from dataplan.rollout.promotion import (
 )
 from dataplan.rollout.verification import PlanVerifier, Verification
 from dataplan.state.plans import PlanRecords
-from dataplan.state.store import StateStore, Version, now
+from dataplan.state.store import EnvironmentModel, StateStore, Version, now
 
 
 @dataclass
@@ -202,13 +202,14 @@ class Rollout:
             plan = self.records.get(plan_id)  # again under the locks: another process may have promoted it
             self._check_promotable(plan, target, to, force)
             change = promotion_swap(self.project, self.store, plan, target)  # refuses before any change
-            self._catch_up(plan, target, journal)
+            current = self.store.environment_models(target)  # catch-up leaves the target as it is
+            self._catch_up(plan, target, change, current, journal)
             # The target and the versions the swap writes are saved before it: rollback and resume after a
             # crash act on them (the plan's new_version can name another version with the same data).
             update: dict[str, object] = {
                 "promoted_to": target,
                 "promoted_state": {p.model: p.version_id for p in change.pointers},
-                "promoted_from_rows": rows_before_swap(self.project, self.backend, self.store, plan, target),
+                "promoted_from_rows": rows_before_swap(self.project, self.backend, plan, current),
             }
             if force:
                 update["forced_reason"] = reason
@@ -217,10 +218,12 @@ class Rollout:
             swap(self.backend, self.store, target, change, journal)
             return self._promoted(plan, target, journal, f"{target} now points at the plan's versions")
 
-    def _catch_up(self, plan: Plan, target: str, journal: Journal) -> None:
+    def _catch_up(
+        self, plan: Plan, target: str, change: Swap, current: dict[str, EnvironmentModel], journal: Journal
+    ) -> None:
         """Fill the plan's incremental versions as far as the target's got since apply (``catchup``), and
         refresh what reads them in the plan environment (a table built at apply holds apply's days)."""
-        ends = lagging(self.project, self.store, plan, target)
+        ends = lagging(self.project, self.store, change.pointers, current)
         if not ends:
             return
         end = max(ends.values())  # one end for all: a model that lagged less gets a few days more, never fewer

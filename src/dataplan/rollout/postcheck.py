@@ -8,6 +8,7 @@ any check whose query the engine rejects (reported with the engine's words).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,16 +95,21 @@ def _row_drop_limit(project: Project, model: str) -> float | None:
     return _triggers(project, model).row_count_drop_pct
 
 
-def rows_before_swap(project: Project, backend: Backend, store: StateStore, plan: Plan, target: str) -> dict[str, int]:
-    """The target's row count of each model the plan rebuilds that has a row-count trigger, read just before
-    the swap: one count per such model."""
-    env = store.environment_models(target)
-    out: dict[str, int] = {}
-    for change in plan.changes:
-        if change.rebuild and change.model in env and _row_drop_limit(project, change.model) is not None:
-            view = table(env[change.model].view_schema, change.model)
-            out[change.fqn] = int(backend.fetch_value(exp.select(exp.func("count", exp.Star())).from_(view)) or 0)
-    return out
+def rows_before_swap(
+    project: Project, backend: Backend, plan: Plan, current: Mapping[str, EnvironmentModel]
+) -> dict[str, int]:
+    """The target's (``current``) row count of each model the plan rebuilds that has a row-count trigger,
+    read just before the swap, in one query."""
+    counted = [
+        (c.fqn, table(current[c.model].view_schema, c.model))
+        for c in plan.changes
+        if c.rebuild and c.model in current and _row_drop_limit(project, c.model) is not None
+    ]
+    if not counted:
+        return {}
+    counts = [exp.select(exp.func("count", exp.Star())).from_(view).subquery() for _, view in counted]
+    row = backend.fetch_rows(exp.select(*counts))[0]
+    return {fqn: int(n or 0) for (fqn, _), n in zip(counted, row, strict=True)}
 
 
 def post_promotion_checks(
